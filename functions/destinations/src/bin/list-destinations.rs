@@ -1,0 +1,5 @@
+//! list-destinations: lists destinations.
+
+fn main() -> std::process::ExitCode {
+    shared::serve(destinations::queries::list_destinations::function())
+}

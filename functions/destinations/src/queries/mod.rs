@@ -1,0 +1,3 @@
+//! Queries: the functions that read destinations.
+
+pub mod list_destinations;

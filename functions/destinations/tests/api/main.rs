@@ -1,0 +1,6 @@
+//! The destinations functions over real HTTP against a real PostgreSQL.
+
+mod create_destination;
+mod list_destinations;
+mod runtime;
+mod update_destination;

@@ -1,0 +1,186 @@
+//! The shared runtime, seen through one function: size limit, auth, health,
+//! metrics, content types, and a database that is down at start-up.
+
+use destinations::commands::create_destination;
+use destinations::queries::list_destinations;
+use serde_json::json;
+use shared::testing::{ReadResponse, TcpProxy, TestApp, TestDb, postgres_addr};
+
+const CREATE: &str = "skybook.destination.create";
+
+async fn count(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM destinations")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn_with(
+        create_destination::function(),
+        &[("database_url", &db.url()), ("body_limit", "1024")],
+    )
+    .await;
+    let big = json!({"name": "x".repeat(2000), "tax_amount": "1"});
+    let reply = app.binary(CREATE, "big", &big).await.expect(413);
+    assert_eq!(reply.error_code(), "payload_too_large");
+
+    // Without Content-Length (chunked), the limit still holds.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b' '; 256])).collect();
+    let chunked = app
+        .post()
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_stream(chunks)))
+        .send()
+        .await
+        .read()
+        .await
+        .expect(413);
+    assert_eq!(chunked.error_code(), "payload_too_large");
+    assert_eq!(count(&db).await, 0);
+}
+
+fn futures_stream(
+    chunks: Vec<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
+    tokio_stream::iter(chunks)
+}
+
+#[tokio::test]
+async fn commands_require_a_key_when_keys_are_set_and_queries_do_not() {
+    let db = TestDb::new().await;
+    let keys = [
+        ("database_url", db.url()),
+        ("auth_api_keys", "k1, k2".to_owned()),
+    ];
+    let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let create = TestApp::spawn_with(create_destination::function(), &keys).await;
+    let list = TestApp::spawn_with(list_destinations::function(), &keys).await;
+    let data = json!({"name": "Oslo", "tax_amount": "1"}).to_string();
+
+    let none = create
+        .post()
+        .header("content-type", "application/json")
+        .body(data.clone())
+        .send()
+        .await
+        .read()
+        .await
+        .expect(401);
+    assert_eq!(none.error_code(), "unauthorized");
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    let wrong = create
+        .post()
+        .bearer_auth("k3")
+        .header("content-type", "application/json")
+        .body(data.clone())
+        .send()
+        .await
+        .read()
+        .await
+        .expect(401);
+    assert_eq!(wrong.error_code(), "unauthorized");
+    assert_eq!(count(&db).await, 0);
+
+    create
+        .post()
+        .bearer_auth("k2")
+        .header("content-type", "application/json")
+        .body(data)
+        .send()
+        .await
+        .read()
+        .await
+        .expect(200);
+    assert_eq!(count(&db).await, 1);
+    list.json(&json!({}), None).await.expect(200);
+}
+
+#[tokio::test]
+async fn health_metrics_and_routing() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(create_destination::function(), &db).await;
+    assert_eq!(app.get("/health/liveness").await.status, 200);
+    assert_eq!(app.get("/health/readiness").await.status, 200);
+
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None)
+        .await
+        .expect(200);
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None)
+        .await
+        .expect(422);
+    let metrics = app.get("/metrics").await.expect(200);
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains(r#"skybook_requests_total{function="create-destination",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"skybook_requests_total{function="create-destination",status="422"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("skybook_request_duration_seconds_bucket"),
+        "{text}"
+    );
+
+    assert_eq!(
+        app.get("/nowhere").await.expect(404).error_code(),
+        "no_route"
+    );
+    assert_eq!(
+        app.get("/").await.expect(405).error_code(),
+        "method_not_allowed"
+    );
+    let xml = app
+        .post()
+        .header("content-type", "text/xml")
+        .body("<a/>")
+        .send()
+        .await
+        .read()
+        .await
+        .expect(415);
+    assert_eq!(xml.error_code(), "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn starts_with_the_database_down_answers_503_then_recovers() {
+    let db = TestDb::new().await;
+    let proxy = TcpProxy::start(postgres_addr()).await;
+    proxy.cut();
+    let url = db.url_via(Some(proxy.addr));
+    let app = TestApp::spawn_with(
+        create_destination::function(),
+        &[("database_url", &url), ("db_acquire_timeout_ms", "500")],
+    )
+    .await;
+
+    let down = app
+        .json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1"))
+        .await
+        .expect(503);
+    assert_eq!(down.error_code(), "database_unavailable");
+    assert_eq!(app.get("/health/readiness").await.status, 503);
+    assert_eq!(app.get("/health/liveness").await.status, 200);
+
+    proxy.restore();
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1"))
+        .await
+        .expect(200);
+    assert_eq!(count(&db).await, 1);
+
+    // Cut while connections are pooled: the pool notices and recovers.
+    proxy.cut();
+    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1"))
+        .await
+        .expect(503);
+    proxy.restore();
+    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1"))
+        .await
+        .expect(200);
+    assert_eq!(count(&db).await, 2);
+}

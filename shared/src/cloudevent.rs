@@ -1,0 +1,220 @@
+//! CloudEvents in and out: binary, structured and plain-JSON requests become
+//! one [`Incoming`]; a reply becomes a binary-mode CloudEvent response.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use cloudevents::{AttributesReader, Data, EventBuilder, EventBuilderV10};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::server::Body;
+
+const STRUCTURED: &str = "application/cloudevents+json";
+const BATCH: &str = "application/cloudevents-batch+json";
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// A request as a function sees it, whatever mode it arrived in.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub id: String,
+    pub source: String,
+    pub ty: String,
+    pub subject: Option<String>,
+    pub traceparent: Option<String>,
+    /// The key that makes a redelivered command a no-op: ce-source + ce-id,
+    /// or the `Idempotency-Key` header of a plain JSON request.
+    pub idempotency_key: Option<String>,
+    pub data: Bytes,
+}
+
+impl Incoming {
+    /// Reads a request in any of the three modes and checks that its type is
+    /// the one the function accepts.
+    pub fn parse(headers: &HeaderMap, body: Bytes, accepts: &str) -> Result<Self, Error> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase());
+        let incoming = match content_type.as_deref() {
+            Some(ct) if ct.starts_with(BATCH) => {
+                return Err(Error::UnsupportedMediaType {
+                    message: "batched CloudEvents are not accepted: send one event per request"
+                        .into(),
+                });
+            }
+            Some(ct) if ct.starts_with(STRUCTURED) => Self::from_cloudevent(headers, body, true)?,
+            _ if headers.contains_key("ce-specversion") => {
+                Self::from_cloudevent(headers, body, false)?
+            }
+            _ if headers.keys().any(|k| k.as_str().starts_with("ce-")) => {
+                return Err(Error::malformed(
+                    "invalid_cloudevent",
+                    "ce-* headers without ce-specversion: a binary-mode CloudEvent needs ce-specversion, ce-id, ce-source and ce-type",
+                ));
+            }
+            Some(ct) if is_json(ct) => Self::from_plain_json(headers, body, accepts)?,
+            None => Self::from_plain_json(headers, body, accepts)?,
+            Some(other) => {
+                return Err(Error::UnsupportedMediaType {
+                    message: format!(
+                        "content type {other} is not accepted: send a CloudEvent or application/json"
+                    ),
+                });
+            }
+        };
+        if incoming.ty != accepts {
+            return Err(Error::malformed(
+                "wrong_event_type",
+                format!(
+                    "this function accepts events of type {accepts}, not {}",
+                    incoming.ty
+                ),
+            ));
+        }
+        Ok(incoming)
+    }
+
+    fn from_cloudevent(headers: &HeaderMap, body: Bytes, structured: bool) -> Result<Self, Error> {
+        let event = if structured {
+            // The SDK recognises structured mode by a lower-case content type only.
+            let mut lowered = headers.clone();
+            lowered.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+            cloudevents::binding::http::to_event(&lowered, body.to_vec())
+        } else {
+            cloudevents::binding::http::to_event(headers, body.to_vec())
+        }
+        .map_err(|e| {
+            Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}"))
+        })?;
+
+        if let Some(ct) = event.datacontenttype()
+            && !is_json(&ct.to_ascii_lowercase())
+        {
+            return Err(Error::UnsupportedMediaType {
+                message: format!("event data of type {ct} is not accepted: send application/json"),
+            });
+        }
+        let traceparent = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| event.extension("traceparent").map(|v| v.to_string()));
+        let data = match event.data() {
+            None => Bytes::new(),
+            Some(Data::Binary(bytes)) => Bytes::from(bytes.clone()),
+            Some(Data::String(text)) => Bytes::from(text.clone()),
+            Some(Data::Json(value)) => {
+                Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?)
+            }
+        };
+        let source = event.source().to_string();
+        let id = event.id().to_owned();
+        Ok(Incoming {
+            idempotency_key: Some(format!("{source}\n{id}")),
+            id,
+            source,
+            ty: event.ty().to_owned(),
+            subject: event.subject().map(str::to_owned),
+            traceparent,
+            data,
+        })
+    }
+
+    fn from_plain_json(headers: &HeaderMap, body: Bytes, accepts: &str) -> Result<Self, Error> {
+        let key = match headers.get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let key = v.to_str().map_err(|_| {
+                    Error::malformed(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be visible ASCII",
+                    )
+                })?;
+                if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                    return Err(Error::malformed(
+                        "invalid_idempotency_key",
+                        format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                    ));
+                }
+                Some(key.to_owned())
+            }
+        };
+        Ok(Incoming {
+            id: uuid::Uuid::now_v7().to_string(),
+            source: "/skybook/http".to_owned(),
+            ty: accepts.to_owned(),
+            subject: None,
+            traceparent: headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),
+            data: body,
+        })
+    }
+
+    /// The event data as the function's input type. No data reads as `{}`,
+    /// so a query with no filters needs no body.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        let data: &[u8] = if self.data.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.data
+        };
+        let de = &mut serde_json::Deserializer::from_slice(data);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let message = if path == "." || path.is_empty() {
+                format!("invalid data: {inner}")
+            } else {
+                format!("invalid data at {path}: {inner}")
+            };
+            let code = if inner.is_syntax() || inner.is_eof() {
+                "malformed_json"
+            } else {
+                "invalid_data"
+            };
+            Error::malformed(code, message)
+        })
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    media == "application/json" || media.ends_with("+json") || media == "text/json"
+}
+
+/// A reply event as sent, kept whole so a redelivered command can be answered
+/// with exactly the same bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyEvent {
+    pub id: String,
+    pub ty: String,
+    pub source: String,
+    pub subject: Option<String>,
+    pub time: DateTime<Utc>,
+    pub data: String,
+}
+
+impl ReplyEvent {
+    /// The reply in CloudEvents binary mode, status 200.
+    pub fn into_response(self) -> Result<Response<Body>, Error> {
+        let mut builder = EventBuilderV10::new()
+            .id(self.id)
+            .ty(self.ty)
+            .source(self.source)
+            .time(self.time)
+            .data("application/json", self.data.into_bytes());
+        if let Some(subject) = self.subject {
+            builder = builder.subject(subject);
+        }
+        let event = builder.build().map_err(anyhow::Error::from)?;
+        let response = cloudevents::binding::http::builder::adapter::to_response(event)
+            .map_err(|e| anyhow::anyhow!("encoding the reply event: {e}"))?;
+        let (mut parts, body) = response.into_parts();
+        parts.status = StatusCode::OK;
+        Ok(Response::from_parts(parts, body))
+    }
+}

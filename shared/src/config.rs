@@ -1,0 +1,173 @@
+//! Settings: defaults, then an optional file (`SKYBOOK_CONFIG`), then the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Every setting a function reads. Environment variables use the same names
+/// upper-cased (`PORT`, `DATABASE_URL`, `AUTH_API_KEYS`, ...).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub port: u16,
+    pub database_url: Secret,
+    pub db_pool_size: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub db_acquire_timeout_ms: u64,
+    pub redis_url: Secret,
+    /// Where events go (a Knative Broker); injected by a SinkBinding.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub k_sink: Option<String>,
+    /// Bearer keys accepted by functions that require one; empty: no check.
+    #[serde(deserialize_with = "comma_list")]
+    pub auth_api_keys: Vec<Secret>,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub groq_api_key: Option<Secret>,
+    pub groq_base_url: String,
+    pub groq_model: String,
+    pub rust_log: String,
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// A value that never shows in logs or debug output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("port", "8080"),
+    (
+        "database_url",
+        "postgres://postgres:postgres@127.0.0.1:5432/skybook",
+    ),
+    ("db_pool_size", "5"),
+    ("db_acquire_timeout_ms", "2000"),
+    ("redis_url", "redis://127.0.0.1:6379"),
+    ("auth_api_keys", ""),
+    ("groq_base_url", "https://api.groq.com/openai/v1"),
+    ("groq_model", "llama-3.3-70b-versatile"),
+    ("rust_log", "info"),
+    ("log_format", "json"),
+    ("body_limit", "65536"),
+    ("shutdown_grace_ms", "25000"),
+];
+
+impl Settings {
+    /// Reads the settings of this process. The error is one line naming the
+    /// setting at fault, ready to print before exiting.
+    pub fn load() -> Result<Self, String> {
+        let mut builder = Self::defaults()?;
+        if let Ok(path) = std::env::var("SKYBOOK_CONFIG") {
+            builder = builder.add_source(config::File::with_name(&path).required(true));
+        }
+        // Values stay strings here; serde converts each to its field's type,
+        // so an error names the field rather than a parse step.
+        Self::finish(builder.add_source(config::Environment::default()))
+    }
+
+    /// The defaults with some values replaced, ignoring the environment:
+    /// for tests, which must not depend on the shell they run in.
+    pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Self, String> {
+        let mut builder = Self::defaults()?;
+        for (key, value) in overrides {
+            builder = builder
+                .set_override(*key, *value)
+                .map_err(|e| e.to_string())?;
+        }
+        Self::finish(builder)
+    }
+
+    fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, String> {
+        let mut builder = config::Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder
+                .set_default(*key, *value)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(builder)
+    }
+
+    fn finish(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Self, String> {
+        builder
+            .build()
+            .and_then(|c| c.try_deserialize::<Settings>())
+            .map_err(|e| format!("configuration: {}", describe(e)))
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// Names environment keys the way a person sets them (`PORT`, not `port`).
+fn describe(e: config::ConfigError) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" for key `") {
+        Some((what, key)) => {
+            let key = key.trim_end_matches('`').to_uppercase();
+            format!("{key}: {what}")
+        }
+        None => text,
+    }
+}
+
+fn empty_as_none<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String>,
+{
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .map(T::from))
+}
+
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
+    let raw = String::deserialize(d)?;
+    Ok(raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect())
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}

@@ -1,0 +1,214 @@
+//! What a function is: its contract ([`Spec`]) and its handler, a plain async
+//! fn from typed input to typed output. Queries get a [`Ctx`]; commands get a
+//! [`Tx`], a transaction that also makes the command idempotent.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::cloudevent::{Incoming, ReplyEvent};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::idempotency;
+
+/// The contract of one function, as in the table of DESIGN.md.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    /// The ce-type it accepts.
+    pub accepts: &'static str,
+    /// The ce-type of its reply.
+    pub replies: &'static str,
+    /// The ce-source of its replies and events, `/skybook/<slice>`.
+    pub source: &'static str,
+    /// Whether a bearer key is required when `AUTH_API_KEYS` is set.
+    pub authenticated: bool,
+}
+
+/// A reply payload. `subject` names the entity it is about (the reply's
+/// ce-subject); lists and other aggregates have none.
+pub trait Reply: Serialize {
+    fn subject(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What every handler can reach: settings and the (lazy) database pool.
+#[derive(Clone)]
+pub struct Ctx {
+    inner: Arc<CtxInner>,
+}
+
+struct CtxInner {
+    settings: Settings,
+    db: PgPool,
+}
+
+impl Ctx {
+    pub fn new(settings: Settings) -> std::result::Result<Self, String> {
+        let db = crate::db::lazy_pool(&settings)?;
+        Ok(Ctx {
+            inner: Arc::new(CtxInner { settings, db }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.inner.db
+    }
+}
+
+/// A command's transaction. Everything the command writes goes through
+/// [`Tx::conn`]; [`Tx::commit`] stores the reply beside the writes, so a
+/// redelivered command is answered from the store and changes nothing.
+pub struct Tx {
+    tx: Transaction<'static, Postgres>,
+    ctx: Ctx,
+    spec: Spec,
+    claim: Option<idempotency::Claim>,
+}
+
+/// A committed command's reply. Only [`Tx::commit`] makes one, so a command
+/// handler cannot return without committing.
+pub struct Done<O> {
+    pub output: O,
+    reply: ReplyEvent,
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// Stores the reply with the idempotency claim and commits both with the
+    /// command's writes.
+    pub async fn commit<O: Reply>(mut self, output: O) -> Result<Done<O>> {
+        let reply = reply_event(&self.spec, &output)?;
+        if let Some(claim) = &self.claim {
+            idempotency::complete(&mut self.tx, claim, &reply).await?;
+        }
+        self.tx.commit().await?;
+        Ok(Done { output, reply })
+    }
+}
+
+fn reply_event<O: Reply>(spec: &Spec, output: &O) -> Result<ReplyEvent> {
+    Ok(ReplyEvent {
+        id: uuid::Uuid::now_v7().to_string(),
+        ty: spec.replies.to_owned(),
+        source: spec.source.to_owned(),
+        subject: output.subject(),
+        time: Utc::now(),
+        data: serde_json::to_string(output).map_err(anyhow::Error::from)?,
+    })
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Invoke = dyn Fn(Ctx, Incoming) -> BoxFuture<Result<ReplyEvent>> + Send + Sync;
+
+/// A function ready to serve: its spec and its type-erased handler.
+#[derive(Clone)]
+pub struct Function {
+    pub spec: Spec,
+    invoke: Arc<Invoke>,
+}
+
+impl Function {
+    /// A query: reads, never writes, so it needs no transaction.
+    pub fn query<I, O, F, Fut>(spec: Spec, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Reply + Send + 'static,
+        F: Fn(Ctx, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<ReplyEvent>> {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let input: I = incoming.decode()?;
+                let output = handler(ctx, input).await?;
+                reply_event(&spec, &output)
+            })
+        };
+        Function {
+            spec,
+            invoke: Arc::new(invoke),
+        }
+    }
+
+    /// A command: runs in one transaction with its idempotency claim; a
+    /// command seen before is answered with its first reply, unexecuted.
+    pub fn command<I, O, F, Fut>(spec: Spec, handler: F) -> Self
+    where
+        I: DeserializeOwned + Serialize + Send + 'static,
+        O: Reply + Send + 'static,
+        F: Fn(Tx, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Done<O>>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<ReplyEvent>> {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let input: I = incoming.decode()?;
+                let mut tx = ctx.db().begin().await?;
+                let claim = match &incoming.idempotency_key {
+                    None => None,
+                    Some(key) => {
+                        // The request as the handler saw it: a key reused with
+                        // other data is refused rather than silently replayed.
+                        let request = serde_json::to_value(&input).map_err(anyhow::Error::from)?;
+                        match idempotency::claim(&mut tx, spec.name, key, &request).await? {
+                            idempotency::Outcome::Claimed(claim) => Some(claim),
+                            idempotency::Outcome::Replay(reply) => return Ok(*reply),
+                        }
+                    }
+                };
+                let done = handler(
+                    Tx {
+                        tx,
+                        ctx,
+                        spec,
+                        claim,
+                    },
+                    input,
+                )
+                .await?;
+                Ok(done.reply)
+            })
+        };
+        Function {
+            spec,
+            invoke: Arc::new(invoke),
+        }
+    }
+
+    pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<ReplyEvent> {
+        (self.invoke)(ctx, incoming).await
+    }
+}
+
+impl<O: Reply> Reply for Vec<O> {}
+
+/// Reads an error that is `None` as "not found".
+pub trait OrNotFound<T> {
+    fn or_not_found(self, code: &'static str, message: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> OrNotFound<T> for Option<T> {
+    fn or_not_found(self, code: &'static str, message: impl FnOnce() -> String) -> Result<T> {
+        self.ok_or_else(|| Error::not_found(code, message()))
+    }
+}

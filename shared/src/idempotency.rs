@@ -1,0 +1,73 @@
+//! Exactly-once commands: a claim on (function, key) taken in the command's
+//! own transaction, completed with the reply in that same transaction.
+//!
+//! A second delivery of the same key blocks on the first one's claim until
+//! it commits, then reads its reply; if the first rolls back, the second
+//! takes the claim and runs. So N concurrent deliveries run the command once
+//! and all answer the same bytes.
+
+use sqlx::{Postgres, Transaction};
+
+use crate::cloudevent::ReplyEvent;
+use crate::error::{Error, Result};
+
+pub struct Claim {
+    function: &'static str,
+    key: String,
+}
+
+pub enum Outcome {
+    Claimed(Claim),
+    Replay(Box<ReplyEvent>),
+}
+
+pub async fn claim(
+    tx: &mut Transaction<'static, Postgres>,
+    function: &'static str,
+    key: &str,
+    request: &serde_json::Value,
+) -> Result<Outcome> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency (function, key, request) VALUES ($1, $2, $3)
+         ON CONFLICT (function, key) DO NOTHING",
+    )
+    .bind(function)
+    .bind(key)
+    .bind(request)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(Outcome::Claimed(Claim {
+            function,
+            key: key.to_owned(),
+        }));
+    }
+    let (stored_request, reply): (serde_json::Value, sqlx::types::Json<ReplyEvent>) =
+        sqlx::query_as("SELECT request, reply FROM idempotency WHERE function = $1 AND key = $2")
+            .bind(function)
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await?;
+    if &stored_request != request {
+        return Err(Error::rule(
+            "idempotency_key_reused",
+            "this event id (or Idempotency-Key) was already used for a different request",
+        ));
+    }
+    Ok(Outcome::Replay(Box::new(reply.0)))
+}
+
+pub async fn complete(
+    tx: &mut Transaction<'static, Postgres>,
+    claim: &Claim,
+    reply: &ReplyEvent,
+) -> Result<()> {
+    sqlx::query("UPDATE idempotency SET reply = $3 WHERE function = $1 AND key = $2")
+        .bind(claim.function)
+        .bind(&claim.key)
+        .bind(sqlx::types::Json(reply))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

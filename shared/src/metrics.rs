@@ -1,0 +1,80 @@
+//! Prometheus metrics: requests by function and status, and their latency.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    function: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabel {
+    function: &'static str,
+}
+
+pub struct Metrics {
+    function: &'static str,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<FunctionLabel, Histogram, fn() -> Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+impl Metrics {
+    pub fn new(function: &'static str) -> Self {
+        let mut registry = Registry::with_prefix("skybook");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "requests",
+            "Invocations by function and HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Invocation latency by function",
+            latency.clone(),
+        );
+        Metrics {
+            function,
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    pub fn observe(&self, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                function: self.function,
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&FunctionLabel {
+                function: self.function,
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,175 @@
+//! Money and the price rule: exact decimals, two places, rounded half away from zero.
+
+use std::fmt;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// A non-negative amount with at most two decimal places, below
+/// [`Money::LIMIT`]. Serialized as a string (`"950.00"`) so no JSON reader
+/// turns it into a float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct Money(Decimal);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must not be negative")]
+    Negative,
+    #[error("must have at most two decimal places")]
+    TooPrecise,
+    #[error("must be below 100000000.00")]
+    TooLarge,
+}
+
+impl Money {
+    /// Amounts accepted as input stay below this, so every total fits NUMERIC(12, 2).
+    pub const LIMIT: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+    pub const ZERO: Money = Money(Decimal::from_parts(0, 0, 0, false, 2));
+
+    pub fn try_new(amount: Decimal) -> Result<Self, MoneyError> {
+        if amount.is_sign_negative() && !amount.is_zero() {
+            return Err(MoneyError::Negative);
+        }
+        if amount.normalize().scale() > 2 {
+            return Err(MoneyError::TooPrecise);
+        }
+        if amount >= Self::LIMIT {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Self::cents(amount))
+    }
+
+    /// Rounds to cents, half away from zero, and fixes the scale at two, so
+    /// `950` and `950.0` both read `950.00`.
+    fn cents(amount: Decimal) -> Self {
+        let mut rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        rounded.rescale(2);
+        Money(rounded)
+    }
+
+    pub fn amount(self) -> Decimal {
+        self.0
+    }
+
+    pub fn is_zero(self) -> bool {
+        self.0.is_zero()
+    }
+
+    /// Whole cents, as Redis keeps money.
+    pub fn to_cents(self) -> i64 {
+        (self.0 * Decimal::ONE_HUNDRED)
+            .trunc()
+            .try_into()
+            .unwrap_or(i64::MAX)
+    }
+
+    pub fn from_cents(cents: i64) -> Self {
+        Self::cents(Decimal::new(cents, 2))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let amount = <Decimal as Deserialize>::deserialize(d)?;
+        Money::try_new(amount).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a passenger pays, and why: the price rule of the original system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceBreakdown {
+    pub base_price: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+impl PriceBreakdown {
+    /// Promotion takes 10% off the base price (the discounted price is
+    /// rounded to cents), then the destination's tax is added.
+    /// Base 1000, promotion, tax 50: 1000 * 0.90 + 50 = 950.00.
+    pub fn quote(base_price: Money, on_promotion: bool, tax: Money) -> Self {
+        let fare = if on_promotion {
+            Money::cents(base_price.0 * Decimal::new(90, 2))
+        } else {
+            base_price
+        };
+        PriceBreakdown {
+            base_price,
+            discount: Money::cents(base_price.0 - fare.0),
+            tax,
+            total: Money::cents(fare.0 + tax.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn money(s: &str) -> Money {
+        Money::try_new(Decimal::from_str(s).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_seed_example() {
+        let p = PriceBreakdown::quote(money("1000"), true, money("50"));
+        assert_eq!(p.total.to_string(), "950.00");
+        assert_eq!(p.discount.to_string(), "100.00");
+        assert_eq!(p.base_price.to_string(), "1000.00");
+        assert_eq!(p.tax.to_string(), "50.00");
+    }
+
+    #[test]
+    fn no_promotion_is_base_plus_tax() {
+        let p = PriceBreakdown::quote(money("199.99"), false, money("0.01"));
+        assert_eq!(p.total.to_string(), "200.00");
+        assert!(p.discount.is_zero());
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        // 100.05 * 0.9 = 90.045: half away gives 90.05 (bankers' would give 90.04).
+        let p = PriceBreakdown::quote(money("100.05"), true, money("0"));
+        assert_eq!(p.total.to_string(), "90.05");
+        assert_eq!(p.discount.to_string(), "10.00");
+        // 0.15 * 0.9 = 0.135 -> 0.14
+        assert_eq!(
+            PriceBreakdown::quote(money("0.15"), true, Money::ZERO)
+                .total
+                .to_string(),
+            "0.14"
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_money() {
+        assert_eq!(
+            Money::try_new(Decimal::from_str("-0.01").unwrap()),
+            Err(MoneyError::Negative)
+        );
+        assert_eq!(
+            Money::try_new(Decimal::from_str("1.001").unwrap()),
+            Err(MoneyError::TooPrecise)
+        );
+        assert_eq!(
+            Money::try_new(Decimal::from_str("100000000").unwrap()),
+            Err(MoneyError::TooLarge)
+        );
+        assert_eq!(money("1.500").to_string(), "1.50");
+    }
+
+    #[test]
+    fn cents_round_trip() {
+        assert_eq!(money("950.00").to_cents(), 95000);
+        assert_eq!(Money::from_cents(95001).to_string(), "950.01");
+    }
+}

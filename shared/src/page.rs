@@ -1,0 +1,67 @@
+//! Keyset pagination: a page of items and the cursor that continues it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::function::Reply;
+
+/// One page of a list, in a stable order. `next_cursor` is absent on the last page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> Reply for Page<T> {}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only tells
+    /// that another page exists, and is dropped.
+    pub fn from_rows(mut rows: Vec<T>, limit: Limit, cursor_of: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit.get() as usize;
+        rows.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+/// How many items a page holds: 1 to 100, 20 unless asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Limit(u32);
+
+impl Limit {
+    pub const MAX: u32 = 100;
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The number of rows to fetch: one more than the page holds.
+    pub fn fetch(self) -> i64 {
+        i64::from(self.0) + 1
+    }
+}
+
+impl Default for Limit {
+    fn default() -> Self {
+        Limit(20)
+    }
+}
+
+impl TryFrom<i64> for Limit {
+    type Error = String;
+
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        match u32::try_from(value) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Limit(n)),
+            _ => Err(format!("limit must be between 1 and {}", Self::MAX)),
+        }
+    }
+}

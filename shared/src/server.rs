@@ -1,0 +1,293 @@
+//! The HTTP server every function runs: routing, body limit, auth, health,
+//! metrics, a span per request, and a graceful stop on SIGTERM.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Empty, Full, Limited};
+use hyper::body::Incoming as IncomingBody;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::cloudevent::Incoming;
+use crate::config::Settings;
+use crate::error::Error;
+use crate::function::{Ctx, Function};
+use crate::metrics::Metrics;
+
+/// The body type of every response.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+fn empty() -> Body {
+    Empty::new().boxed_unsync()
+}
+
+/// Runs a function until SIGTERM: the whole of a function binary's `main`.
+pub fn serve(function: Function) -> ExitCode {
+    let name = function.spec.name;
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(line) => {
+            eprintln!("{name}: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let server = Server::bind(function, settings).await?;
+        server
+            .run(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => {
+            eprintln!("{name}: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGTERM (how Knative stops a pod) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A bound, not yet serving, function.
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+struct App {
+    function: Function,
+    ctx: Ctx,
+    metrics: Metrics,
+}
+
+impl Server {
+    /// Binds `0.0.0.0:$PORT` (port 0 picks a free one). No other network work.
+    pub async fn bind(function: Function, settings: Settings) -> Result<Self, String> {
+        let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let metrics = Metrics::new(function.spec.name);
+        let ctx = Ctx::new(settings)?;
+        Ok(Server {
+            listener,
+            app: Arc::new(App {
+                function,
+                ctx,
+                metrics,
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits for
+    /// in-flight requests (at most the configured grace period).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Server { listener, app } = self;
+        let spec = app.function.spec;
+        tracing::info!(function = spec.name, addr = %listener.local_addr()?, "listening");
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let app = app.clone();
+                    let service = service_fn(move |request| {
+                        let app = app.clone();
+                        async move { Ok::<_, Infallible>(app.handle(request).await) }
+                    });
+                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(e) = connection.await {
+                            tracing::debug!(error = %e, "connection closed with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        tracing::info!(function = spec.name, "draining in-flight requests");
+        let grace = app.ctx.settings().shutdown_grace();
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                function = spec.name,
+                "grace period over, closing open connections"
+            );
+        }
+        app.ctx.db().close().await;
+        Ok(())
+    }
+}
+
+impl App {
+    async fn handle(&self, request: Request<IncomingBody>) -> Response<Body> {
+        let path = request.uri().path();
+        match (request.method(), path) {
+            (&Method::POST, "/") => {
+                let started = Instant::now();
+                let response = self
+                    .invoke(request)
+                    .await
+                    .unwrap_or_else(Error::into_response);
+                self.metrics
+                    .observe(response.status().as_u16(), started.elapsed());
+                response
+            }
+            (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
+            (&Method::GET, "/health/readiness") => self.readiness().await,
+            (&Method::GET, "/metrics") => {
+                let mut response = text(StatusCode::OK, self.metrics.render());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
+                );
+                response
+            }
+            (_, "/" | "/health/liveness" | "/health/readiness" | "/metrics") => {
+                Error::MethodNotAllowed.into_response()
+            }
+            (_, other) => Error::NoRoute(other.to_owned()).into_response(),
+        }
+    }
+
+    async fn invoke(&self, request: Request<IncomingBody>) -> Result<Response<Body>, Error> {
+        let spec = &self.function.spec;
+        let settings = self.ctx.settings();
+        if spec.authenticated {
+            crate::auth::check(&settings.auth_api_keys, request.headers())?;
+        }
+        let (parts, body) = request.into_parts();
+        let limit = settings.body_limit;
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(Error::PayloadTooLarge { limit });
+        }
+        let body = Limited::new(body, limit).collect().await.map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Error::PayloadTooLarge { limit }
+            } else {
+                Error::malformed(
+                    "unreadable_body",
+                    format!("the request body could not be read: {e}"),
+                )
+            }
+        })?;
+        let incoming = Incoming::parse(&parts.headers, body.to_bytes(), spec.accepts)?;
+        let span = tracing::info_span!(
+            "invoke",
+            function = spec.name,
+            ce_id = %incoming.id,
+            ce_source = %incoming.source,
+            traceparent = incoming.traceparent.as_deref().unwrap_or(""),
+        );
+        async move {
+            let reply = self.function.invoke(self.ctx.clone(), incoming).await?;
+            tracing::info!(reply_id = %reply.id, "handled");
+            reply.into_response()
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn readiness(&self) -> Response<Body> {
+        match crate::db::ping(self.ctx.db()).await {
+            Ok(()) => text(StatusCode::OK, "ready"),
+            Err(e) => {
+                tracing::warn!(error = %e, "not ready: database");
+                Error::unavailable("database_unavailable", e).into_response()
+            }
+        }
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(full(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[allow(dead_code)]
+fn accepted() -> Response<Body> {
+    let mut response = Response::new(empty());
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}

@@ -1,0 +1,298 @@
+//! Test support for the slices: a fresh database per test, a function served
+//! on a random port over real HTTP, and a TCP proxy a test can cut.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Executor, PgPool};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, oneshot};
+
+use crate::config::Settings;
+use crate::function::Function;
+use crate::server::Server;
+
+/// The server tests create their databases on: `DATABASE_URL` if set.
+fn admin_options() -> PgConnectOptions {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
+}
+
+/// A database of its own for one test, migrated. Named `skybook_test_*`;
+/// the test command drops those left from earlier runs.
+pub struct TestDb {
+    pub name: String,
+    pub pool: PgPool,
+    options: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let admin = admin_options();
+        let name = format!("skybook_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin
+            .clone()
+            .database("postgres")
+            .connect()
+            .await
+            .expect("connect to PostgreSQL");
+        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .expect("create the test database");
+        let options = admin.database(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options.clone())
+            .await
+            .expect("connect");
+        crate::db::MIGRATOR
+            .run(&pool)
+            .await
+            .expect("migrate the test database");
+        TestDb {
+            name,
+            pool,
+            options,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.url_via(None)
+    }
+
+    /// The database's URL, through another address (a [`TcpProxy`]) if given.
+    pub fn url_via(&self, addr: Option<SocketAddr>) -> String {
+        let host = addr.map_or_else(
+            || format!("{}:{}", self.options.get_host(), self.options.get_port()),
+            |a| a.to_string(),
+        );
+        let user = self.options.get_username();
+        format!("postgres://{user}:postgres@{host}/{}", self.name)
+    }
+}
+
+/// One function served in-process on a random port.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    /// Serves `function` against `db` with default settings.
+    pub async fn spawn(function: Function, db: &TestDb) -> TestApp {
+        Self::spawn_with(function, &[("database_url", &db.url())]).await
+    }
+
+    /// Serves `function` with the given settings over the defaults (the
+    /// environment is not read; `port` is always 0).
+    pub async fn spawn_with(function: Function, overrides: &[(&str, &str)]) -> TestApp {
+        let mut all = vec![("port", "0"), ("log_format", "pretty")];
+        all.extend_from_slice(overrides);
+        let level = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+        all.push(("rust_log", &level));
+        let settings = Settings::with_overrides(&all).expect("test settings");
+        crate::telemetry::init(&settings);
+        let server = Server::bind(function, settings).await.expect("bind");
+        let port = server.local_addr().expect("local addr").port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            addr,
+            url: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    /// POST / with a binary-mode CloudEvent.
+    pub async fn binary(&self, ty: &str, id: &str, data: &Value) -> TestResponse {
+        self.post()
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header("ce-source", "/tests")
+            .header("ce-type", ty)
+            .header("content-type", "application/json")
+            .body(data.to_string())
+            .send()
+            .await
+            .read()
+            .await
+    }
+
+    /// POST / with a structured-mode CloudEvent.
+    pub async fn structured(&self, event: &Value) -> TestResponse {
+        self.post()
+            .header("content-type", "application/cloudevents+json")
+            .body(event.to_string())
+            .send()
+            .await
+            .read()
+            .await
+    }
+
+    /// POST / with plain JSON, optionally with an Idempotency-Key.
+    pub async fn json(&self, data: &Value, idempotency_key: Option<&str>) -> TestResponse {
+        let mut request = self
+            .post()
+            .header("content-type", "application/json")
+            .body(data.to_string());
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send().await.read().await
+    }
+
+    /// A POST / to build by hand.
+    pub fn post(&self) -> reqwest::RequestBuilder {
+        self.client.post(&self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .read()
+            .await
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `error.code` of an error body.
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Panics with the body unless the status is as expected.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status; body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+}
+
+/// Reads a response whole: `send().await.read().await`.
+pub trait ReadResponse {
+    fn read(self) -> impl std::future::Future<Output = TestResponse> + Send;
+}
+
+impl ReadResponse for reqwest::Result<reqwest::Response> {
+    async fn read(self) -> TestResponse {
+        let response = self.expect("request failed");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("read body");
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A TCP proxy in front of a service, which a test cuts (refusing and
+/// dropping every connection) and restores, leaving the service itself alone.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    open: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let open = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (o, c) = (open.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !o.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let cut = c.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy { addr, open, cut }
+    }
+
+    /// Refuses new connections and drops the open ones.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The address of the PostgreSQL server the tests use.
+pub fn postgres_addr() -> SocketAddr {
+    let options = admin_options();
+    let host = if options.get_host() == "localhost" {
+        "127.0.0.1"
+    } else {
+        options.get_host()
+    };
+    SocketAddr::from_str(&format!("{host}:{}", options.get_port()))
+        .expect("PostgreSQL host must be an IP address")
+}
