@@ -1,0 +1,3 @@
+//! Commands: the functions that write flights.
+
+pub mod create_flight;

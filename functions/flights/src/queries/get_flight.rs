@@ -1,0 +1,32 @@
+//! get-flight: one flight, with its seats left and the price a passenger pays.
+
+use serde::Deserialize;
+use shared::{Ctx, Function, Result, Spec};
+use uuid::Uuid;
+
+use crate::model::{self, Flight};
+
+pub const SPEC: Spec = Spec {
+    name: "get-flight",
+    accepts: "skybook.flight.get",
+    replies: "skybook.flight.found",
+    source: crate::SOURCE,
+    authenticated: false,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetFlight {
+    pub id: Uuid,
+}
+
+pub fn function() -> Function {
+    Function::query(SPEC, get_flight)
+}
+
+pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Flight> {
+    let mut conn = ctx.db().acquire().await?;
+    model::fetch(&mut conn, input.id)
+        .await?
+        .ok_or_else(|| model::not_found(input.id))
+}

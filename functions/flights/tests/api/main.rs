@@ -1,0 +1,6 @@
+//! The flights functions over real HTTP against a real PostgreSQL.
+
+mod create_flight;
+mod get_flight;
+mod helpers;
+mod list_flights;
