@@ -20,14 +20,10 @@ pub fn check(keys: &[Secret], headers: &HeaderMap) -> Result<(), Error> {
         .ok_or(Error::Unauthorized)?;
     // Compare against every key without stopping early, so timing does not
     // tell which key (or how much of one) matched.
-    let matched = keys.iter().fold(subtle::Choice::from(0), |acc, key| {
-        acc | key.expose().as_bytes().ct_eq(presented.as_bytes())
-    });
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(Error::Unauthorized)
-    }
+    let matched = keys
+        .iter()
+        .fold(subtle::Choice::from(0), |acc, key| acc | key.expose().as_bytes().ct_eq(presented.as_bytes()));
+    if bool::from(matched) { Ok(()) } else { Err(Error::Unauthorized) }
 }
 
 #[cfg(test)]
@@ -50,17 +46,8 @@ mod tests {
         let keys = [Secret::new("alpha"), Secret::new("beta")];
         assert!(check(&keys, &headers("Bearer beta")).is_ok());
         assert!(check(&keys, &headers("Bearer alpha")).is_ok());
-        assert!(matches!(
-            check(&keys, &headers("Bearer alph")),
-            Err(Error::Unauthorized)
-        ));
-        assert!(matches!(
-            check(&keys, &headers("Basic alpha")),
-            Err(Error::Unauthorized)
-        ));
-        assert!(matches!(
-            check(&keys, &HeaderMap::new()),
-            Err(Error::Unauthorized)
-        ));
+        assert!(matches!(check(&keys, &headers("Bearer alph")), Err(Error::Unauthorized)));
+        assert!(matches!(check(&keys, &headers("Basic alpha")), Err(Error::Unauthorized)));
+        assert!(matches!(check(&keys, &HeaderMap::new()), Err(Error::Unauthorized)));
     }
 }

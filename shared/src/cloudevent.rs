@@ -39,14 +39,11 @@ impl Incoming {
         let incoming = match content_type.as_deref() {
             Some(ct) if ct.starts_with(BATCH) => {
                 return Err(Error::UnsupportedMediaType {
-                    message: "batched CloudEvents are not accepted: send one event per request"
-                        .into(),
+                    message: "batched CloudEvents are not accepted: send one event per request".into(),
                 });
             }
             Some(ct) if ct.starts_with(STRUCTURED) => Self::from_cloudevent(headers, body, true)?,
-            _ if headers.contains_key("ce-specversion") => {
-                Self::from_cloudevent(headers, body, false)?
-            }
+            _ if headers.contains_key("ce-specversion") => Self::from_cloudevent(headers, body, false)?,
             _ if headers.keys().any(|k| k.as_str().starts_with("ce-")) => {
                 return Err(Error::malformed(
                     "invalid_cloudevent",
@@ -66,10 +63,7 @@ impl Incoming {
         if incoming.ty != accepts {
             return Err(Error::malformed(
                 "wrong_event_type",
-                format!(
-                    "this function accepts events of type {accepts}, not {}",
-                    incoming.ty
-                ),
+                format!("this function accepts events of type {accepts}, not {}", incoming.ty),
             ));
         }
         Ok(incoming)
@@ -84,9 +78,7 @@ impl Incoming {
         } else {
             cloudevents::binding::http::to_event(headers, body.to_vec())
         }
-        .map_err(|e| {
-            Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}"))
-        })?;
+        .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
 
         if let Some(ct) = event.datacontenttype()
             && !is_json(&ct.to_ascii_lowercase())
@@ -104,9 +96,7 @@ impl Incoming {
             None => Bytes::new(),
             Some(Data::Binary(bytes)) => Bytes::from(bytes.clone()),
             Some(Data::String(text)) => Bytes::from(text.clone()),
-            Some(Data::Json(value)) => {
-                Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?)
-            }
+            Some(Data::Json(value)) => Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?),
         };
         let source = event.source().to_string();
         let id = event.id().to_owned();
@@ -126,10 +116,7 @@ impl Incoming {
             None => None,
             Some(v) => {
                 let key = v.to_str().map_err(|_| {
-                    Error::malformed(
-                        "invalid_idempotency_key",
-                        "Idempotency-Key must be visible ASCII",
-                    )
+                    Error::malformed("invalid_idempotency_key", "Idempotency-Key must be visible ASCII")
                 })?;
                 if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
                     return Err(Error::malformed(
@@ -145,10 +132,7 @@ impl Incoming {
             source: "/skybook/http".to_owned(),
             ty: accepts.to_owned(),
             subject: None,
-            traceparent: headers
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
             idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),
             data: body,
         })
@@ -157,11 +141,7 @@ impl Incoming {
     /// The event data as the function's input type. No data reads as `{}`,
     /// so a query with no filters needs no body.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        let data: &[u8] = if self.data.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &self.data
-        };
+        let data: &[u8] = if self.data.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &self.data };
         let de = &mut serde_json::Deserializer::from_slice(data);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -171,11 +151,7 @@ impl Incoming {
             } else {
                 format!("invalid data at {path}: {inner}")
             };
-            let code = if inner.is_syntax() || inner.is_eof() {
-                "malformed_json"
-            } else {
-                "invalid_data"
-            };
+            let code = if inner.is_syntax() || inner.is_eof() { "malformed_json" } else { "invalid_data" };
             Error::malformed(code, message)
         })
     }

@@ -63,10 +63,7 @@ impl fmt::Debug for Secret {
 
 const DEFAULTS: &[(&str, &str)] = &[
     ("port", "8080"),
-    (
-        "database_url",
-        "postgres://postgres:postgres@127.0.0.1:5432/skybook",
-    ),
+    ("database_url", "postgres://postgres:postgres@127.0.0.1:5432/skybook"),
     ("db_pool_size", "5"),
     ("db_acquire_timeout_ms", "2000"),
     ("redis_url", "redis://127.0.0.1:6379"),
@@ -97,9 +94,7 @@ impl Settings {
     pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Self, String> {
         let mut builder = Self::defaults()?;
         for (key, value) in overrides {
-            builder = builder
-                .set_override(*key, *value)
-                .map_err(|e| e.to_string())?;
+            builder = builder.set_override(*key, *value).map_err(|e| e.to_string())?;
         }
         Self::finish(builder)
     }
@@ -107,16 +102,12 @@ impl Settings {
     fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, String> {
         let mut builder = config::Config::builder();
         for (key, value) in DEFAULTS {
-            builder = builder
-                .set_default(*key, *value)
-                .map_err(|e| e.to_string())?;
+            builder = builder.set_default(*key, *value).map_err(|e| e.to_string())?;
         }
         Ok(builder)
     }
 
-    fn finish(
-        builder: config::ConfigBuilder<config::builder::DefaultState>,
-    ) -> Result<Self, String> {
+    fn finish(builder: config::ConfigBuilder<config::builder::DefaultState>) -> Result<Self, String> {
         builder
             .build()
             .and_then(|c| c.try_deserialize::<Settings>())
@@ -137,7 +128,7 @@ fn describe(e: config::ConfigError) -> String {
     let text = e.to_string();
     match text.rsplit_once(" for key `") {
         Some((what, key)) => {
-            let key = key.trim_end_matches('`').to_uppercase();
+            let key = key.split('`').next().unwrap_or(key).to_uppercase();
             format!("{key}: {what}")
         }
         None => text,
@@ -150,24 +141,47 @@ where
     T: From<String>,
 {
     let value = Option::<String>::deserialize(d)?;
-    Ok(value
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(T::from))
+    Ok(value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(T::from))
 }
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
     let raw = String::deserialize(d)?;
-    Ok(raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(Secret::new)
-        .collect())
+    Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
 }
 
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Secret(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_complete() {
+        let settings = Settings::with_overrides(&[]).unwrap();
+        assert_eq!(settings.port, 8080);
+        assert!(settings.auth_api_keys.is_empty());
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert_eq!(settings.body_limit, 64 * 1024);
+    }
+
+    #[test]
+    fn a_bad_setting_is_one_line_naming_it() {
+        let error = Settings::with_overrides(&[("port", "eighty")]).unwrap_err();
+        assert!(error.starts_with("configuration: PORT: "), "{error}");
+        assert!(!error.contains('\n'));
+        let error = Settings::with_overrides(&[("log_format", "xml")]).unwrap_err();
+        assert!(error.starts_with("configuration: LOG_FORMAT: "), "{error}");
+    }
+
+    #[test]
+    fn keys_are_a_comma_list_and_never_printed() {
+        let settings = Settings::with_overrides(&[("auth_api_keys", " a1, ,b2 ")]).unwrap();
+        assert_eq!(settings.auth_api_keys, vec![Secret::new("a1"), Secret::new("b2")]);
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("a1") && !debug.contains("postgres:postgres"), "{debug}");
     }
 }

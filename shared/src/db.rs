@@ -15,7 +15,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// does no network work. Each connection is pinged before use, so a
 /// restarted database costs one failed request at most, not a broken pool.
 pub fn lazy_pool(settings: &Settings) -> Result<PgPool, String> {
-    let options = PgConnectOptions::from_str(settings.database_url.expose())
+    let url = settings.database_url.expose();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err("configuration: DATABASE_URL: must be a postgres:// URL".into());
+    }
+    let options = PgConnectOptions::from_str(url)
         .map_err(|e| format!("configuration: DATABASE_URL: {e}"))?
         .application_name("skybook");
     Ok(PgPoolOptions::new()

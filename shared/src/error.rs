@@ -64,31 +64,19 @@ struct ErrorBody<'a> {
 
 impl Error {
     pub fn malformed(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Malformed {
-            code,
-            message: message.into(),
-        }
+        Error::Malformed { code, message: message.into() }
     }
 
     pub fn rule(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Rule {
-            code,
-            message: message.into(),
-        }
+        Error::Rule { code, message: message.into() }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Error::NotFound {
-            code,
-            message: message.into(),
-        }
+        Error::NotFound { code, message: message.into() }
     }
 
     pub fn unavailable(code: &'static str, detail: impl ToString) -> Self {
-        Error::Unavailable {
-            code,
-            detail: detail.to_string(),
-        }
+        Error::Unavailable { code, detail: detail.to_string() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -140,27 +128,16 @@ impl Error {
         match &self {
             Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
             Error::Unavailable { code, detail } => tracing::warn!(code, detail, "unavailable"),
-            other => tracing::info!(
-                status = status.as_u16(),
-                code = other.code(),
-                "refused: {other}"
-            ),
+            other => tracing::info!(status = status.as_u16(), code = other.code(), "refused: {other}"),
         }
         let message = self.public_message();
-        let body = serde_json::to_vec(&Envelope {
-            error: ErrorBody {
-                code: self.code(),
-                message: &message,
-            },
-        })
-        .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&Envelope { error: ErrorBody { code: self.code(), message: &message } })
+                .unwrap_or_default();
         let mut response = Response::new(crate::server::full(Bytes::from(body)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self {
             Error::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

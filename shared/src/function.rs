@@ -52,9 +52,7 @@ struct CtxInner {
 impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
         let db = crate::db::lazy_pool(&settings)?;
-        Ok(Ctx {
-            inner: Arc::new(CtxInner { settings, db }),
-        })
+        Ok(Ctx { inner: Arc::new(CtxInner { settings, db }) })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -143,10 +141,7 @@ impl Function {
                 reply_event(&spec, &output)
             })
         };
-        Function {
-            spec,
-            invoke: Arc::new(invoke),
-        }
+        Function { spec, invoke: Arc::new(invoke) }
     }
 
     /// A command: runs in one transaction with its idempotency claim; a
@@ -176,23 +171,11 @@ impl Function {
                         }
                     }
                 };
-                let done = handler(
-                    Tx {
-                        tx,
-                        ctx,
-                        spec,
-                        claim,
-                    },
-                    input,
-                )
-                .await?;
+                let done = handler(Tx { tx, ctx, spec, claim }, input).await?;
                 Ok(done.reply)
             })
         };
-        Function {
-            spec,
-            invoke: Arc::new(invoke),
-        }
+        Function { spec, invoke: Arc::new(invoke) }
     }
 
     pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<ReplyEvent> {

@@ -38,10 +38,7 @@ pub async fn claim(
     .await?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Outcome::Claimed(Claim {
-            function,
-            key: key.to_owned(),
-        }));
+        return Ok(Outcome::Claimed(Claim { function, key: key.to_owned() }));
     }
     let (stored_request, reply): (serde_json::Value, sqlx::types::Json<ReplyEvent>) =
         sqlx::query_as("SELECT request, reply FROM idempotency WHERE function = $1 AND key = $2")

@@ -35,39 +35,16 @@ impl Metrics {
     pub fn new(function: &'static str) -> Self {
         let mut registry = Registry::with_prefix("skybook");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(
-            latency_histogram,
-        );
-        registry.register(
-            "requests",
-            "Invocations by function and HTTP status",
-            requests.clone(),
-        );
-        registry.register(
-            "request_duration_seconds",
-            "Invocation latency by function",
-            latency.clone(),
-        );
-        Metrics {
-            function,
-            registry,
-            requests,
-            latency,
-        }
+        let latency =
+            Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register("requests", "Invocations by function and HTTP status", requests.clone());
+        registry.register("request_duration_seconds", "Invocation latency by function", latency.clone());
+        Metrics { function, registry, requests, latency }
     }
 
     pub fn observe(&self, status: u16, elapsed: Duration) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                function: self.function,
-                status,
-            })
-            .inc();
-        self.latency
-            .get_or_create(&FunctionLabel {
-                function: self.function,
-            })
-            .observe(elapsed.as_secs_f64());
+        self.requests.get_or_create(&RequestLabels { function: self.function, status }).inc();
+        self.latency.get_or_create(&FunctionLabel { function: self.function }).observe(elapsed.as_secs_f64());
     }
 
     /// The OpenMetrics text exposition of every metric.

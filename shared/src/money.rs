@@ -58,10 +58,7 @@ impl Money {
 
     /// Whole cents, as Redis keeps money.
     pub fn to_cents(self) -> i64 {
-        (self.0 * Decimal::ONE_HUNDRED)
-            .trunc()
-            .try_into()
-            .unwrap_or(i64::MAX)
+        (self.0 * Decimal::ONE_HUNDRED).trunc().try_into().unwrap_or(i64::MAX)
     }
 
     pub fn from_cents(cents: i64) -> Self {
@@ -96,11 +93,7 @@ impl PriceBreakdown {
     /// rounded to cents), then the destination's tax is added.
     /// Base 1000, promotion, tax 50: 1000 * 0.90 + 50 = 950.00.
     pub fn quote(base_price: Money, on_promotion: bool, tax: Money) -> Self {
-        let fare = if on_promotion {
-            Money::cents(base_price.0 * Decimal::new(90, 2))
-        } else {
-            base_price
-        };
+        let fare = if on_promotion { Money::cents(base_price.0 * Decimal::new(90, 2)) } else { base_price };
         PriceBreakdown {
             base_price,
             discount: Money::cents(base_price.0 - fare.0),
@@ -142,28 +135,14 @@ mod tests {
         assert_eq!(p.total.to_string(), "90.05");
         assert_eq!(p.discount.to_string(), "10.00");
         // 0.15 * 0.9 = 0.135 -> 0.14
-        assert_eq!(
-            PriceBreakdown::quote(money("0.15"), true, Money::ZERO)
-                .total
-                .to_string(),
-            "0.14"
-        );
+        assert_eq!(PriceBreakdown::quote(money("0.15"), true, Money::ZERO).total.to_string(), "0.14");
     }
 
     #[test]
     fn refuses_what_is_not_money() {
-        assert_eq!(
-            Money::try_new(Decimal::from_str("-0.01").unwrap()),
-            Err(MoneyError::Negative)
-        );
-        assert_eq!(
-            Money::try_new(Decimal::from_str("1.001").unwrap()),
-            Err(MoneyError::TooPrecise)
-        );
-        assert_eq!(
-            Money::try_new(Decimal::from_str("100000000").unwrap()),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(Money::try_new(Decimal::from_str("-0.01").unwrap()), Err(MoneyError::Negative));
+        assert_eq!(Money::try_new(Decimal::from_str("1.001").unwrap()), Err(MoneyError::TooPrecise));
+        assert_eq!(Money::try_new(Decimal::from_str("100000000").unwrap()), Err(MoneyError::TooLarge));
         assert_eq!(money("1.500").to_string(), "1.50");
     }
 

@@ -19,15 +19,8 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: Limit, cursor_of: impl Fn(&T) -> String) -> Self {
         let more = rows.len() > limit.get() as usize;
         rows.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            rows.last().map(cursor_of)
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-        }
+        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        Page { items: rows, next_cursor }
     }
 }
 

@@ -48,10 +48,7 @@ pub fn serve(function: Function) -> ExitCode {
         }
     };
     crate::telemetry::init(&settings);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("{name}: cannot start the runtime: {e}");
@@ -60,10 +57,7 @@ pub fn serve(function: Function) -> ExitCode {
     };
     let result = runtime.block_on(async {
         let server = Server::bind(function, settings).await?;
-        server
-            .run(shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())
+        server.run(shutdown_signal()).await.map_err(|e| e.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,19 +105,10 @@ impl Server {
     /// Binds `0.0.0.0:$PORT` (port 0 picks a free one). No other network work.
     pub async fn bind(function: Function, settings: Settings) -> Result<Self, String> {
         let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let metrics = Metrics::new(function.spec.name);
         let ctx = Ctx::new(settings)?;
-        Ok(Server {
-            listener,
-            app: Arc::new(App {
-                function,
-                ctx,
-                metrics,
-            }),
-        })
+        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics }) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -137,8 +122,7 @@ impl Server {
         let spec = app.function.spec;
         tracing::info!(function = spec.name, addr = %listener.local_addr()?, "listening");
         let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(10));
+        http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
         let graceful = GracefulShutdown::new();
         tokio::pin!(shutdown);
         loop {
@@ -172,14 +156,8 @@ impl Server {
         drop(listener);
         tracing::info!(function = spec.name, "draining in-flight requests");
         let grace = app.ctx.settings().shutdown_grace();
-        if tokio::time::timeout(grace, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                function = spec.name,
-                "grace period over, closing open connections"
-            );
+        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!(function = spec.name, "grace period over, closing open connections");
         }
         app.ctx.db().close().await;
         Ok(())
@@ -192,12 +170,8 @@ impl App {
         match (request.method(), path) {
             (&Method::POST, "/") => {
                 let started = Instant::now();
-                let response = self
-                    .invoke(request)
-                    .await
-                    .unwrap_or_else(Error::into_response);
-                self.metrics
-                    .observe(response.status().as_u16(), started.elapsed());
+                let response = self.invoke(request).await.unwrap_or_else(Error::into_response);
+                self.metrics.observe(response.status().as_u16(), started.elapsed());
                 response
             }
             (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
@@ -206,9 +180,7 @@ impl App {
                 let mut response = text(StatusCode::OK, self.metrics.render());
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
+                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
                 );
                 response
             }
@@ -236,15 +208,10 @@ impl App {
             return Err(Error::PayloadTooLarge { limit });
         }
         let body = Limited::new(body, limit).collect().await.map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
                 Error::PayloadTooLarge { limit }
             } else {
-                Error::malformed(
-                    "unreadable_body",
-                    format!("the request body could not be read: {e}"),
-                )
+                Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
             }
         })?;
         let incoming = Incoming::parse(&parts.headers, body.to_bytes(), spec.accepts)?;
@@ -278,10 +245,9 @@ impl App {
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(full(body.into()));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 

@@ -37,30 +37,15 @@ impl TestDb {
     pub async fn new() -> TestDb {
         let admin = admin_options();
         let name = format!("skybook_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = admin
-            .clone()
-            .database("postgres")
-            .connect()
-            .await
-            .expect("connect to PostgreSQL");
+        let mut conn = admin.clone().database("postgres").connect().await.expect("connect to PostgreSQL");
         conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
             .await
             .expect("create the test database");
         let options = admin.database(&name);
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
-            .connect_with(options.clone())
-            .await
-            .expect("connect");
-        crate::db::MIGRATOR
-            .run(&pool)
-            .await
-            .expect("migrate the test database");
-        TestDb {
-            name,
-            pool,
-            options,
-        }
+        let pool =
+            PgPoolOptions::new().max_connections(20).connect_with(options.clone()).await.expect("connect");
+        crate::db::MIGRATOR.run(&pool).await.expect("migrate the test database");
+        TestDb { name, pool, options }
     }
 
     pub fn url(&self) -> String {
@@ -116,12 +101,7 @@ impl TestApp {
         tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        TestApp {
-            addr,
-            url: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-            stop: Some(stop),
-        }
+        TestApp { addr, url: format!("http://{addr}"), client: reqwest::Client::new(), stop: Some(stop) }
     }
 
     /// POST / with a binary-mode CloudEvent.
@@ -152,10 +132,7 @@ impl TestApp {
 
     /// POST / with plain JSON, optionally with an Idempotency-Key.
     pub async fn json(&self, data: &Value, idempotency_key: Option<&str>) -> TestResponse {
-        let mut request = self
-            .post()
-            .header("content-type", "application/json")
-            .body(data.to_string());
+        let mut request = self.post().header("content-type", "application/json").body(data.to_string());
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
@@ -168,12 +145,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.client
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .read()
-            .await
+        self.client.get(format!("{}{path}", self.url)).send().await.read().await
     }
 }
 
@@ -187,12 +159,8 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -201,20 +169,12 @@ impl TestResponse {
 
     /// The `error.code` of an error body.
     pub fn error_code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["error"]["code"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Panics with the body unless the status is as expected.
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(
-            self.status,
-            status,
-            "unexpected status; body: {}",
-            String::from_utf8_lossy(&self.body)
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", String::from_utf8_lossy(&self.body));
         self
     }
 }
@@ -230,11 +190,7 @@ impl ReadResponse for reqwest::Result<reqwest::Response> {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.expect("read body");
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        TestResponse { status, headers, body }
     }
 }
 
@@ -288,11 +244,7 @@ impl TcpProxy {
 /// The address of the PostgreSQL server the tests use.
 pub fn postgres_addr() -> SocketAddr {
     let options = admin_options();
-    let host = if options.get_host() == "localhost" {
-        "127.0.0.1"
-    } else {
-        options.get_host()
-    };
+    let host = if options.get_host() == "localhost" { "127.0.0.1" } else { options.get_host() };
     SocketAddr::from_str(&format!("{host}:{}", options.get_port()))
         .expect("PostgreSQL host must be an IP address")
 }

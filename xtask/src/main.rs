@@ -1,1 +1,68 @@
-fn main() {}
+//! Developer commands: `cargo xtask dev` (the local stack), `cargo xtask test`
+//! (every test, services included) and `cargo xtask migrate`.
+
+mod dev;
+mod services;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Skybook developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the local stack: services, migrations, every function on its own port.
+    Dev(dev::Args),
+    /// Run every test against real PostgreSQL, Redis and RabbitMQ.
+    Test {
+        /// Skip `cargo fmt --check` and `cargo clippy -D warnings`.
+        #[arg(long)]
+        no_lint: bool,
+        /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Create the database if missing and apply the migrations (DATABASE_URL).
+    Migrate,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Dev(args) => dev::run(args),
+        Command::Test { no_lint, cargo_args } => test(!no_lint, cargo_args),
+        Command::Migrate => {
+            services::ensure()?;
+            runtime()?.block_on(services::migrate(&services::database_url()))
+        }
+    }
+}
+
+fn test(lint: bool, cargo_args: Vec<String>) -> anyhow::Result<()> {
+    if lint {
+        cargo(&["fmt", "--all", "--check"], &[])?;
+        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    }
+    services::ensure()?;
+    runtime()?.block_on(services::drop_test_databases(&services::database_url()))?;
+    cargo(&["test", "--workspace"], &cargo_args)
+}
+
+fn cargo(args: &[&str], more: &[String]) -> anyhow::Result<()> {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(args)
+        .args(more)
+        .current_dir(services::workspace_root())
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("cargo {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}

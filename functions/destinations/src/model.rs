@@ -67,8 +67,5 @@ pub fn name_taken(name: Option<&DestinationName>) -> impl FnOnce(sqlx::Error) ->
 }
 
 pub fn not_found(id: Uuid) -> Error {
-    Error::not_found(
-        "destination_not_found",
-        format!("no destination with id {id}"),
-    )
+    Error::not_found("destination_not_found", format!("no destination with id {id}"))
 }

@@ -72,13 +72,12 @@ pub const SELECT_FLIGHT: &str = "
 /// The total a passenger pays, in SQL, for filtering by price. It must match
 /// [`PriceBreakdown::quote`]: PostgreSQL's `round(numeric, 2)` rounds half
 /// away from zero, like the rule. A test holds the two together.
-pub const SQL_TOTAL: &str = "(CASE WHEN d.is_promotion THEN round(f.base_price * 0.90, 2) ELSE f.base_price END + d.tax_amount)";
+pub const SQL_TOTAL: &str =
+    "(CASE WHEN d.is_promotion THEN round(f.base_price * 0.90, 2) ELSE f.base_price END + d.tax_amount)";
 
 pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Flight>, Error> {
-    let row: Option<FlightRow> = sqlx::query_as(&format!("{SELECT_FLIGHT} WHERE f.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<FlightRow> =
+        sqlx::query_as(&format!("{SELECT_FLIGHT} WHERE f.id = $1")).bind(id).fetch_optional(conn).await?;
     Ok(row.map(Flight::from))
 }
 
@@ -89,21 +88,13 @@ pub fn not_found(id: Uuid) -> Error {
 /// The position of a flight in the listing order (departure, then id),
 /// written as an opaque cursor.
 pub fn cursor_of(flight: &Flight) -> String {
-    format!(
-        "{}~{}",
-        flight
-            .departure_at
-            .to_rfc3339_opts(SecondsFormat::Micros, true),
-        flight.id
-    )
+    format!("{}~{}", flight.departure_at.to_rfc3339_opts(SecondsFormat::Micros, true), flight.id)
 }
 
 pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
     let invalid = || Error::malformed("invalid_cursor", "cursor is not one this function returned");
     let (time, id) = cursor.split_once('~').ok_or_else(invalid)?;
-    let time = DateTime::parse_from_rfc3339(time)
-        .map_err(|_| invalid())?
-        .with_timezone(&Utc);
+    let time = DateTime::parse_from_rfc3339(time).map_err(|_| invalid())?.with_timezone(&Utc);
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok((time, id))
 }

@@ -41,11 +41,7 @@ pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<
             "give at least one of name, tax_amount, is_promotion, allows_pets",
         ));
     }
-    let name = input
-        .name
-        .as_deref()
-        .map(DestinationName::parse)
-        .transpose()?;
+    let name = input.name.as_deref().map(DestinationName::parse).transpose()?;
     let tax_amount = input.tax_amount.map(model::tax_amount).transpose()?;
     let destination: Option<Destination> = sqlx::query_as(
         "UPDATE destinations SET

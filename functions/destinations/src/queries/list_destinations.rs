@@ -43,7 +43,5 @@ pub async fn list_destinations(ctx: Ctx, input: ListDestinations) -> Result<Page
     .bind(input.limit.fetch())
     .fetch_all(ctx.db())
     .await?;
-    Ok(Page::from_rows(rows, input.limit, |d| {
-        d.name.to_lowercase()
-    }))
+    Ok(Page::from_rows(rows, input.limit, |d| d.name.to_lowercase()))
 }

@@ -5,10 +5,7 @@ use shared::testing::{TestApp, TestDb};
 const CREATE: &str = "skybook.destination.create";
 
 async fn count(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM destinations")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM destinations").fetch_one(&db.pool).await.unwrap()
 }
 
 #[tokio::test]
@@ -17,7 +14,11 @@ async fn binary_mode_creates_and_replies_with_the_destination() {
     let app = TestApp::spawn(create_destination::function(), &db).await;
 
     let reply = app
-        .binary(CREATE, "evt-1", &json!({"name": "Cancún", "tax_amount": "50", "is_promotion": true, "allows_pets": false}))
+        .binary(
+            CREATE,
+            "evt-1",
+            &json!({"name": "Cancún", "tax_amount": "50", "is_promotion": true, "allows_pets": false}),
+        )
         .await
         .expect(200);
 
@@ -35,10 +36,7 @@ async fn binary_mode_creates_and_replies_with_the_destination() {
     assert_eq!(data["allows_pets"], false);
 
     let (name, tax): (String, rust_decimal::Decimal) =
-        sqlx::query_as("SELECT name, tax_amount FROM destinations")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+        sqlx::query_as("SELECT name, tax_amount FROM destinations").fetch_one(&db.pool).await.unwrap();
     assert_eq!(name, "Cancún");
     assert_eq!(tax.to_string(), "50.00");
 }
@@ -56,16 +54,10 @@ async fn structured_mode_and_plain_json_are_accepted_too() {
         }))
         .await
         .expect(200);
-    assert_eq!(
-        structured.header("ce-type"),
-        Some("skybook.destination.created")
-    );
+    assert_eq!(structured.header("ce-type"), Some("skybook.destination.created"));
     assert_eq!(structured.json()["tax_amount"], "12.50");
 
-    let plain = app
-        .json(&json!({"name": "Quito", "tax_amount": "0"}), Some("key-1"))
-        .await
-        .expect(200);
+    let plain = app.json(&json!({"name": "Quito", "tax_amount": "0"}), Some("key-1")).await.expect(200);
     assert_eq!(plain.header("ce-type"), Some("skybook.destination.created"));
     assert_eq!(plain.json()["name"], "Quito");
     assert_eq!(count(&db).await, 2);
@@ -139,13 +131,8 @@ async fn futures_join(app: &TestApp, data: &Value) -> Vec<shared::testing::TestR
 async fn an_event_id_reused_for_other_data_is_refused() {
     let db = TestDb::new().await;
     let app = TestApp::spawn(create_destination::function(), &db).await;
-    app.binary(CREATE, "k", &json!({"name": "Arequipa", "tax_amount": "1"}))
-        .await
-        .expect(200);
-    let reused = app
-        .binary(CREATE, "k", &json!({"name": "Trujillo", "tax_amount": "1"}))
-        .await
-        .expect(422);
+    app.binary(CREATE, "k", &json!({"name": "Arequipa", "tax_amount": "1"})).await.expect(200);
+    let reused = app.binary(CREATE, "k", &json!({"name": "Trujillo", "tax_amount": "1"})).await.expect(422);
     assert_eq!(reused.error_code(), "idempotency_key_reused");
     assert_eq!(count(&db).await, 1);
 }
@@ -154,35 +141,19 @@ async fn an_event_id_reused_for_other_data_is_refused() {
 async fn domain_errors_answer_422_and_write_nothing() {
     let db = TestDb::new().await;
     let app = TestApp::spawn(create_destination::function(), &db).await;
-    app.binary(CREATE, "ok", &json!({"name": "Madrid", "tax_amount": "10"}))
-        .await
-        .expect(200);
+    app.binary(CREATE, "ok", &json!({"name": "Madrid", "tax_amount": "10"})).await.expect(200);
 
     let cases = [
-        (
-            json!({"name": "Roma", "tax_amount": "-1"}),
-            "invalid_tax_amount",
-        ),
-        (
-            json!({"name": "Roma", "tax_amount": "1.005"}),
-            "invalid_tax_amount",
-        ),
+        (json!({"name": "Roma", "tax_amount": "-1"}), "invalid_tax_amount"),
+        (json!({"name": "Roma", "tax_amount": "1.005"}), "invalid_tax_amount"),
         (json!({"name": "   ", "tax_amount": "1"}), "invalid_name"),
-        (
-            json!({"name": "madrid", "tax_amount": "1"}),
-            "destination_name_taken",
-        ),
+        (json!({"name": "madrid", "tax_amount": "1"}), "destination_name_taken"),
     ];
     for (i, (data, code)) in cases.iter().enumerate() {
         let reply = app.binary(CREATE, &format!("bad-{i}"), data).await;
         assert_eq!(reply.status, 422, "{data}");
         assert_eq!(&reply.error_code(), code, "{data}");
-        assert!(
-            !reply.json()["error"]["message"]
-                .as_str()
-                .unwrap()
-                .is_empty()
-        );
+        assert!(!reply.json()["error"]["message"].as_str().unwrap().is_empty());
     }
     assert_eq!(count(&db).await, 1);
 }
@@ -202,9 +173,7 @@ async fn malformed_requests_answer_400_and_write_nothing() {
         .body("{\"name\": ")
         .send()
         .await;
-    let bad_json = shared::testing::ReadResponse::read(bad_json)
-        .await
-        .expect(400);
+    let bad_json = shared::testing::ReadResponse::read(bad_json).await.expect(400);
     assert_eq!(bad_json.error_code(), "malformed_json");
 
     let missing_id = app
@@ -216,53 +185,24 @@ async fn malformed_requests_answer_400_and_write_nothing() {
         .body(r#"{"name":"X","tax_amount":"1"}"#)
         .send()
         .await;
-    let missing_id = shared::testing::ReadResponse::read(missing_id)
-        .await
-        .expect(400);
+    let missing_id = shared::testing::ReadResponse::read(missing_id).await.expect(400);
     assert_eq!(missing_id.error_code(), "invalid_cloudevent");
-    assert!(
-        missing_id.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("id")
-    );
+    assert!(missing_id.json()["error"]["message"].as_str().unwrap().contains("id"));
 
-    let wrong_type = app
-        .binary(
-            "skybook.flight.create",
-            "2",
-            &json!({"name": "X", "tax_amount": "1"}),
-        )
-        .await
-        .expect(400);
+    let wrong_type =
+        app.binary("skybook.flight.create", "2", &json!({"name": "X", "tax_amount": "1"})).await.expect(400);
     assert_eq!(wrong_type.error_code(), "wrong_event_type");
 
-    let wrong_field_type = app
-        .binary(CREATE, "3", &json!({"name": "X", "tax_amount": true}))
-        .await
-        .expect(400);
+    let wrong_field_type =
+        app.binary(CREATE, "3", &json!({"name": "X", "tax_amount": true})).await.expect(400);
     assert_eq!(wrong_field_type.error_code(), "invalid_data");
-    assert!(
-        wrong_field_type.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("tax_amount")
-    );
+    assert!(wrong_field_type.json()["error"]["message"].as_str().unwrap().contains("tax_amount"));
 
-    let unknown_field = app
-        .binary(
-            CREATE,
-            "4",
-            &json!({"name": "X", "tax_amount": "1", "colour": "red"}),
-        )
-        .await
-        .expect(400);
+    let unknown_field =
+        app.binary(CREATE, "4", &json!({"name": "X", "tax_amount": "1", "colour": "red"})).await.expect(400);
     assert_eq!(unknown_field.error_code(), "invalid_data");
 
-    let missing_field = app
-        .binary(CREATE, "5", &json!({"name": "X"}))
-        .await
-        .expect(400);
+    let missing_field = app.binary(CREATE, "5", &json!({"name": "X"})).await.expect(400);
     assert_eq!(missing_field.error_code(), "invalid_data");
 
     assert_eq!(count(&db).await, 0);

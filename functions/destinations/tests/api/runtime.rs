@@ -9,10 +9,7 @@ use shared::testing::{ReadResponse, TcpProxy, TestApp, TestDb, postgres_addr};
 const CREATE: &str = "skybook.destination.create";
 
 async fn count(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM destinations")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
+    sqlx::query_scalar("SELECT count(*) FROM destinations").fetch_one(&db.pool).await.unwrap()
 }
 
 #[tokio::test]
@@ -28,8 +25,7 @@ async fn an_oversized_body_is_413_and_writes_nothing() {
     assert_eq!(reply.error_code(), "payload_too_large");
 
     // Without Content-Length (chunked), the limit still holds.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..8).map(|_| Ok(vec![b' '; 256])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b' '; 256])).collect();
     let chunked = app
         .post()
         .header("content-type", "application/json")
@@ -52,10 +48,7 @@ fn futures_stream(
 #[tokio::test]
 async fn commands_require_a_key_when_keys_are_set_and_queries_do_not() {
     let db = TestDb::new().await;
-    let keys = [
-        ("database_url", db.url()),
-        ("auth_api_keys", "k1, k2".to_owned()),
-    ];
+    let keys = [("database_url", db.url()), ("auth_api_keys", "k1, k2".to_owned())];
     let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let create = TestApp::spawn_with(create_destination::function(), &keys).await;
     let list = TestApp::spawn_with(list_destinations::function(), &keys).await;
@@ -106,12 +99,8 @@ async fn health_metrics_and_routing() {
     assert_eq!(app.get("/health/liveness").await.status, 200);
     assert_eq!(app.get("/health/readiness").await.status, 200);
 
-    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None)
-        .await
-        .expect(200);
-    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None)
-        .await
-        .expect(422);
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None).await.expect(200);
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), None).await.expect(422);
     let metrics = app.get("/metrics").await.expect(200);
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     assert!(
@@ -122,28 +111,12 @@ async fn health_metrics_and_routing() {
         text.contains(r#"skybook_requests_total{function="create-destination",status="422"} 1"#),
         "{text}"
     );
-    assert!(
-        text.contains("skybook_request_duration_seconds_bucket"),
-        "{text}"
-    );
+    assert!(text.contains("skybook_request_duration_seconds_bucket"), "{text}");
 
-    assert_eq!(
-        app.get("/nowhere").await.expect(404).error_code(),
-        "no_route"
-    );
-    assert_eq!(
-        app.get("/").await.expect(405).error_code(),
-        "method_not_allowed"
-    );
-    let xml = app
-        .post()
-        .header("content-type", "text/xml")
-        .body("<a/>")
-        .send()
-        .await
-        .read()
-        .await
-        .expect(415);
+    assert_eq!(app.get("/nowhere").await.expect(404).error_code(), "no_route");
+    assert_eq!(app.get("/").await.expect(405).error_code(), "method_not_allowed");
+    let xml =
+        app.post().header("content-type", "text/xml").body("<a/>").send().await.read().await.expect(415);
     assert_eq!(xml.error_code(), "unsupported_media_type");
 }
 
@@ -159,28 +132,19 @@ async fn starts_with_the_database_down_answers_503_then_recovers() {
     )
     .await;
 
-    let down = app
-        .json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1"))
-        .await
-        .expect(503);
+    let down = app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1")).await.expect(503);
     assert_eq!(down.error_code(), "database_unavailable");
     assert_eq!(app.get("/health/readiness").await.status, 503);
     assert_eq!(app.get("/health/liveness").await.status, 200);
 
     proxy.restore();
-    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1"))
-        .await
-        .expect(200);
+    app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1")).await.expect(200);
     assert_eq!(count(&db).await, 1);
 
     // Cut while connections are pooled: the pool notices and recovers.
     proxy.cut();
-    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1"))
-        .await
-        .expect(503);
+    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1")).await.expect(503);
     proxy.restore();
-    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1"))
-        .await
-        .expect(200);
+    app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1")).await.expect(200);
     assert_eq!(count(&db).await, 2);
 }

@@ -45,24 +45,19 @@ impl TryFrom<CreateFlight> for NewFlight {
     fn try_from(input: CreateFlight) -> Result<Self> {
         let flight_number = input.flight_number.trim().to_ascii_uppercase();
         let valid_number = (2..=8).contains(&flight_number.len())
-            && flight_number
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && flight_number.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if !valid_number {
             return Err(Error::rule(
                 "invalid_flight_number",
                 "flight_number must be 2 to 8 letters or digits, like SK123",
             ));
         }
-        let base_price = Money::try_new(input.base_price)
-            .ok()
-            .filter(|m| !m.is_zero())
-            .ok_or_else(|| {
-                Error::rule(
-                    "invalid_base_price",
-                    "base_price must be greater than 0, below 100000000.00, with at most two decimals",
-                )
-            })?;
+        let base_price = Money::try_new(input.base_price).ok().filter(|m| !m.is_zero()).ok_or_else(|| {
+            Error::rule(
+                "invalid_base_price",
+                "base_price must be greater than 0, below 100000000.00, with at most two decimals",
+            )
+        })?;
         if !(1..=MAX_CAPACITY).contains(&input.capacity) {
             return Err(Error::rule(
                 "invalid_capacity",
@@ -70,10 +65,7 @@ impl TryFrom<CreateFlight> for NewFlight {
             ));
         }
         if input.departure_at <= Utc::now() {
-            return Err(Error::rule(
-                "departure_in_past",
-                "departure_at must be in the future",
-            ));
+            return Err(Error::rule("departure_in_past", "departure_at must be in the future"));
         }
         Ok(NewFlight {
             destination_id: input.destination_id,
@@ -107,18 +99,15 @@ pub async fn create_flight(mut tx: Tx, input: CreateFlight) -> Result<Done<Fligh
     .map_err(|e| match shared::db::violated_constraint(&e) {
         // The destination is named in the body, not the address: a missing one
         // is a refused command (422), not a 404 the broker would retry.
-        Some("flights_destination_id_fkey") => Error::rule(
-            "unknown_destination",
-            format!("no destination with id {}", new.destination_id),
-        ),
+        Some("flights_destination_id_fkey") => {
+            Error::rule("unknown_destination", format!("no destination with id {}", new.destination_id))
+        }
         Some("flights_number_departure_key") => Error::rule(
             "flight_exists",
             format!("flight {} already departs at {}", new.flight_number, new.departure_at),
         ),
         _ => e.into(),
     })?;
-    let flight = model::fetch(tx.conn(), id)
-        .await?
-        .ok_or_else(|| model::not_found(id))?;
+    let flight = model::fetch(tx.conn(), id).await?.ok_or_else(|| model::not_found(id))?;
     tx.commit(flight).await
 }

@@ -75,37 +75,14 @@ async fn refusals_say_why_and_write_nothing() {
     let cases = [
         (with("base_price", json!("0")), 422, "invalid_base_price"),
         (with("base_price", json!("-10")), 422, "invalid_base_price"),
-        (
-            with("base_price", json!("10.001")),
-            422,
-            "invalid_base_price",
-        ),
+        (with("base_price", json!("10.001")), 422, "invalid_base_price"),
         (with("capacity", json!(0)), 422, "invalid_capacity"),
-        (
-            with("flight_number", json!("LA-2")),
-            422,
-            "invalid_flight_number",
-        ),
-        (
-            with("departure_at", json!("2001-01-01T00:00:00Z")),
-            422,
-            "departure_in_past",
-        ),
-        (
-            with(
-                "destination_id",
-                json!("0191d9d2-0000-7000-8000-000000000000"),
-            ),
-            422,
-            "unknown_destination",
-        ),
+        (with("flight_number", json!("LA-2")), 422, "invalid_flight_number"),
+        (with("departure_at", json!("2001-01-01T00:00:00Z")), 422, "departure_in_past"),
+        (with("destination_id", json!("0191d9d2-0000-7000-8000-000000000000")), 422, "unknown_destination"),
         (with("flight_number", json!("LA1")), 200, ""),
         (with("flight_number", json!("LA1")), 422, "flight_exists"),
-        (
-            with("destination_id", json!("not-a-uuid")),
-            400,
-            "invalid_data",
-        ),
+        (with("destination_id", json!("not-a-uuid")), 400, "invalid_data"),
         (with("capacity", json!(1.5)), 400, "invalid_data"),
         (with("departure_at", json!("tomorrow")), 400, "invalid_data"),
     ];
@@ -113,12 +90,7 @@ async fn refusals_say_why_and_write_nothing() {
     // earlier), so the first LA1 here is accepted and the second refused.
     for (i, (data, status, code)) in cases.iter().enumerate() {
         let reply = fx.flights.binary(CREATE, &format!("c{i}"), data).await;
-        assert_eq!(
-            reply.status,
-            *status,
-            "{data}: {}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        assert_eq!(reply.status, *status, "{data}: {}", String::from_utf8_lossy(&reply.body));
         if *status != 200 {
             assert_eq!(&reply.error_code(), code, "{data}");
         }

@@ -13,10 +13,7 @@ async fn the_seed_example_quotes_exactly_950() {
     let cancun = fx.destination("Cancún", "50", true).await;
     let flight = fx.flight(&cancun, "SK1", "1000", in_days(10)).await;
 
-    let reply = get
-        .binary(GET, "g1", &json!({"id": flight["id"]}))
-        .await
-        .expect(200);
+    let reply = get.binary(GET, "g1", &json!({"id": flight["id"]})).await.expect(200);
 
     assert_eq!(reply.header("ce-type"), Some("skybook.flight.found"));
     assert_eq!(reply.header("ce-subject"), flight["id"].as_str());
@@ -39,18 +36,10 @@ async fn quotes_round_to_cents_half_away_from_zero_and_no_promotion_is_base_plus
     let rounding = fx.flight(&promo, "R1", "100.05", in_days(5)).await;
     let full_price = fx.flight(&plain, "P1", "1000.01", in_days(5)).await;
 
-    let r = get
-        .json(&json!({"id": rounding["id"]}), None)
-        .await
-        .expect(200)
-        .json();
+    let r = get.json(&json!({"id": rounding["id"]}), None).await.expect(200).json();
     assert_eq!(r["price"]["total"], "90.15");
     assert_eq!(r["price"]["discount"], "10.00");
-    let p = get
-        .json(&json!({"id": full_price["id"]}), None)
-        .await
-        .expect(200)
-        .json();
+    let p = get.json(&json!({"id": full_price["id"]}), None).await.expect(200).json();
     assert_eq!(p["price"]["total"], "1020.00");
     assert_eq!(p["price"]["discount"], "0.00");
 }
@@ -67,17 +56,10 @@ async fn seats_left_counts_taken_seats_and_unknown_ids_are_404() {
         .await
         .unwrap();
 
-    let found = get
-        .json(&json!({"id": flight["id"]}), None)
-        .await
-        .expect(200)
-        .json();
+    let found = get.json(&json!({"id": flight["id"]}), None).await.expect(200).json();
     assert_eq!(found["seats_left"], 2);
 
-    let missing = get
-        .json(&json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), None)
-        .await
-        .expect(404);
+    let missing = get.json(&json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), None).await.expect(404);
     assert_eq!(missing.error_code(), "flight_not_found");
     let bad = get.json(&json!({"id": 7}), None).await.expect(400);
     assert_eq!(bad.error_code(), "invalid_data");

@@ -13,20 +13,18 @@ pub struct Fixture {
 impl Fixture {
     pub async fn new() -> Fixture {
         let db = TestDb::new().await;
-        let destinations =
-            TestApp::spawn(destinations::commands::create_destination::function(), &db).await;
+        let destinations = TestApp::spawn(destinations::commands::create_destination::function(), &db).await;
         let flights = TestApp::spawn(flights::commands::create_flight::function(), &db).await;
-        Fixture {
-            db,
-            destinations,
-            flights,
-        }
+        Fixture { db, destinations, flights }
     }
 
     pub async fn destination(&self, name: &str, tax: &str, promotion: bool) -> String {
         let reply = self
             .destinations
-            .json(&json!({"name": name, "tax_amount": tax, "is_promotion": promotion, "allows_pets": true}), None)
+            .json(
+                &json!({"name": name, "tax_amount": tax, "is_promotion": promotion, "allows_pets": true}),
+                None,
+            )
             .await
             .expect(200);
         reply.json()["id"].as_str().unwrap().to_owned()
@@ -51,10 +49,7 @@ impl Fixture {
     }
 
     pub async fn flight_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM flights")
-            .fetch_one(&self.db.pool)
-            .await
-            .unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM flights").fetch_one(&self.db.pool).await.unwrap()
     }
 }
 

@@ -21,24 +21,16 @@ async fn pages_in_departure_order_without_gaps_or_repeats() {
     let lima = fx.destination("Lima", "0", false).await;
     let same_time = in_days(2);
     // Three flights share a departure time: the id breaks the tie.
-    for (n, when) in [
-        ("A5", in_days(5)),
-        ("A1", same_time),
-        ("A2", same_time),
-        ("A3", same_time),
-        ("A4", in_days(4)),
-    ] {
+    for (n, when) in
+        [("A5", in_days(5)), ("A1", same_time), ("A2", same_time), ("A3", same_time), ("A4", in_days(4))]
+    {
         fx.flight(&lima, n, "100", when).await;
     }
 
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = list
-            .json(&json!({"limit": 2, "cursor": cursor}), None)
-            .await
-            .expect(200)
-            .json();
+        let page = list.json(&json!({"limit": 2, "cursor": cursor}), None).await.expect(200).json();
         seen.extend(numbers(&page));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -48,10 +40,7 @@ async fn pages_in_departure_order_without_gaps_or_repeats() {
     seen[..3].sort();
     assert_eq!(seen, ["A1", "A2", "A3", "A4", "A5"]);
 
-    let bad = list
-        .json(&json!({"cursor": "nonsense"}), None)
-        .await
-        .expect(400);
+    let bad = list.json(&json!({"cursor": "nonsense"}), None).await.expect(400);
     assert_eq!(bad.error_code(), "invalid_cursor");
 }
 
@@ -66,11 +55,7 @@ async fn filters_by_destination_window_and_total_price() {
     fx.flight(&lima, "L1", "949.99", in_days(2)).await; // 950.00
     fx.flight(&lima, "L2", "2000", in_days(20)).await; // 2000.01
 
-    let to_cancun = list
-        .json(&json!({"destination_id": cancun}), None)
-        .await
-        .expect(200)
-        .json();
+    let to_cancun = list.json(&json!({"destination_id": cancun}), None).await.expect(200).json();
     assert_eq!(numbers(&to_cancun), ["C1", "C2"]);
 
     let window = list
@@ -81,33 +66,14 @@ async fn filters_by_destination_window_and_total_price() {
     assert_eq!(numbers(&window), ["L1", "C2"]);
 
     // The SQL filter and the Rust quote agree to the cent, boundary included.
-    let at_950 = list
-        .json(&json!({"max_price": "950.00"}), None)
-        .await
-        .expect(200)
-        .json();
+    let at_950 = list.json(&json!({"max_price": "950.00"}), None).await.expect(200).json();
     assert_eq!(numbers(&at_950), ["C1", "L1", "C2"]);
-    let below = list
-        .json(&json!({"max_price": "949.99"}), None)
-        .await
-        .expect(200)
-        .json();
+    let below = list.json(&json!({"max_price": "949.99"}), None).await.expect(200).json();
     assert_eq!(numbers(&below), ["C2"]);
-    let at_140_05 = list
-        .json(&json!({"max_price": 140.05}), None)
-        .await
-        .expect(200)
-        .json();
+    let at_140_05 = list.json(&json!({"max_price": 140.05}), None).await.expect(200).json();
     assert_eq!(numbers(&at_140_05), ["C2"]);
     for flight in at_950["items"].as_array().unwrap() {
-        assert!(
-            flight["price"]["total"]
-                .as_str()
-                .unwrap()
-                .parse::<f64>()
-                .unwrap()
-                <= 950.0
-        );
+        assert!(flight["price"]["total"].as_str().unwrap().parse::<f64>().unwrap() <= 950.0);
     }
 }
 
@@ -124,10 +90,6 @@ async fn past_flights_are_left_out_unless_asked_for() {
         .unwrap();
     let upcoming = list.json(&json!({}), None).await.expect(200).json();
     assert!(numbers(&upcoming).is_empty());
-    let all = list
-        .json(&json!({"departs_after": in_days(-7)}), None)
-        .await
-        .expect(200)
-        .json();
+    let all = list.json(&json!({"departs_after": in_days(-7)}), None).await.expect(200).json();
     assert_eq!(numbers(&all), ["OLD1"]);
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL, Redis and RabbitMQ answer where Skybook expects them
+# (DATABASE_URL, REDIS_URL, AMQP_URL, or their local defaults). On a Debian
+# machine, as root, a local service that does not answer is installed if
+# missing and started; anywhere else this says what to do and fails.
+set -euo pipefail
+
+DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/skybook}"
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+
+say() { printf 'services: %s\n' "$*" >&2; }
+
+# host and port of a URL like scheme://user:pass@host:port/path
+host_of() { local rest="${1#*://}"; rest="${rest##*@}"; rest="${rest%%/*}"; echo "${rest%%:*}"; }
+port_of() {
+  local rest="${1#*://}"; rest="${rest##*@}"; rest="${rest%%/*}"
+  if [[ "$rest" == *:* ]]; then echo "${rest##*:}"; else echo "$2"; fi
+}
+
+reachable() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+wait_for() {
+  local name="$1" host="$2" port="$3" seconds="$4"
+  for _ in $(seq 1 "$seconds"); do
+    reachable "$host" "$port" && return 0
+    sleep 1
+  done
+  say "$name did not come up on $host:$port within ${seconds}s"
+  return 1
+}
+
+is_local() { [[ "$1" == "127.0.0.1" || "$1" == "localhost" || "$1" == "::1" ]]; }
+
+can_install() { [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; }
+
+APT_UPDATED=""
+apt_install() {
+  if [[ -z "$APT_UPDATED" ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+start_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-contrib
+  local version
+  version="$(ls /etc/postgresql | sort -V | tail -n1)"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  wait_for PostgreSQL "$1" "$2" 30
+  # Debian asks for a password over TCP: give the default URL's one.
+  su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null || true
+}
+
+start_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$2" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/skybook.log
+  wait_for Redis "$1" "$2" 30
+}
+
+start_rabbitmq() {
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  rabbitmq-server -detached || true
+  wait_for RabbitMQ "$1" "$2" 120
+}
+
+ensure() {
+  local name="$1" url="$2" default_port="$3" starter="$4" package="$5"
+  local host port
+  host="$(host_of "$url")"
+  port="$(port_of "$url" "$default_port")"
+  if reachable "$host" "$port"; then
+    say "$name answers on $host:$port"
+    return 0
+  fi
+  if is_local "$host" && can_install; then
+    say "$name does not answer on $host:$port: installing if needed and starting it"
+    "$starter" "$host" "$port"
+    say "$name answers on $host:$port"
+    return 0
+  fi
+  say "$name does not answer on $host:$port."
+  say "  start it there, or point the URL elsewhere; on Debian as root: apt-get install $package"
+  return 1
+}
+
+only="${1:-all}"
+case "$only" in
+  all|postgres) ensure PostgreSQL "$DATABASE_URL" 5432 start_postgres postgresql ;;&
+  all|redis) ensure Redis "$REDIS_URL" 6379 start_redis redis-server ;;&
+  all|rabbitmq) ensure RabbitMQ "$AMQP_URL" 5672 start_rabbitmq rabbitmq-server ;;&
+  all|postgres|redis|rabbitmq) ;;
+  *) say "usage: $0 [all|postgres|redis|rabbitmq]"; exit 2 ;;
+esac

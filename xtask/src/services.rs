@@ -1,0 +1,69 @@
+//! PostgreSQL, Redis and RabbitMQ: made reachable by `scripts/ensure-services.sh`,
+//! then the database created and migrated.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, Executor};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/skybook";
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+}
+
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// Runs the services script; it installs and starts what it can and
+/// otherwise says exactly what to do.
+pub fn ensure() -> anyhow::Result<()> {
+    let script = workspace_root().join("scripts/ensure-services.sh");
+    let status =
+        std::process::Command::new("bash").arg(&script).status().context("running the services script")?;
+    if !status.success() {
+        anyhow::bail!("the services Skybook needs are not reachable (see above)");
+    }
+    Ok(())
+}
+
+/// Creates the database named in `url` if it does not exist, then migrates it.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
+    let name = options.get_database().unwrap_or("skybook").to_owned();
+    let mut admin =
+        options.clone().database("postgres").connect().await.context("connecting to PostgreSQL")?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await?;
+    if !exists {
+        admin.execute(format!(r#"CREATE DATABASE "{}""#, name.replace('"', "\"\"")).as_str()).await?;
+        eprintln!("migrate: created database {name}");
+    }
+    admin.close().await?;
+    let mut conn = options.connect().await.context("connecting to the database")?;
+    shared::db::MIGRATOR.run(&mut conn).await.context("applying migrations")?;
+    eprintln!("migrate: database {name} is up to date");
+    Ok(())
+}
+
+/// Drops the per-test databases earlier runs left behind.
+pub async fn drop_test_databases(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?.database("postgres");
+    let mut admin = options.connect().await.context("connecting to PostgreSQL")?;
+    let stale: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'skybook\\_test\\_%'")
+            .fetch_all(&mut admin)
+            .await?;
+    for name in &stale {
+        admin.execute(format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#).as_str()).await?;
+    }
+    if !stale.is_empty() {
+        eprintln!("test: dropped {} test databases of earlier runs", stale.len());
+    }
+    Ok(())
+}
