@@ -31,6 +31,12 @@ pub struct Settings {
     pub body_limit: usize,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace_ms: u64,
+    /// Timeout of one publish to `K_SINK`.
+    pub publish_timeout_ms: u64,
+    /// The relay leaves rows younger than this to the command that wrote them.
+    pub outbox_grace_ms: u64,
+    /// Rows one relay pass publishes at most.
+    pub outbox_batch: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -65,7 +71,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("port", "8080"),
     ("database_url", "postgres://postgres:postgres@127.0.0.1:5432/skybook"),
     ("db_pool_size", "5"),
-    ("db_acquire_timeout_ms", "2000"),
+    ("db_acquire_timeout_ms", "5000"),
     ("redis_url", "redis://127.0.0.1:6379"),
     ("auth_api_keys", ""),
     ("groq_base_url", "https://api.groq.com/openai/v1"),
@@ -74,6 +80,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("log_format", "json"),
     ("body_limit", "65536"),
     ("shutdown_grace_ms", "25000"),
+    ("publish_timeout_ms", "2000"),
+    ("outbox_grace_ms", "10000"),
+    ("outbox_batch", "100"),
 ];
 
 impl Settings {
@@ -116,6 +125,14 @@ impl Settings {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+
+    pub fn outbox_grace(&self) -> Duration {
+        Duration::from_millis(self.outbox_grace_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -10,11 +10,13 @@ use chrono::Utc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
 
 use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::idempotency;
+use crate::outbox::{self, OutboxEvent};
 
 /// The contract of one function, as in the table of DESIGN.md.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +40,8 @@ pub trait Reply: Serialize {
     }
 }
 
-/// What every handler can reach: settings and the (lazy) database pool.
+/// What every handler can reach: settings, the (lazy) database pool and
+/// the process's one HTTP client.
 #[derive(Clone)]
 pub struct Ctx {
     inner: Arc<CtxInner>,
@@ -47,12 +50,24 @@ pub struct Ctx {
 struct CtxInner {
     settings: Settings,
     db: PgPool,
+    http: reqwest::Client,
 }
 
 impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
         let db = crate::db::lazy_pool(&settings)?;
-        Ok(Ctx { inner: Arc::new(CtxInner { settings, db }) })
+        let http = reqwest::Client::builder()
+            .timeout(settings.publish_timeout())
+            .connect_timeout(settings.publish_timeout())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, http }) })
+    }
+
+    /// The HTTP client for outbound calls (the sink): built once, pooled.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub fn settings(&self) -> &Settings {
@@ -72,6 +87,8 @@ pub struct Tx {
     ctx: Ctx,
     spec: Spec,
     claim: Option<idempotency::Claim>,
+    traceparent: Option<String>,
+    events: Vec<OutboxEvent>,
 }
 
 /// A committed command's reply. Only [`Tx::commit`] makes one, so a command
@@ -79,6 +96,7 @@ pub struct Tx {
 pub struct Done<O> {
     pub output: O,
     reply: ReplyEvent,
+    events: Vec<OutboxEvent>,
 }
 
 impl Tx {
@@ -90,6 +108,29 @@ impl Tx {
         &self.ctx
     }
 
+    /// The key that makes this command idempotent, if the request had one.
+    pub fn idempotency_key(&self) -> Option<&str> {
+        self.claim.as_ref().map(idempotency::Claim::key)
+    }
+
+    /// Writes an event to the outbox in this transaction. It is published
+    /// to the broker once the command commits (and by the relay if that fails).
+    pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
+        let event = OutboxEvent {
+            event_id: Uuid::now_v7(),
+            ty: ty.to_owned(),
+            source: self.spec.source.to_owned(),
+            subject,
+            data: serde_json::to_value(data).map_err(anyhow::Error::from)?,
+            traceparent: self.traceparent.clone(),
+            created_at: Utc::now(),
+        };
+        outbox::insert(&mut self.tx, &event).await?;
+        let id = event.event_id;
+        self.events.push(event);
+        Ok(id)
+    }
+
     /// Stores the reply with the idempotency claim and commits both with the
     /// command's writes.
     pub async fn commit<O: Reply>(mut self, output: O) -> Result<Done<O>> {
@@ -98,7 +139,7 @@ impl Tx {
             idempotency::complete(&mut self.tx, claim, &reply).await?;
         }
         self.tx.commit().await?;
-        Ok(Done { output, reply })
+        Ok(Done { output, reply, events: self.events })
     }
 }
 
@@ -114,7 +155,7 @@ fn reply_event<O: Reply>(spec: &Spec, output: &O) -> Result<ReplyEvent> {
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Invoke = dyn Fn(Ctx, Incoming) -> BoxFuture<Result<ReplyEvent>> + Send + Sync;
+type Invoke = dyn Fn(Ctx, Incoming) -> BoxFuture<Result<Option<ReplyEvent>>> + Send + Sync;
 
 /// A function ready to serve: its spec and its type-erased handler.
 #[derive(Clone)]
@@ -133,12 +174,12 @@ impl Function {
         Fut: Future<Output = Result<O>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<ReplyEvent>> {
+        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
             let handler = handler.clone();
             Box::pin(async move {
                 let input: I = incoming.decode()?;
                 let output = handler(ctx, input).await?;
-                reply_event(&spec, &output)
+                reply_event(&spec, &output).map(Some)
             })
         };
         Function { spec, invoke: Arc::new(invoke) }
@@ -154,7 +195,7 @@ impl Function {
         Fut: Future<Output = Result<Done<O>>> + Send + 'static,
     {
         let handler = Arc::new(handler);
-        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<ReplyEvent>> {
+        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
             let handler = handler.clone();
             Box::pin(async move {
                 let input: I = incoming.decode()?;
@@ -167,18 +208,41 @@ impl Function {
                         let request = serde_json::to_value(&input).map_err(anyhow::Error::from)?;
                         match idempotency::claim(&mut tx, spec.name, key, &request).await? {
                             idempotency::Outcome::Claimed(claim) => Some(claim),
-                            idempotency::Outcome::Replay(reply) => return Ok(*reply),
+                            idempotency::Outcome::Replay(reply) => return Ok(Some(*reply)),
                         }
                     }
                 };
-                let done = handler(Tx { tx, ctx, spec, claim }, input).await?;
-                Ok(done.reply)
+                let traceparent = incoming.traceparent.clone();
+                let tx = Tx { tx, ctx: ctx.clone(), spec, claim, traceparent, events: Vec::new() };
+                let done = handler(tx, input).await?;
+                outbox::publish_committed(&ctx, &done.events).await;
+                Ok(Some(done.reply))
             })
         };
         Function { spec, invoke: Arc::new(invoke) }
     }
 
-    pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<ReplyEvent> {
+    /// A consumer: takes events from the broker (or a PingSource) and
+    /// answers 202 with no body, since a reply would be routed back in.
+    pub fn consumer<I, F, Fut>(spec: Spec, handler: F) -> Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        F: Fn(Ctx, Incoming, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let input: I = incoming.decode()?;
+                handler(ctx, incoming, input).await?;
+                Ok(None)
+            })
+        };
+        Function { spec, invoke: Arc::new(invoke) }
+    }
+
+    pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<Option<ReplyEvent>> {
         (self.invoke)(ctx, incoming).await
     }
 }

@@ -16,6 +16,12 @@ pub struct Claim {
     key: String,
 }
 
+impl Claim {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 pub enum Outcome {
     Claimed(Claim),
     Replay(Box<ReplyEvent>),

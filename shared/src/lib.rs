@@ -13,6 +13,7 @@ pub mod function;
 pub mod idempotency;
 pub mod metrics;
 pub mod money;
+pub mod outbox;
 pub mod page;
 pub mod server;
 pub mod telemetry;

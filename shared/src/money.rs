@@ -8,9 +8,31 @@ use serde::{Deserialize, Serialize};
 /// A non-negative amount with at most two decimal places, below
 /// [`Money::LIMIT`]. Serialized as a string (`"950.00"`) so no JSON reader
 /// turns it into a float.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, sqlx::Type)]
-#[sqlx(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Money(Decimal);
+
+// NUMERIC in PostgreSQL. Decoding fixes the scale at two: a zero comes back
+// from the database without its scale, and must still read "0.00".
+impl sqlx::Type<sqlx::Postgres> for Money {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <Decimal as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Money {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <Decimal as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
+impl sqlx::Decode<'_, sqlx::Postgres> for Money {
+    fn decode(value: sqlx::postgres::PgValueRef<'_>) -> Result<Self, sqlx::error::BoxDynError> {
+        Ok(Money::cents(<Decimal as sqlx::Decode<sqlx::Postgres>>::decode(value)?))
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {

@@ -1,6 +1,10 @@
 //! Keyset pagination: a page of items and the cursor that continues it.
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
 
 use crate::function::Reply;
 
@@ -57,4 +61,18 @@ impl TryFrom<i64> for Limit {
             _ => Err(format!("limit must be between 1 and {}", Self::MAX)),
         }
     }
+}
+
+/// A position in an order by (time, id), written as an opaque cursor.
+pub fn time_cursor(time: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}~{id}", time.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+/// Reads a cursor written by [`time_cursor`].
+pub fn parse_time_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
+    let invalid = || Error::malformed("invalid_cursor", "cursor is not one this function returned");
+    let (time, id) = cursor.split_once('~').ok_or_else(invalid)?;
+    let time = DateTime::parse_from_rfc3339(time).map_err(|_| invalid())?.with_timezone(&Utc);
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((time, id))
 }

@@ -223,9 +223,16 @@ impl App {
             traceparent = incoming.traceparent.as_deref().unwrap_or(""),
         );
         async move {
-            let reply = self.function.invoke(self.ctx.clone(), incoming).await?;
-            tracing::info!(reply_id = %reply.id, "handled");
-            reply.into_response()
+            match self.function.invoke(self.ctx.clone(), incoming).await? {
+                Some(reply) => {
+                    tracing::info!(reply_id = %reply.id, "handled");
+                    reply.into_response()
+                }
+                None => {
+                    tracing::info!("accepted");
+                    Ok(accepted())
+                }
+            }
         }
         .instrument(span)
         .await
@@ -251,7 +258,6 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     response
 }
 
-#[allow(dead_code)]
 fn accepted() -> Response<Body> {
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::ACCEPTED;

@@ -14,6 +14,8 @@ use sqlx::{ConnectOptions, Executor, PgPool};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 
+pub use cloudevents;
+
 use crate::config::Settings;
 use crate::function::Function;
 use crate::server::Server;
@@ -247,4 +249,88 @@ pub fn postgres_addr() -> SocketAddr {
     let host = if options.get_host() == "localhost" { "127.0.0.1" } else { options.get_host() };
     SocketAddr::from_str(&format!("{host}:{}", options.get_port()))
         .expect("PostgreSQL host must be an IP address")
+}
+
+/// An event as a [`TestSink`] received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("event data is JSON")
+    }
+
+    /// The event as the CloudEvents SDK reads it: proof it is a valid one.
+    pub fn cloudevent(&self) -> cloudevents::Event {
+        cloudevents::binding::http::to_event(&self.headers, self.body.to_vec()).expect("a valid CloudEvent")
+    }
+}
+
+/// A real HTTP endpoint standing in for the broker: records what it is
+/// sent and answers with the status the test sets (202 unless told).
+pub struct TestSink {
+    pub url: String,
+    received: Arc<std::sync::Mutex<Vec<Received>>>,
+    status: Arc<std::sync::atomic::AtomicU16>,
+}
+
+impl TestSink {
+    pub async fn start() -> TestSink {
+        use http_body_util::BodyExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
+        let url = format!("http://{}/default/default", listener.local_addr().expect("sink addr"));
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let status = Arc::new(std::sync::atomic::AtomicU16::new(202));
+        let (r, s) = (received.clone(), status.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (r, s) = (r.clone(), s.clone());
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let (r, s) = (r.clone(), s.clone());
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let code = s.load(Ordering::SeqCst);
+                            if (200..300).contains(&code) {
+                                r.lock().expect("sink lock").push(Received { headers: parts.headers, body });
+                            }
+                            let mut response = http::Response::new(http_body_util::Empty::<Bytes>::new());
+                            *response.status_mut() = http::StatusCode::from_u16(code).expect("status");
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+                );
+            }
+        });
+        TestSink { url, received, status }
+    }
+
+    /// What it has accepted so far (events answered with a 2xx).
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("sink lock").clone()
+    }
+
+    /// The status to answer from now on; a non-2xx one records nothing.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+}
+
+/// A URL where nothing listens: a sink that is down.
+pub async fn closed_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}/default/default")
 }

@@ -1,6 +1,6 @@
 //! A flight as passengers see it: seats left and the price they would pay.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
@@ -85,16 +85,7 @@ pub fn not_found(id: Uuid) -> Error {
     Error::not_found("flight_not_found", format!("no flight with id {id}"))
 }
 
-/// The position of a flight in the listing order (departure, then id),
-/// written as an opaque cursor.
+/// The position of a flight in the listing order (departure, then id).
 pub fn cursor_of(flight: &Flight) -> String {
-    format!("{}~{}", flight.departure_at.to_rfc3339_opts(SecondsFormat::Micros, true), flight.id)
-}
-
-pub fn parse_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
-    let invalid = || Error::malformed("invalid_cursor", "cursor is not one this function returned");
-    let (time, id) = cursor.split_once('~').ok_or_else(invalid)?;
-    let time = DateTime::parse_from_rfc3339(time).map_err(|_| invalid())?.with_timezone(&Utc);
-    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
-    Ok((time, id))
+    shared::page::time_cursor(flight.departure_at, flight.id)
 }

@@ -38,7 +38,7 @@ pub fn function() -> Function {
 }
 
 pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> {
-    let after = input.cursor.as_deref().map(model::parse_cursor).transpose()?;
+    let after = input.cursor.as_deref().map(shared::page::parse_time_cursor).transpose()?;
     let sql = format!(
         "{SELECT_FLIGHT}
          WHERE ($1::uuid IS NULL OR f.destination_id = $1)

@@ -1,0 +1,5 @@
+//! get-booking: one booking.
+
+fn main() -> std::process::ExitCode {
+    shared::serve(bookings::queries::get_booking::function())
+}

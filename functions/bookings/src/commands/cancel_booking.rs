@@ -1,0 +1,56 @@
+//! cancel-booking: cancels a booking, frees its seat, and emits
+//! `skybook.booking.cancelled` through the outbox.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::{Done, Error, Function, Result, Spec, Tx};
+use uuid::Uuid;
+
+use crate::model::{self, Booking, BookingStatus};
+
+pub const SPEC: Spec = Spec {
+    name: "cancel-booking",
+    accepts: "skybook.booking.cancel",
+    replies: crate::BOOKING_CANCELLED,
+    source: crate::SOURCE,
+    authenticated: true,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBooking {
+    pub id: Uuid,
+}
+
+pub fn function() -> Function {
+    Function::command(SPEC, cancel_booking)
+}
+
+pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Booking>> {
+    let mut booking =
+        model::fetch(tx.conn(), input.id, true).await?.ok_or_else(|| model::not_found(input.id))?;
+    if booking.status == BookingStatus::Cancelled {
+        // Cancelling twice changes nothing and emits nothing.
+        return tx.commit(booking).await;
+    }
+    if booking.departure_at <= Utc::now() {
+        return Err(Error::rule(
+            "flight_departed",
+            format!("flight {} has already departed; its bookings stand", booking.flight_number),
+        ));
+    }
+    let cancelled_at: DateTime<Utc> = sqlx::query_scalar(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1 RETURNING cancelled_at",
+    )
+    .bind(booking.id)
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1 WHERE id = $1")
+        .bind(booking.flight_id)
+        .execute(tx.conn())
+        .await?;
+    booking.status = BookingStatus::Cancelled;
+    booking.cancelled_at = Some(cancelled_at);
+    tx.emit(crate::BOOKING_CANCELLED, booking.id.to_string(), &booking).await?;
+    tx.commit(booking).await
+}

@@ -1,0 +1,145 @@
+//! create-booking: takes a seat on a flight at the price of the rule, and
+//! emits `skybook.booking.created` through the outbox.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::money::{Money, PriceBreakdown};
+use shared::{Done, Error, Function, Result, Spec, Tx};
+use uuid::Uuid;
+
+use crate::model::{Booking, BookingStatus, PassengerAge, PassengerName};
+
+pub const SPEC: Spec = Spec {
+    name: "create-booking",
+    accepts: "skybook.booking.create",
+    replies: crate::BOOKING_CREATED,
+    source: crate::SOURCE,
+    authenticated: true,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBooking {
+    pub flight_id: Uuid,
+    pub passenger_name: String,
+    /// Whole years; a fraction or a string is refused before any rule runs.
+    pub passenger_age: i64,
+    #[serde(default)]
+    pub has_pet: bool,
+}
+
+struct NewBooking {
+    flight_id: Uuid,
+    passenger_name: PassengerName,
+    passenger_age: PassengerAge,
+    has_pet: bool,
+}
+
+impl TryFrom<CreateBooking> for NewBooking {
+    type Error = Error;
+
+    fn try_from(input: CreateBooking) -> Result<Self> {
+        Ok(NewBooking {
+            flight_id: input.flight_id,
+            passenger_name: PassengerName::parse(&input.passenger_name)?,
+            passenger_age: PassengerAge::try_from(input.passenger_age)?,
+            has_pet: input.has_pet,
+        })
+    }
+}
+
+/// The flight as the booking needs it, its row locked.
+#[derive(sqlx::FromRow)]
+struct BookableFlight {
+    flight_number: String,
+    departure_at: DateTime<Utc>,
+    capacity: i32,
+    seats_taken: i32,
+    base_price: Money,
+    destination_id: Uuid,
+    destination_name: String,
+    tax_amount: Money,
+    is_promotion: bool,
+    allows_pets: bool,
+}
+
+pub fn function() -> Function {
+    Function::command(SPEC, create_booking)
+}
+
+pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Booking>> {
+    let new = NewBooking::try_from(input)?;
+    // Locking the flight row serialises bookings of one flight, so the seat
+    // count read here is the one written below: never above capacity.
+    let flight: BookableFlight = sqlx::query_as(
+        "SELECT f.flight_number, f.departure_at, f.capacity, f.seats_taken, f.base_price,
+                d.id AS destination_id, d.name AS destination_name, d.tax_amount, d.is_promotion, d.allows_pets
+         FROM flights f JOIN destinations d ON d.id = f.destination_id
+         WHERE f.id = $1
+         FOR UPDATE OF f",
+    )
+    .bind(new.flight_id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or_else(|| Error::rule("unknown_flight", format!("no flight with id {}", new.flight_id)))?;
+
+    if flight.departure_at <= Utc::now() {
+        return Err(Error::rule(
+            "flight_departed",
+            format!("flight {} has already departed", flight.flight_number),
+        ));
+    }
+    if new.has_pet && !flight.allows_pets {
+        return Err(Error::rule(
+            "pets_not_allowed",
+            format!("El destino {} no acepta mascotas", flight.destination_name),
+        ));
+    }
+    if flight.seats_taken >= flight.capacity {
+        return Err(Error::rule("sold_out", format!("flight {} is sold out", flight.flight_number)));
+    }
+
+    sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1 WHERE id = $1")
+        .bind(new.flight_id)
+        .execute(tx.conn())
+        .await?;
+    let price = PriceBreakdown::quote(flight.base_price, flight.is_promotion, flight.tax_amount);
+    let id = Uuid::now_v7();
+    let key = tx.idempotency_key().map(str::to_owned);
+    let created_at: DateTime<Utc> = sqlx::query_scalar(
+        "INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status,
+                               base_price, discount, tax, total, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10)
+         RETURNING created_at",
+    )
+    .bind(id)
+    .bind(new.flight_id)
+    .bind(new.passenger_name.as_str())
+    .bind(new.passenger_age.get())
+    .bind(new.has_pet)
+    .bind(price.base_price)
+    .bind(price.discount)
+    .bind(price.tax)
+    .bind(price.total)
+    .bind(key)
+    .fetch_one(tx.conn())
+    .await?;
+
+    let booking = Booking {
+        id,
+        status: BookingStatus::Confirmed,
+        flight_id: new.flight_id,
+        flight_number: flight.flight_number,
+        departure_at: flight.departure_at,
+        destination_id: flight.destination_id,
+        destination_name: flight.destination_name,
+        passenger_name: new.passenger_name.as_str().to_owned(),
+        passenger_age: new.passenger_age.get(),
+        has_pet: new.has_pet,
+        price,
+        created_at,
+        cancelled_at: None,
+    };
+    tx.emit(crate::BOOKING_CREATED, id.to_string(), &booking).await?;
+    tx.commit(booking).await
+}

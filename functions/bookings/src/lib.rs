@@ -1,0 +1,13 @@
+//! The bookings slice: a seat on a flight at the price of the rule, and its cancellation.
+
+pub mod commands;
+pub mod model;
+pub mod queries;
+
+/// The ce-source of every reply and event of this slice.
+pub const SOURCE: &str = "/skybook/bookings";
+
+/// Emitted when a booking is confirmed; the stats consumer's input.
+pub const BOOKING_CREATED: &str = "skybook.booking.created";
+/// Emitted when a booking is cancelled; reverses the stats.
+pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";

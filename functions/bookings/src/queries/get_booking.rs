@@ -1,0 +1,30 @@
+//! get-booking: one booking with its price breakdown and status.
+
+use serde::Deserialize;
+use shared::{Ctx, Function, Result, Spec};
+use uuid::Uuid;
+
+use crate::model::{self, Booking};
+
+pub const SPEC: Spec = Spec {
+    name: "get-booking",
+    accepts: "skybook.booking.get",
+    replies: "skybook.booking.found",
+    source: crate::SOURCE,
+    authenticated: false,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetBooking {
+    pub id: Uuid,
+}
+
+pub fn function() -> Function {
+    Function::query(SPEC, get_booking)
+}
+
+pub async fn get_booking(ctx: Ctx, input: GetBooking) -> Result<Booking> {
+    let mut conn = ctx.db().acquire().await?;
+    model::fetch(&mut conn, input.id, false).await?.ok_or_else(|| model::not_found(input.id))
+}

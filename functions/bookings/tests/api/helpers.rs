@@ -1,0 +1,71 @@
+//! A world to book in: destinations and flights made through their own
+//! functions, and the bookings functions served against the same database.
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use shared::testing::{TestApp, TestDb, TestResponse};
+
+pub const CREATE: &str = "skybook.booking.create";
+pub const CANCEL: &str = "skybook.booking.cancel";
+
+pub struct World {
+    pub db: TestDb,
+    destinations: TestApp,
+    flights: TestApp,
+    pub book: TestApp,
+    pub cancel: TestApp,
+}
+
+impl World {
+    /// Bookings publish to `sink_url` (a [`shared::testing::TestSink`] or a closed port).
+    pub async fn new(sink_url: &str) -> World {
+        let db = TestDb::new().await;
+        let url = db.url();
+        let settings = [("database_url", url.as_str()), ("k_sink", sink_url)];
+        World {
+            destinations: TestApp::spawn(destinations::commands::create_destination::function(), &db).await,
+            flights: TestApp::spawn(flights::commands::create_flight::function(), &db).await,
+            book: TestApp::spawn_with(bookings::commands::create_booking::function(), &settings).await,
+            cancel: TestApp::spawn_with(bookings::commands::cancel_booking::function(), &settings).await,
+            db,
+        }
+    }
+
+    pub async fn destination(&self, name: &str, tax: &str, promotion: bool, pets: bool) -> String {
+        let data = json!({"name": name, "tax_amount": tax, "is_promotion": promotion, "allows_pets": pets});
+        self.destinations.json(&data, None).await.expect(200).json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn flight(&self, destination_id: &str, base: &str, capacity: i64) -> String {
+        let number = format!("SK{}", rand_digits());
+        let data = json!({"destination_id": destination_id, "flight_number": number, "base_price": base,
+                          "departure_at": Utc::now() + Duration::days(30), "capacity": capacity});
+        self.flights.json(&data, None).await.expect(200).json()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn book(&self, flight_id: &str, name: &str, age: i64, pet: bool) -> TestResponse {
+        let data =
+            json!({"flight_id": flight_id, "passenger_name": name, "passenger_age": age, "has_pet": pet});
+        self.book.json(&data, None).await
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(&self.db.pool).await.unwrap()
+    }
+
+    pub async fn seats_taken(&self, flight_id: &str) -> i32 {
+        sqlx::query_scalar("SELECT seats_taken FROM flights WHERE id = $1::uuid")
+            .bind(flight_id)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 1_000_000
+}
+
+pub fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|b| b["id"].as_str().unwrap().to_owned()).collect()
+}

@@ -1,0 +1,148 @@
+//! Publishing after commit, and the relay for what could not be published.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use shared::testing::{TestApp, TestSink, closed_url};
+
+use crate::helpers::World;
+
+const TICK: &str = "dev.knative.sources.ping";
+
+#[tokio::test]
+async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_needs() {
+    let sink = TestSink::start().await;
+    let w = World::new(&sink.url).await;
+    let cancun = w.destination("Cancún", "50", true, true).await;
+    let flight = w.flight(&cancun, "1000", 10).await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let data = json!({"flight_id": flight, "passenger_name": "Nino", "passenger_age": 8, "has_pet": true});
+    let reply = w.book.post().header("traceparent", traceparent).json(&data).send().await;
+    let booking = shared::testing::ReadResponse::read(reply).await.expect(200).json();
+
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let event = received[0].cloudevent();
+    use shared::testing::cloudevents::AttributesReader;
+    let event_id: String =
+        sqlx::query_scalar("SELECT event_id::text FROM outbox").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!(event.id(), event_id);
+    assert_eq!(event.ty(), "skybook.booking.created");
+    assert_eq!(event.source().to_string(), "/skybook/bookings");
+    assert_eq!(event.subject(), booking["id"].as_str());
+    assert_eq!(event.datacontenttype(), Some("application/json"));
+    assert!(event.time().is_some());
+    assert_eq!(received[0].header("traceparent"), Some(traceparent));
+
+    let data = received[0].json();
+    assert_eq!(data, booking);
+    assert_eq!(data["price"]["total"], "950.00");
+    assert_eq!(data["destination_name"], "Cancún");
+    assert_eq!(data["passenger_name"], "Nino");
+    assert_eq!(data["passenger_age"], 8);
+    assert_eq!(data["has_pet"], true);
+    assert!(data["flight_number"].as_str().unwrap().starts_with("SK"));
+
+    let published: bool = sqlx::query_scalar("SELECT published_at IS NOT NULL FROM outbox")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert!(published);
+}
+
+#[tokio::test]
+async fn with_the_sink_down_bookings_succeed_and_the_relays_publish_each_event_once() {
+    let down = closed_url().await;
+    let w = World::new(&down).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 100).await;
+    for i in 0..30 {
+        w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
+    }
+    let (unsent, attempts, with_error): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE published_at IS NULL), sum(attempts), count(last_error) FROM outbox",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((unsent, attempts, with_error), (30, 30, 30));
+
+    // The sink comes back; two relays tick at the same moment.
+    let sink = TestSink::start().await;
+    let relay = |batch: &'static str| {
+        let url = w.db.url();
+        let sink_url = sink.url.clone();
+        async move {
+            TestApp::spawn_with(
+                outbox::consumers::relay_outbox::function(),
+                &[
+                    ("database_url", &url),
+                    ("k_sink", &sink_url),
+                    ("outbox_grace_ms", "0"),
+                    ("outbox_batch", batch),
+                ],
+            )
+            .await
+        }
+    };
+    let (a, b) = (relay("7").await, relay("7").await);
+    let tick = json!({});
+    loop {
+        let (ida, idb) = (uuid(), uuid());
+        let (ra, rb) = tokio::join!(a.binary(TICK, &ida, &tick), b.binary(TICK, &idb, &tick));
+        assert_eq!((ra.status, rb.status), (202, 202));
+        assert!(ra.body.is_empty());
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for event in sink.received() {
+        *seen.entry(event.header("ce-id").unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|n| *n == 1), "an event was published twice: {seen:?}");
+
+    // Another tick finds nothing to do.
+    a.binary(TICK, &uuid(), &tick).await.expect(202);
+    assert_eq!(sink.received().len(), 30);
+}
+
+#[tokio::test]
+async fn the_relay_leaves_young_rows_to_their_command_and_counts_failures() {
+    let down = closed_url().await;
+    let w = World::new(&down).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 10).await;
+    w.book(&flight, "Ana", 30, false).await.expect(200);
+
+    let url = w.db.url();
+    let young = TestApp::spawn_with(
+        outbox::consumers::relay_outbox::function(),
+        &[("database_url", &url), ("k_sink", &down), ("outbox_grace_ms", "60000")],
+    )
+    .await;
+    young.binary(TICK, "t1", &json!({})).await.expect(202);
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM outbox").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!(attempts, 1, "a row inside the grace period is not touched");
+
+    let eager = TestApp::spawn_with(
+        outbox::consumers::relay_outbox::function(),
+        &[("database_url", &url), ("k_sink", &down), ("outbox_grace_ms", "0")],
+    )
+    .await;
+    eager.binary(TICK, "t2", &json!({})).await.expect(202);
+    let (attempts, error): (i32, String) =
+        sqlx::query_as("SELECT attempts, last_error FROM outbox").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!(attempts, 2);
+    assert!(error.contains("sink unreachable"), "{error}");
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,46 @@
+use bookings::queries::{get_booking, list_bookings};
+use serde_json::json;
+use shared::testing::{TestApp, TestSink};
+
+use crate::helpers::{World, ids};
+
+#[tokio::test]
+async fn get_and_list_bookings_by_flight_and_passenger() {
+    let sink = TestSink::start().await;
+    let w = World::new(&sink.url).await;
+    let get = TestApp::spawn(get_booking::function(), &w.db).await;
+    let list = TestApp::spawn(list_bookings::function(), &w.db).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let f1 = w.flight(&lima, "100", 10).await;
+    let f2 = w.flight(&lima, "200", 10).await;
+    let mut on_f1 = Vec::new();
+    for name in ["Ana", "Bea", "ana", "Carla", "Dora"] {
+        on_f1.push(w.book(&f1, name, 30, false).await.expect(200).json()["id"].as_str().unwrap().to_owned());
+    }
+    w.book(&f2, "Ana", 30, false).await.expect(200);
+
+    let found = get.json(&json!({"id": on_f1[0]}), None).await.expect(200);
+    assert_eq!(found.header("ce-type"), Some("skybook.booking.found"));
+    assert_eq!(found.json()["passenger_name"], "Ana");
+    let missing = get.json(&json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), None).await.expect(404);
+    assert_eq!(missing.error_code(), "booking_not_found");
+
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page =
+            list.json(&json!({"flight_id": f1, "limit": 2, "cursor": cursor}), None).await.expect(200).json();
+        paged.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, on_f1);
+
+    let anas = list.json(&json!({"passenger_name": "ANA"}), None).await.expect(200).json();
+    assert_eq!(ids(&anas).len(), 3);
+    let ana_on_f1 =
+        list.json(&json!({"passenger_name": "ana", "flight_id": f1}), None).await.expect(200).json();
+    assert_eq!(ids(&ana_on_f1), [on_f1[0].clone(), on_f1[2].clone()]);
+}
