@@ -48,7 +48,7 @@ fn test(lint: bool, cargo_args: Vec<String>) -> anyhow::Result<()> {
     }
     services::ensure()?;
     runtime()?.block_on(services::drop_test_databases(&services::database_url()))?;
-    cargo(&["test", "--workspace"], &cargo_args)
+    cargo(&["test", "--workspace", "--all-targets"], &cargo_args)
 }
 
 fn cargo(args: &[&str], more: &[String]) -> anyhow::Result<()> {

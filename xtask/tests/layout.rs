@@ -1,0 +1,87 @@
+//! The layout the project promises, checked: one binary of a few lines per
+//! function, every module opening with a line on its job, migrations in order.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn function_binaries() -> Vec<PathBuf> {
+    let mut bins = Vec::new();
+    for slice in fs::read_dir(root().join("functions")).unwrap() {
+        let dir = slice.unwrap().path().join("src/bin");
+        if dir.is_dir() {
+            rust_files(&dir, &mut bins);
+        }
+    }
+    bins
+}
+
+#[test]
+fn every_function_binary_is_a_few_lines_naming_its_handler() {
+    let bins = function_binaries();
+    assert!(bins.len() >= 11, "found only {} function binaries", bins.len());
+    let mut names = BTreeSet::new();
+    for bin in bins {
+        let name = bin.file_stem().unwrap().to_str().unwrap().to_owned();
+        let text = fs::read_to_string(&bin).unwrap();
+        assert!(
+            text.starts_with(&format!("//! {name}: ")),
+            "{} must open with `//! {name}: <its job>`",
+            bin.display()
+        );
+        let code: Vec<_> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("//")).collect();
+        assert!(
+            code.len() <= 3,
+            "{} has {} lines of code; a main names its handler and no more",
+            bin.display(),
+            code.len()
+        );
+        assert!(text.contains("shared::serve("), "{} must run through shared::serve", bin.display());
+        assert!(names.insert(name.clone()), "two binaries are named {name}");
+    }
+}
+
+#[test]
+fn every_module_says_what_it_is_for() {
+    let mut files = Vec::new();
+    rust_files(&root().join("shared/src"), &mut files);
+    for slice in fs::read_dir(root().join("functions")).unwrap() {
+        rust_files(&slice.unwrap().path().join("src"), &mut files);
+    }
+    rust_files(&root().join("xtask/src"), &mut files);
+    for file in files {
+        let first = fs::read_to_string(&file).unwrap().lines().next().unwrap_or_default().to_owned();
+        assert!(first.starts_with("//! "), "{} must open with a `//!` line on its job", file.display());
+    }
+}
+
+#[test]
+fn migrations_are_numbered_in_order() {
+    let mut names: Vec<String> = fs::read_dir(root().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for (i, name) in names.iter().enumerate() {
+        let expected = format!("{:04}_", i + 1);
+        assert!(
+            name.starts_with(&expected) && name.ends_with(".sql"),
+            "migration {name} should start with {expected}"
+        );
+    }
+}
