@@ -31,7 +31,7 @@ pub struct Incoming {
 impl Incoming {
     /// Reads a request in any of the three modes and checks that its type is
     /// the one the function accepts.
-    pub fn parse(headers: &HeaderMap, body: Bytes, accepts: &str) -> Result<Self, Error> {
+    pub fn parse(headers: &HeaderMap, body: Bytes, accepts: &[&str]) -> Result<Self, Error> {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -60,10 +60,10 @@ impl Incoming {
                 });
             }
         };
-        if incoming.ty != accepts {
+        if !accepts.contains(&incoming.ty.as_str()) {
             return Err(Error::malformed(
                 "wrong_event_type",
-                format!("this function accepts events of type {accepts}, not {}", incoming.ty),
+                format!("this function accepts events of type {}, not {}", accepts.join(" or "), incoming.ty),
             ));
         }
         Ok(incoming)
@@ -111,7 +111,7 @@ impl Incoming {
         })
     }
 
-    fn from_plain_json(headers: &HeaderMap, body: Bytes, accepts: &str) -> Result<Self, Error> {
+    fn from_plain_json(headers: &HeaderMap, body: Bytes, accepts: &[&str]) -> Result<Self, Error> {
         let key = match headers.get("idempotency-key") {
             None => None,
             Some(v) => {
@@ -130,7 +130,7 @@ impl Incoming {
         Ok(Incoming {
             id: uuid::Uuid::now_v7().to_string(),
             source: "/skybook/http".to_owned(),
-            ty: accepts.to_owned(),
+            ty: accepts.first().copied().unwrap_or_default().to_owned(),
             subject: None,
             traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
             idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),

@@ -22,14 +22,23 @@ use crate::outbox::{self, OutboxEvent};
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub name: &'static str,
-    /// The ce-type it accepts.
-    pub accepts: &'static str,
+    /// The ce-types it accepts; plain JSON is read as the first.
+    pub accepts: &'static [&'static str],
     /// The ce-type of its reply.
     pub replies: &'static str,
     /// The ce-source of its replies and events, `/skybook/<slice>`.
     pub source: &'static str,
     /// Whether a bearer key is required when `AUTH_API_KEYS` is set.
     pub authenticated: bool,
+    /// What readiness checks: the services this function talks to.
+    pub dependencies: &'static [Dependency],
+}
+
+/// A service a function depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Postgres,
+    Redis,
 }
 
 /// A reply payload. `subject` names the entity it is about (the reply's
@@ -50,19 +59,21 @@ pub struct Ctx {
 struct CtxInner {
     settings: Settings,
     db: PgPool,
+    redis: redis::aio::ConnectionManager,
     http: reqwest::Client,
 }
 
 impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
         let db = crate::db::lazy_pool(&settings)?;
+        let redis = crate::redis::lazy_connection(&settings)?;
         let http = reqwest::Client::builder()
             .timeout(settings.publish_timeout())
             .connect_timeout(settings.publish_timeout())
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, http }) })
+        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, redis, http }) })
     }
 
     /// The HTTP client for outbound calls (the sink): built once, pooled.
@@ -76,6 +87,11 @@ impl Ctx {
 
     pub fn db(&self) -> &PgPool {
         &self.inner.db
+    }
+
+    /// A handle on the process's Redis connection (cheap to clone, multiplexed).
+    pub fn redis(&self) -> redis::aio::ConnectionManager {
+        self.inner.redis.clone()
     }
 }
 

@@ -15,11 +15,12 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod page;
+pub mod redis;
 pub mod server;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::{Error, Result};
-pub use function::{Ctx, Done, Function, Reply, Spec, Tx};
+pub use function::{Ctx, Dependency, Done, Function, Reply, Spec, Tx};
 pub use server::serve;

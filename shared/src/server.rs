@@ -23,7 +23,7 @@ use tracing::Instrument;
 use crate::cloudevent::Incoming;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::function::{Ctx, Function};
+use crate::function::{Ctx, Dependency, Function};
 use crate::metrics::Metrics;
 
 /// The body type of every response.
@@ -222,30 +222,38 @@ impl App {
             ce_source = %incoming.source,
             traceparent = incoming.traceparent.as_deref().unwrap_or(""),
         );
-        async move {
-            match self.function.invoke(self.ctx.clone(), incoming).await? {
-                Some(reply) => {
-                    tracing::info!(reply_id = %reply.id, "handled");
-                    reply.into_response()
-                }
-                None => {
-                    tracing::info!("accepted");
-                    Ok(accepted())
-                }
+        // The handler runs in a task of its own: a client that hangs up does
+        // not cut a command off between its commit and its publish.
+        let (function, ctx) = (self.function.clone(), self.ctx.clone());
+        let handled =
+            tokio::spawn(async move { function.invoke(ctx, incoming).await }.instrument(span.clone()));
+        let outcome = handled.await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?;
+        let _entered = span.enter();
+        match outcome? {
+            Some(reply) => {
+                tracing::info!(reply_id = %reply.id, "handled");
+                reply.into_response()
+            }
+            None => {
+                tracing::info!("accepted");
+                Ok(accepted())
             }
         }
-        .instrument(span)
-        .await
     }
 
+    /// Ready when every dependency the function declares answers.
     async fn readiness(&self) -> Response<Body> {
-        match crate::db::ping(self.ctx.db()).await {
-            Ok(()) => text(StatusCode::OK, "ready"),
-            Err(e) => {
-                tracing::warn!(error = %e, "not ready: database");
-                Error::unavailable("database_unavailable", e).into_response()
+        for dependency in self.function.spec.dependencies {
+            let checked = match dependency {
+                Dependency::Postgres => crate::db::ping(self.ctx.db()).await.map_err(Error::from),
+                Dependency::Redis => crate::redis::ping(&mut self.ctx.redis()).await.map_err(Error::from),
+            };
+            if let Err(e) = checked {
+                tracing::warn!(?dependency, error = %e, "not ready");
+                return e.into_response();
             }
         }
+        text(StatusCode::OK, "ready")
     }
 }
 

@@ -1,6 +1,7 @@
 //! Developer commands: `cargo xtask dev` (the local stack), `cargo xtask test`
-//! (every test, services included) and `cargo xtask migrate`.
+//! (every test, services included), `cargo xtask bench` and `cargo xtask migrate`.
 
+mod bench;
 mod dev;
 mod services;
 
@@ -28,12 +29,15 @@ enum Command {
     },
     /// Create the database if missing and apply the migrations (DATABASE_URL).
     Migrate,
+    /// Measure create-booking against the same SQL transaction run by pgbench.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Dev(args) => dev::run(args),
         Command::Test { no_lint, cargo_args } => test(!no_lint, cargo_args),
+        Command::Bench(args) => bench::run(args),
         Command::Migrate => {
             services::ensure()?;
             runtime()?.block_on(services::migrate(&services::database_url()))

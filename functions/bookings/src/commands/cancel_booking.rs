@@ -3,17 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::{Done, Error, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Booking, BookingStatus};
 
 pub const SPEC: Spec = Spec {
     name: "cancel-booking",
-    accepts: "skybook.booking.cancel",
+    accepts: &["skybook.booking.cancel"],
     replies: crate::BOOKING_CANCELLED,
     source: crate::SOURCE,
     authenticated: true,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -4,17 +4,18 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::money::{Money, PriceBreakdown};
-use shared::{Done, Error, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{Booking, BookingStatus, PassengerAge, PassengerName};
 
 pub const SPEC: Spec = Spec {
     name: "create-booking",
-    accepts: "skybook.booking.create",
+    accepts: &["skybook.booking.create"],
     replies: crate::BOOKING_CREATED,
     source: crate::SOURCE,
     authenticated: true,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,17 +1,18 @@
 //! get-booking: one booking with its price breakdown and status.
 
 use serde::Deserialize;
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Booking};
 
 pub const SPEC: Spec = Spec {
     name: "get-booking",
-    accepts: "skybook.booking.get",
+    accepts: &["skybook.booking.get"],
     replies: "skybook.booking.found",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Deserialize)]

@@ -2,17 +2,18 @@
 
 use serde::Deserialize;
 use shared::page::{Limit, Page, parse_time_cursor, time_cursor};
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{Booking, BookingRow, SELECT_BOOKING};
 
 pub const SPEC: Spec = Spec {
     name: "list-bookings",
-    accepts: "skybook.booking.list",
+    accepts: &["skybook.booking.list"],
     replies: "skybook.booking.listed",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Default, Deserialize)]

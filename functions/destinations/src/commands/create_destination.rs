@@ -2,17 +2,18 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::{Done, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Destination, DestinationName};
 
 pub const SPEC: Spec = Spec {
     name: "create-destination",
-    accepts: "skybook.destination.create",
+    accepts: &["skybook.destination.create"],
     replies: "skybook.destination.created",
     source: crate::SOURCE,
     authenticated: true,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

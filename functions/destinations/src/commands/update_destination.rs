@@ -2,17 +2,18 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::{Done, Error, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Destination, DestinationName};
 
 pub const SPEC: Spec = Spec {
     name: "update-destination",
-    accepts: "skybook.destination.update",
+    accepts: &["skybook.destination.update"],
     replies: "skybook.destination.updated",
     source: crate::SOURCE,
     authenticated: true,
+    dependencies: &[Dependency::Postgres],
 };
 
 /// The fields to change; those left out keep their value.

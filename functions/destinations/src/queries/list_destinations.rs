@@ -2,16 +2,17 @@
 
 use serde::Deserialize;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 
 use crate::model::Destination;
 
 pub const SPEC: Spec = Spec {
     name: "list-destinations",
-    accepts: "skybook.destination.list",
+    accepts: &["skybook.destination.list"],
     replies: "skybook.destination.listed",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Default, Deserialize)]

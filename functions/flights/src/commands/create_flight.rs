@@ -4,17 +4,18 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::money::Money;
-use shared::{Done, Error, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
 
 pub const SPEC: Spec = Spec {
     name: "create-flight",
-    accepts: "skybook.flight.create",
+    accepts: &["skybook.flight.create"],
     replies: "skybook.flight.created",
     source: crate::SOURCE,
     authenticated: true,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,17 +1,18 @@
 //! get-flight: one flight, with its seats left and the price a passenger pays.
 
 use serde::Deserialize;
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
 
 pub const SPEC: Spec = Spec {
     name: "get-flight",
-    accepts: "skybook.flight.get",
+    accepts: &["skybook.flight.get"],
     replies: "skybook.flight.found",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Deserialize)]

@@ -4,17 +4,18 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT, SQL_TOTAL};
 
 pub const SPEC: Spec = Spec {
     name: "list-flights",
-    accepts: "skybook.flight.list",
+    accepts: &["skybook.flight.list"],
     replies: "skybook.flight.listed",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 #[derive(Debug, Default, Deserialize)]

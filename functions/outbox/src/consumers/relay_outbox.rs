@@ -3,14 +3,15 @@
 
 use serde::de::IgnoredAny;
 use shared::cloudevent::Incoming;
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
-    accepts: "dev.knative.sources.ping",
+    accepts: &["dev.knative.sources.ping"],
     replies: "",
     source: crate::SOURCE,
     authenticated: false,
+    dependencies: &[Dependency::Postgres],
 };
 
 pub fn function() -> Function {

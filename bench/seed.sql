@@ -1,0 +1,10 @@
+-- Bench data: one destination on promotion, :flights flights with ids
+-- 00000000-0000-4000-8000-<n, 12 digits> and room for every booking.
+TRUNCATE outbox, bookings, idempotency, flights, destinations;
+INSERT INTO destinations (id, name, tax_amount, is_promotion, allows_pets)
+VALUES ('00000000-0000-4000-8000-000000000000', 'Bench', 50.00, true, true);
+INSERT INTO flights (id, destination_id, flight_number, base_price, departure_at, capacity)
+SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
+       '00000000-0000-4000-8000-000000000000', 'BN' || n, 1000.00,
+       now() + make_interval(days => 30) + make_interval(mins => n), 100000000
+FROM generate_series(1, :flights) AS n;
