@@ -1,0 +1,3 @@
+//! Consumers: functions the broker delivers events to.
+
+pub mod record_booking_stats;

@@ -1,0 +1,77 @@
+//! record-booking-stats: applies `skybook.booking.created` and `.cancelled`
+//! to the Redis stats, each event exactly once however often it is delivered.
+
+use std::sync::LazyLock;
+
+use serde::Deserialize;
+use shared::cloudevent::Incoming;
+use shared::money::Money;
+use shared::{Ctx, Dependency, Function, Result, Spec};
+use uuid::Uuid;
+
+use crate::keys;
+
+pub const BOOKING_CREATED: &str = "skybook.booking.created";
+pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";
+
+pub const SPEC: Spec = Spec {
+    name: "record-booking-stats",
+    accepts: &[BOOKING_CREATED, BOOKING_CANCELLED],
+    replies: "",
+    source: crate::SOURCE,
+    authenticated: false,
+    dependencies: &[Dependency::Redis],
+};
+
+/// The part of a booking event the stats read. Other fields are ignored, so
+/// the producer can add to the event without breaking this consumer.
+#[derive(Debug, Deserialize)]
+pub struct BookingEvent {
+    pub id: Uuid,
+    pub destination_name: String,
+    pub passenger_name: String,
+    pub passenger_age: i16,
+    pub has_pet: bool,
+    pub price: Price,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Price {
+    pub total: Money,
+}
+
+/// Loaded once; Redis runs it by its SHA and reloads it if it has forgotten.
+static APPLY: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(include_str!("apply_booking.lua")));
+
+pub fn function() -> Function {
+    Function::consumer(SPEC, record_booking_stats)
+}
+
+pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEvent) -> Result<()> {
+    let sign: i64 = if event.ty == BOOKING_CANCELLED { -1 } else { 1 };
+    let gets_candy = booking.passenger_age < keys::CANDY_AGE_LIMIT;
+    let applied: i64 = APPLY
+        .key(keys::seen(&event.source, &event.id))
+        .key(keys::TOTAL_REVENUE_CENTS)
+        .key(keys::TOTAL_BOOKINGS)
+        .key(keys::PET_BOOKINGS)
+        .key(keys::destination(&booking.destination_name))
+        .key(keys::TOTAL_CANDY_COST_CENTS)
+        .key(keys::TOTAL_INFANT_COUNT)
+        .key(keys::CANDY_LOG)
+        .arg(keys::SEEN_TTL_SECS)
+        .arg(sign)
+        .arg(booking.price.total.to_cents())
+        .arg(u8::from(booking.has_pet))
+        .arg(u8::from(gets_candy))
+        .arg(keys::CANDY_COST_CENTS)
+        .arg(format!("Reserva {}: Dulce entregado a {}", booking.id, booking.passenger_name))
+        .arg(keys::CANDY_LOG_CAP)
+        .invoke_async(&mut ctx.redis())
+        .await?;
+    if applied == 0 {
+        tracing::info!(event_id = %event.id, "already applied; ignored");
+    }
+    Ok(())
+}

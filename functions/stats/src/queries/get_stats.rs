@@ -1,0 +1,116 @@
+//! get-stats: totals, destinations by popularity, and the latest candy handed out.
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use shared::money::Money;
+use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
+
+use crate::keys;
+
+pub const SPEC: Spec = Spec {
+    name: "get-stats",
+    accepts: &["skybook.stats.get"],
+    replies: "skybook.stats.found",
+    source: crate::SOURCE,
+    authenticated: false,
+    dependencies: &[Dependency::Redis],
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GetStats {
+    /// How many destinations, most booked first (1 to 100).
+    pub destinations: usize,
+    /// How many candy log entries, newest first (0 to 100).
+    pub candy_log: usize,
+}
+
+impl Default for GetStats {
+    fn default() -> Self {
+        GetStats { destinations: 10, candy_log: 10 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub total_revenue: Money,
+    pub total_bookings: i64,
+    pub pet_bookings: i64,
+    pub total_candy_cost: Money,
+    pub passengers_under_12: i64,
+    pub destinations: Vec<DestinationStats>,
+    pub candy_log: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DestinationStats {
+    pub name: String,
+    pub bookings: i64,
+    pub revenue: Money,
+}
+
+impl Reply for Stats {}
+
+pub fn function() -> Function {
+    Function::query(SPEC, get_stats)
+}
+
+pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
+    if !(1..=100).contains(&input.destinations) || input.candy_log > 100 {
+        return Err(Error::malformed("invalid_data", "destinations must be 1 to 100 and candy_log 0 to 100"));
+    }
+    let mut redis = ctx.redis();
+    let totals: Vec<Option<i64>> = redis
+        .mget(&[
+            keys::TOTAL_REVENUE_CENTS,
+            keys::TOTAL_BOOKINGS,
+            keys::PET_BOOKINGS,
+            keys::TOTAL_CANDY_COST_CENTS,
+            keys::TOTAL_INFANT_COUNT,
+        ])
+        .await?;
+    let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
+
+    // SCAN, never KEYS: it does not block Redis however many destinations there are.
+    let mut names = Vec::new();
+    {
+        let mut iter: redis::AsyncIter<String> =
+            redis.scan_match(format!("{}*", keys::DESTINATION_PREFIX)).await?;
+        while let Some(key) = iter.next_item().await {
+            names.push(key?);
+        }
+    }
+    let mut pipe = redis::pipe();
+    for key in &names {
+        pipe.cmd("HMGET").arg(key).arg("bookings").arg("revenue_cents");
+    }
+    let counts: Vec<(Option<i64>, Option<i64>)> =
+        if names.is_empty() { Vec::new() } else { pipe.query_async(&mut redis).await? };
+    let mut destinations: Vec<DestinationStats> = names
+        .iter()
+        .zip(counts)
+        .map(|(key, (bookings, cents))| DestinationStats {
+            name: key.trim_start_matches(keys::DESTINATION_PREFIX).to_owned(),
+            bookings: bookings.unwrap_or(0),
+            revenue: Money::from_cents(cents.unwrap_or(0)),
+        })
+        .filter(|d| d.bookings > 0)
+        .collect();
+    destinations.sort_by(|a, b| b.bookings.cmp(&a.bookings).then_with(|| a.name.cmp(&b.name)));
+    destinations.truncate(input.destinations);
+
+    let candy_log: Vec<String> = if input.candy_log == 0 {
+        Vec::new()
+    } else {
+        redis.lrange(keys::CANDY_LOG, 0, input.candy_log as isize - 1).await?
+    };
+    Ok(Stats {
+        total_revenue: Money::from_cents(total(0)),
+        total_bookings: total(1),
+        pet_bookings: total(2),
+        total_candy_cost: Money::from_cents(total(3)),
+        passengers_under_12: total(4),
+        destinations,
+        candy_log,
+    })
+}

@@ -1,0 +1,3 @@
+//! Queries: the functions that read the stats.
+
+pub mod get_stats;

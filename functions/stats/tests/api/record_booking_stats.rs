@@ -1,0 +1,125 @@
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use shared::testing::{ReadResponse, TcpProxy, TestApp, TestRedis, redis_addr};
+use stats::consumers::record_booking_stats;
+
+const CREATED: &str = "skybook.booking.created";
+const CANCELLED: &str = "skybook.booking.cancelled";
+
+fn booking(id: &str, destination: &str, name: &str, age: i64, pet: bool, total: &str) -> Value {
+    json!({
+        "id": id, "status": "confirmed", "destination_name": destination, "passenger_name": name,
+        "passenger_age": age, "has_pet": pet, "flight_number": "SK1",
+        "price": {"base_price": total, "discount": "0.00", "tax": "0.00", "total": total}
+    })
+}
+
+async fn deliver(app: &TestApp, ty: &str, id: &str, data: &Value) -> u16 {
+    app.post()
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/skybook/bookings")
+        .header("ce-type", ty)
+        .header("content-type", "application/json")
+        .body(data.to_string())
+        .send()
+        .await
+        .read()
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn each_event_is_applied_once_with_every_key_of_the_contract() {
+    let redis = TestRedis::new().await;
+    let app = TestApp::spawn_with(record_booking_stats::function(), &[("redis_url", &redis.url)]).await;
+    let adult = booking("0191d9d2-0000-7000-8000-000000000001", "Cancún", "Ana", 34, true, "950.00");
+    let child = booking("0191d9d2-0000-7000-8000-000000000002", "Cancún", "Nino", 8, false, "950.00");
+    let lima = booking("0191d9d2-0000-7000-8000-000000000003", "Lima", "Eva", 60, false, "100.05");
+
+    for _ in 0..3 {
+        assert_eq!(deliver(&app, CREATED, "e-1", &adult).await, 202);
+    }
+    assert_eq!(deliver(&app, CREATED, "e-2", &child).await, 202);
+    assert_eq!(deliver(&app, CREATED, "e-3", &lima).await, 202);
+
+    let mut conn = redis.conn().await;
+    let reader = conn.clone();
+    let get = |key: &'static str| {
+        let mut conn = reader.clone();
+        async move { conn.get::<_, Option<i64>>(key).await.unwrap() }
+    };
+    assert_eq!(get("stats:total_revenue_cents").await, Some(200_005));
+    assert_eq!(get("stats:total_bookings").await, Some(3));
+    assert_eq!(get("stats:pet_bookings").await, Some(1));
+    assert_eq!(get("stats:total_candy_cost_cents").await, Some(500));
+    assert_eq!(get("stats:total_infant_count").await, Some(1));
+    let cancun: (i64, i64) = redis::cmd("HMGET")
+        .arg("stats:destination:Cancún")
+        .arg("bookings")
+        .arg("revenue_cents")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(cancun, (2, 190_000));
+    let log: Vec<String> = conn.lrange("logs:candy_distribution", 0, -1).await.unwrap();
+    assert_eq!(log, ["Reserva 0191d9d2-0000-7000-8000-000000000002: Dulce entregado a Nino"]);
+
+    // A cancellation reverses revenue and popularity, once, however often it comes.
+    for _ in 0..2 {
+        assert_eq!(deliver(&app, CANCELLED, "e-4", &adult).await, 202);
+    }
+    assert_eq!(get("stats:total_revenue_cents").await, Some(105_005));
+    assert_eq!(get("stats:total_bookings").await, Some(2));
+    assert_eq!(get("stats:pet_bookings").await, Some(0));
+    let cancun: (i64, i64) = redis::cmd("HMGET")
+        .arg("stats:destination:Cancún")
+        .arg("bookings")
+        .arg("revenue_cents")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(cancun, (1, 95_000));
+    assert_eq!(get("stats:total_candy_cost_cents").await, Some(500), "candy handed out stays handed out");
+}
+
+#[tokio::test]
+async fn bad_events_are_refused_without_a_retryable_status() {
+    let redis = TestRedis::new().await;
+    let app = TestApp::spawn_with(record_booking_stats::function(), &[("redis_url", &redis.url)]).await;
+    let other = app.binary("skybook.flight.created", "x-1", &json!({})).await.expect(400);
+    assert_eq!(other.error_code(), "wrong_event_type");
+    let broken = app.binary(CREATED, "x-2", &json!({"id": "b", "passenger_age": "old"})).await.expect(400);
+    assert_eq!(broken.error_code(), "invalid_data");
+    let mut conn = redis.conn().await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[tokio::test]
+async fn redis_down_is_503_so_the_broker_retries_and_the_retry_applies() {
+    let redis = TestRedis::new().await;
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let index = redis.url.rsplit('/').next().unwrap();
+    let via_proxy = format!("redis://{}/{index}", proxy.addr);
+    let app = TestApp::spawn_with(record_booking_stats::function(), &[("redis_url", &via_proxy)]).await;
+    let event = booking("0191d9d2-0000-7000-8000-000000000009", "Quito", "Ana", 30, false, "10.00");
+
+    proxy.cut();
+    assert_eq!(deliver(&app, CREATED, "e-9", &event).await, 503);
+    assert_eq!(app.get("/health/readiness").await.status, 503);
+    proxy.restore();
+    let mut status = 0;
+    for _ in 0..50 {
+        status = deliver(&app, CREATED, "e-9", &event).await;
+        if status == 202 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 202);
+    assert_eq!(app.get("/health/readiness").await.status, 200);
+    let mut conn = redis.conn().await;
+    let bookings: i64 = conn.get("stats:total_bookings").await.unwrap();
+    assert_eq!(bookings, 1);
+}
