@@ -119,53 +119,73 @@ impl Server {
     /// in-flight requests (at most the configured grace period).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
         let Server { listener, app } = self;
-        let spec = app.function.spec;
-        tracing::info!(function = spec.name, addr = %listener.local_addr()?, "listening");
-        let mut http = http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-        let graceful = GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(conn) => conn,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off, keep serving.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let app = app.clone();
-                    let service = service_fn(move |request| {
-                        let app = app.clone();
-                        async move { Ok::<_, Infallible>(app.handle(request).await) }
-                    });
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(error = %e, "connection closed with an error");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        drop(listener);
-        tracing::info!(function = spec.name, "draining in-flight requests");
+        let name = app.function.spec.name;
+        tracing::info!(function = name, addr = %listener.local_addr()?, "listening");
         let grace = app.ctx.settings().shutdown_grace();
-        if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-            tracing::warn!(function = spec.name, "grace period over, closing open connections");
-        }
+        let handler_app = app.clone();
+        let handler = move |request| {
+            let app = handler_app.clone();
+            async move { app.handle(request).await }
+        };
+        serve_http(listener, handler, shutdown, grace).await;
+        tracing::info!(function = name, "stopped");
         app.ctx.db().close().await;
         Ok(())
     }
 }
 
+/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
+/// then stops accepting and gives in-flight requests up to `grace` to finish.
+pub async fn serve_http<H, F>(
+    listener: TcpListener,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    H: Fn(Request<IncomingBody>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let handler = handler.clone();
+                let service = service_fn(move |request| {
+                    let response = handler(request);
+                    async move { Ok::<_, Infallible>(response.await) }
+                });
+                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("draining in-flight requests");
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period over, closing open connections");
+    }
+}
+
 impl App {
-    async fn handle(&self, request: Request<IncomingBody>) -> Response<Body> {
+    async fn handle(self: Arc<Self>, request: Request<IncomingBody>) -> Response<Body> {
         let path = request.uri().path();
         match (request.method(), path) {
             (&Method::POST, "/") => {
@@ -257,7 +277,7 @@ impl App {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(full(body.into()));
     *response.status_mut() = status;
     response
@@ -266,7 +286,7 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     response
 }
 
-fn accepted() -> Response<Body> {
+pub fn accepted() -> Response<Body> {
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::ACCEPTED;
     response

@@ -1,0 +1,199 @@
+//! A dispatcher per Trigger: takes events off the Trigger's queue, POSTs each
+//! to the subscriber, retries with backoff, dead-letters what cannot be
+//! delivered, and routes reply events back into the broker.
+//!
+//! A message is acknowledged only once its fate is settled (delivered, or
+//! dead-lettered), so a broker killed mid-delivery loses nothing: RabbitMQ
+//! hands the message out again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use cloudevents::Event;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::event;
+use crate::manifest::Trigger;
+use crate::rabbit::Rabbit;
+
+/// How much of a failed response body `knativeerrordata` carries.
+const ERROR_DATA_LIMIT: usize = 1024;
+
+pub struct Dispatcher {
+    trigger: Trigger,
+    rabbit: Arc<Rabbit>,
+    http: reqwest::Client,
+    inflight: u16,
+}
+
+/// Why a delivery failed: the status (0 when no response came) and the body.
+struct Failure {
+    code: u16,
+    data: Bytes,
+    retryable: bool,
+}
+
+impl Dispatcher {
+    pub fn new(trigger: Trigger, rabbit: Arc<Rabbit>, http: reqwest::Client, inflight: u16) -> Self {
+        Dispatcher { trigger, rabbit, http, inflight: inflight.max(1) }
+    }
+
+    /// Consumes until halted, reconnecting whenever RabbitMQ goes away.
+    pub async fn run(self, mut halt: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        while !*halt.borrow() {
+            match this.consume(&mut halt).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(trigger = %this.trigger.name, error = %e, "consumer lost; reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = halt.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    async fn consume(self: &Arc<Self>, halt: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let connection = self.rabbit.connect().await?;
+        let channel = connection.create_channel().await?;
+        let queue =
+            self.rabbit.declare_trigger_queue(&channel, &self.trigger.name, &self.trigger.filter).await?;
+        // Prefetch bounds the events in flight to this subscriber.
+        channel.basic_qos(self.inflight, BasicQosOptions::default()).await?;
+        let tag = format!("skybook-broker.{}", self.trigger.name);
+        let mut consumer = channel
+            .basic_consume(queue.into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default())
+            .await?;
+        let mut in_flight = JoinSet::new();
+        let result = loop {
+            tokio::select! {
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let this = self.clone();
+                        in_flight.spawn(async move { this.deliver(delivery).await });
+                    }
+                    Some(Err(e)) => break Err(e.into()),
+                    None => break Err(anyhow::anyhow!("the consumer was cancelled")),
+                },
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = halt.changed() => break Ok(()),
+            }
+        };
+        // Unsettled deliveries go back to the queue when the channel closes.
+        in_flight.abort_all();
+        let _ = connection.close(200, "bye".into()).await;
+        result
+    }
+
+    async fn deliver(&self, delivery: Delivery) {
+        let event = match event::from_amqp(&delivery.data) {
+            Ok(event) => event,
+            Err(e) => {
+                // Not an event at all: nothing will ever deliver it.
+                tracing::error!(trigger = %self.trigger.name, error = %e, "unreadable message dropped");
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                return;
+            }
+        };
+        let mut attempt = 0;
+        let failure = loop {
+            let failure = match self.attempt(&event).await {
+                Ok(()) => {
+                    let _ = delivery.ack(BasicAckOptions::default()).await;
+                    return;
+                }
+                Err(failure) => failure,
+            };
+            if !failure.retryable || attempt >= self.trigger.delivery.retry {
+                break failure;
+            }
+            attempt += 1;
+            tokio::time::sleep(self.trigger.delivery.backoff.before_retry(attempt)).await;
+        };
+        tracing::warn!(
+            trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code, attempts = attempt + 1,
+            "undeliverable; dead-lettering"
+        );
+        match self.dead_letter(event, &failure).await {
+            Ok(()) => {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+            }
+            Err(e) => {
+                tracing::error!(trigger = %self.trigger.name, error = %e, "dead-lettering failed; requeued");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+            }
+        }
+    }
+
+    /// One delivery; a reply event in the response is routed back in.
+    async fn attempt(&self, event: &Event) -> Result<(), Failure> {
+        let response = event::post(&self.http, &self.trigger.subscriber, event)
+            .send()
+            .await
+            .map_err(|e| Failure { code: 0, data: Bytes::from(e.to_string()), retryable: true })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(Failure { code: status.as_u16(), data: body, retryable: retryable(status.as_u16()) });
+        }
+        if event::is_event(&headers) {
+            self.route_reply(&headers, body).await?;
+        }
+        Ok(())
+    }
+
+    async fn route_reply(&self, headers: &http::HeaderMap, body: Bytes) -> Result<(), Failure> {
+        let reply = event::from_http(headers, body.clone()).map_err(|e| Failure {
+            code: 502,
+            data: Bytes::from(format!("invalid reply event: {e}")),
+            retryable: false,
+        })?;
+        let (payload, amqp_headers) = event::to_amqp(&reply).map_err(|e| Failure {
+            code: 502,
+            data: Bytes::from(e.to_string()),
+            retryable: false,
+        })?;
+        self.rabbit.publish(&payload, amqp_headers).await.map_err(|e| Failure {
+            code: 503,
+            data: Bytes::from(e),
+            retryable: true,
+        })
+    }
+
+    /// To the dead-letter sink with Knative's error extensions; to a
+    /// RabbitMQ queue of its own when the Trigger names no reachable sink.
+    async fn dead_letter(&self, mut event: Event, failure: &Failure) -> Result<(), String> {
+        let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
+        event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
+        event.set_extension("knativeerrorcode", failure.code.to_string());
+        event.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
+        if let Some(sink) = &self.trigger.delivery.dead_letter_sink {
+            let response = event::post(&self.http, sink, &event).send().await.map_err(|e| e.to_string())?;
+            return if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("dead-letter sink answered {}", response.status()))
+            };
+        }
+        let (payload, headers) = event::to_amqp(&event).map_err(|e| e.to_string())?;
+        let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
+        self.rabbit.publish_to_queue(&queue, &payload, headers).await
+    }
+}
+
+/// The statuses Knative retries: server errors, and the few client errors
+/// that can pass with time. Any other 4xx will fail the same way again.
+pub fn retryable(status: u16) -> bool {
+    status >= 500 || matches!(status, 404 | 408 | 409 | 429)
+}

@@ -1,0 +1,60 @@
+//! The ingress: `POST /{namespace}/{broker}` takes a CloudEvent and answers
+//! 202 once RabbitMQ has it on disk.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use shared::Error;
+use shared::server::{Body, accepted, text};
+
+use crate::event;
+use crate::manifest::BrokerName;
+use crate::rabbit::Rabbit;
+
+/// Events larger than this are refused, as Knative's ingress does.
+const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Ingress {
+    path: Arc<str>,
+    rabbit: Arc<Rabbit>,
+}
+
+impl Ingress {
+    pub fn new(broker: BrokerName, rabbit: Arc<Rabbit>) -> Self {
+        Ingress { path: format!("/{}/{}", broker.namespace, broker.name).into(), rabbit }
+    }
+
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path().to_owned();
+        match (request.method(), path.as_str()) {
+            (&Method::POST, p) if p == &*self.path => {
+                self.accept(request).await.unwrap_or_else(Error::into_response)
+            }
+            (&Method::GET, "/health/liveness" | "/health/readiness") => text(StatusCode::OK, "ok"),
+            (_, p) if p == &*self.path => Error::MethodNotAllowed.into_response(),
+            (_, other) => Error::NoRoute(other.to_owned()).into_response(),
+        }
+    }
+
+    async fn accept(&self, request: Request<Incoming>) -> Result<Response<Body>, Error> {
+        let (parts, body) = request.into_parts();
+        let body: Bytes = Limited::new(body, MAX_EVENT_BYTES)
+            .collect()
+            .await
+            .map_err(|_| Error::PayloadTooLarge { limit: MAX_EVENT_BYTES })?
+            .to_bytes();
+        let event = event::from_http(&parts.headers, body)
+            .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
+        let (payload, headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;
+        self.rabbit
+            .publish(&payload, headers)
+            .await
+            .map_err(|e| Error::unavailable("broker_unavailable", e))?;
+        tracing::debug!(event = %event::describe(&event), "queued");
+        Ok(accepted())
+    }
+}

@@ -1,0 +1,402 @@
+//! The routing, read from the Knative manifests: the Broker, its Triggers
+//! (filter, subscriber, delivery) and the PingSources.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The broker's identity: its ingress path is `/{namespace}/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerName {
+    pub namespace: String,
+    pub name: String,
+}
+
+/// What the manifests say, before Service names are resolved to URLs.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub broker: BrokerName,
+    pub triggers: Vec<TriggerSpec>,
+    pub ping_sources: Vec<PingSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TriggerSpec {
+    pub name: String,
+    pub filter: BTreeMap<String, String>,
+    pub subscriber: Destination,
+    pub delivery: DeliverySpec,
+}
+
+/// A Trigger ready to dispatch: its subscriber and dead-letter sink as URLs.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub name: String,
+    pub filter: BTreeMap<String, String>,
+    pub subscriber: String,
+    pub delivery: Delivery,
+}
+
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub retry: u32,
+    pub backoff: Backoff,
+    pub dead_letter_sink: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliverySpec {
+    pub retry: u32,
+    pub backoff: Backoff,
+    pub dead_letter_sink: Option<Destination>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backoff {
+    /// delay, 2 delay, 4 delay, ...
+    Exponential(Duration),
+    /// delay, 2 delay, 3 delay, ...
+    Linear(Duration),
+}
+
+impl Backoff {
+    /// The wait before retry number `attempt` (1 for the first retry).
+    pub fn before_retry(self, attempt: u32) -> Duration {
+        match self {
+            Backoff::Exponential(delay) => delay.saturating_mul(1u32 << (attempt.saturating_sub(1)).min(20)),
+            Backoff::Linear(delay) => delay.saturating_mul(attempt),
+        }
+    }
+}
+
+/// A Service named by reference, or a URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    Service(String),
+    Uri(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PingSource {
+    pub name: String,
+    pub namespace: String,
+    pub sink: String,
+    pub every: Duration,
+    pub content_type: String,
+    pub data: String,
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    kind: String,
+    metadata: Metadata,
+    #[serde(default)]
+    spec: serde_norway::Value,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace: String,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RawDelivery {
+    retry: Option<u32>,
+    backoff_policy: Option<String>,
+    backoff_delay: Option<String>,
+    dead_letter_sink: Option<RawDestination>,
+}
+
+#[derive(Deserialize)]
+struct RawDestination {
+    #[serde(rename = "ref")]
+    reference: Option<RawRef>,
+    uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRef {
+    kind: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RawTrigger {
+    broker: String,
+    #[serde(default)]
+    filter: Option<RawFilter>,
+    subscriber: RawDestination,
+    #[serde(default)]
+    delivery: Option<RawDelivery>,
+}
+
+#[derive(Deserialize)]
+struct RawFilter {
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPingSource {
+    schedule: String,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    sink: RawDestination,
+}
+
+#[derive(Deserialize, Default)]
+struct RawBroker {
+    #[serde(default)]
+    delivery: Option<RawDelivery>,
+}
+
+impl Routing {
+    /// Reads every `*.yaml` below `dir`; exactly one Broker must be among them.
+    pub fn load(dir: &Path) -> anyhow::Result<Routing> {
+        let mut manifests = Vec::new();
+        collect(dir, &mut manifests)?;
+        let mut brokers = Vec::new();
+        let mut raw_triggers = Vec::new();
+        let mut ping_sources = Vec::new();
+        for (path, manifest) in manifests {
+            let at = || format!("{} ({} {})", path, manifest.kind, manifest.metadata.name);
+            match manifest.kind.as_str() {
+                "Broker" => {
+                    let spec: RawBroker = serde_norway::from_value(manifest.spec.clone()).with_context(at)?;
+                    brokers.push((manifest.metadata, spec));
+                }
+                "Trigger" => {
+                    let spec: RawTrigger =
+                        serde_norway::from_value(manifest.spec.clone()).with_context(at)?;
+                    raw_triggers.push((manifest.metadata, spec));
+                }
+                "PingSource" => {
+                    let spec: RawPingSource =
+                        serde_norway::from_value(manifest.spec.clone()).with_context(at)?;
+                    ping_sources.push(PingSource {
+                        every: schedule_interval(&spec.schedule).with_context(at)?,
+                        sink: service_name(&spec.sink).with_context(at)?,
+                        content_type: spec.content_type.unwrap_or_else(|| "application/json".into()),
+                        data: spec.data.unwrap_or_else(|| "{}".into()),
+                        name: manifest.metadata.name,
+                        namespace: manifest.metadata.namespace,
+                    });
+                }
+                _ => {}
+            }
+        }
+        let [(broker_meta, broker_spec)]: [_; 1] = brokers
+            .try_into()
+            .map_err(|found: Vec<_>| anyhow::anyhow!("expected one Broker, found {}", found.len()))?;
+        let broker = BrokerName { namespace: broker_meta.namespace, name: broker_meta.name };
+        let broker_delivery = broker_spec.delivery.unwrap_or_default();
+        let broker_dead_letters = broker_delivery
+            .dead_letter_sink
+            .as_ref()
+            .map(destination)
+            .transpose()
+            .context("Broker delivery")?;
+        let mut triggers = Vec::new();
+        for (meta, spec) in raw_triggers {
+            if spec.broker != broker.name || meta.namespace != broker.namespace {
+                continue;
+            }
+            let delivery = spec.delivery.unwrap_or_default();
+            triggers.push(TriggerSpec {
+                filter: spec.filter.map(|f| f.attributes).unwrap_or_default(),
+                subscriber: destination(&spec.subscriber)
+                    .with_context(|| format!("Trigger {}", meta.name))?,
+                delivery: DeliverySpec {
+                    retry: delivery.retry.or(broker_delivery.retry).unwrap_or(0),
+                    backoff: backoff(
+                        delivery.backoff_policy.as_deref().or(broker_delivery.backoff_policy.as_deref()),
+                        delivery.backoff_delay.as_deref().or(broker_delivery.backoff_delay.as_deref()),
+                    )
+                    .with_context(|| format!("Trigger {}", meta.name))?,
+                    dead_letter_sink: match &delivery.dead_letter_sink {
+                        Some(sink) => {
+                            Some(destination(sink).with_context(|| format!("Trigger {}", meta.name))?)
+                        }
+                        None => broker_dead_letters.clone(),
+                    },
+                },
+                name: meta.name,
+            });
+        }
+        Ok(Routing { broker, triggers, ping_sources })
+    }
+
+    /// Resolves Service references to URLs. A subscriber without one is an
+    /// error; a dead-letter sink without one falls back to a RabbitMQ queue.
+    pub fn resolve(&self, services: &BTreeMap<String, String>) -> anyhow::Result<Vec<Trigger>> {
+        let url = |d: &Destination| match d {
+            Destination::Uri(uri) => Some(uri.clone()),
+            Destination::Service(name) => services.get(name).cloned(),
+        };
+        self.triggers
+            .iter()
+            .map(|t| {
+                let subscriber = url(&t.subscriber).with_context(|| {
+                    format!(
+                        "Trigger {}: no URL for its subscriber {:?}; pass --service NAME=URL",
+                        t.name, t.subscriber
+                    )
+                })?;
+                Ok(Trigger {
+                    name: t.name.clone(),
+                    filter: t.filter.clone(),
+                    subscriber,
+                    delivery: Delivery {
+                        retry: t.delivery.retry,
+                        backoff: t.delivery.backoff,
+                        dead_letter_sink: t.delivery.dead_letter_sink.as_ref().and_then(url),
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+fn collect(dir: &Path, out: &mut Vec<(String, Manifest)>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let text = std::fs::read_to_string(&path)?;
+            for document in serde_norway::Deserializer::from_str(&text) {
+                let value = serde_norway::Value::deserialize(document)?;
+                if value.is_null() {
+                    continue;
+                }
+                // Only objects with a kind and a name are manifests; anything
+                // else (a values file, a list) is not ours to read.
+                if let Ok(manifest) = serde_norway::from_value::<Manifest>(value) {
+                    out.push((path.display().to_string(), manifest));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn destination(raw: &RawDestination) -> anyhow::Result<Destination> {
+    match (&raw.reference, &raw.uri) {
+        (Some(r), _) if r.kind == "Service" => Ok(Destination::Service(r.name.clone())),
+        (Some(r), _) => bail!("a {} reference cannot be resolved locally", r.kind),
+        (None, Some(uri)) => Ok(Destination::Uri(uri.clone())),
+        (None, None) => bail!("a destination needs a ref or a uri"),
+    }
+}
+
+fn service_name(raw: &RawDestination) -> anyhow::Result<String> {
+    match destination(raw)? {
+        Destination::Service(name) => Ok(name),
+        Destination::Uri(uri) => bail!("a PingSource sink must be a Service reference, not {uri}"),
+    }
+}
+
+fn backoff(policy: Option<&str>, delay: Option<&str>) -> anyhow::Result<Backoff> {
+    let delay = delay.map(iso8601_duration).transpose()?.unwrap_or(Duration::from_millis(200));
+    match policy.unwrap_or("exponential") {
+        "exponential" => Ok(Backoff::Exponential(delay)),
+        "linear" => Ok(Backoff::Linear(delay)),
+        other => bail!("unknown backoffPolicy {other}"),
+    }
+}
+
+/// The ISO 8601 durations Knative uses: `PT0.2S`, `PT1M`, `PT1H30M`, `P1D`.
+pub fn iso8601_duration(text: &str) -> anyhow::Result<Duration> {
+    let bad = || anyhow::anyhow!("not an ISO 8601 duration: {text}");
+    let rest = text.strip_prefix('P').ok_or_else(bad)?;
+    let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
+    let mut seconds = 0f64;
+    if !days.is_empty() {
+        seconds += days.strip_suffix('D').ok_or_else(bad)?.parse::<f64>().map_err(|_| bad())? * 86_400.0;
+    }
+    let mut number = String::new();
+    for c in time.chars() {
+        let unit = match c {
+            'H' => 3_600.0,
+            'M' => 60.0,
+            'S' => 1.0,
+            c if c.is_ascii_digit() || c == '.' => {
+                number.push(c);
+                continue;
+            }
+            _ => return Err(bad()),
+        };
+        seconds += number.parse::<f64>().map_err(|_| bad())? * unit;
+        number.clear();
+    }
+    if !number.is_empty() || text == "P" || text == "PT" {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// How often a cron schedule fires, for the schedules a tick needs:
+/// `* * * * *` (every minute) and `*/N * * * *` (every N minutes).
+fn schedule_interval(schedule: &str) -> anyhow::Result<Duration> {
+    let minute = schedule.split_whitespace().next().unwrap_or_default();
+    let minutes = match minute {
+        "*" => 1,
+        m => m.strip_prefix("*/").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n > 0).with_context(
+            || format!("schedule {schedule}: only `* * * * *` and `*/N * * * *` are run locally"),
+        )?,
+    };
+    Ok(Duration::from_secs(minutes * 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_iso8601_durations() {
+        assert_eq!(iso8601_duration("PT0.2S").unwrap(), Duration::from_millis(200));
+        assert_eq!(iso8601_duration("PT1M30S").unwrap(), Duration::from_secs(90));
+        assert_eq!(iso8601_duration("P1DT1H").unwrap(), Duration::from_secs(90_000));
+        assert!(iso8601_duration("0.2s").is_err());
+        assert!(iso8601_duration("PT").is_err());
+        assert!(iso8601_duration("PT5").is_err());
+    }
+
+    #[test]
+    fn backs_off_exponentially_or_linearly() {
+        let exp = Backoff::Exponential(Duration::from_millis(100));
+        assert_eq!(exp.before_retry(1), Duration::from_millis(100));
+        assert_eq!(exp.before_retry(3), Duration::from_millis(400));
+        assert_eq!(Backoff::Linear(Duration::from_millis(100)).before_retry(3), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn reads_the_project_manifests() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../knative");
+        let routing = Routing::load(&dir).unwrap();
+        assert_eq!(routing.broker, BrokerName { namespace: "skybook".into(), name: "default".into() });
+        let created = routing.triggers.iter().find(|t| t.name == "booking-created-to-stats").unwrap();
+        assert_eq!(created.filter.get("type").map(String::as_str), Some("skybook.booking.created"));
+        assert_eq!(created.subscriber, Destination::Service("record-booking-stats".into()));
+        assert_eq!(created.delivery.retry, 5);
+        assert_eq!(created.delivery.backoff, Backoff::Exponential(Duration::from_millis(200)));
+        assert_eq!(created.delivery.dead_letter_sink, Some(Destination::Service("dead-letters".into())));
+        let tick = &routing.ping_sources[0];
+        assert_eq!((tick.sink.as_str(), tick.every), ("relay-outbox", Duration::from_secs(60)));
+    }
+}

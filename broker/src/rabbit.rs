@@ -1,0 +1,163 @@
+//! RabbitMQ: the broker's durable headers exchange, a durable queue per
+//! Trigger bound with the Trigger's filter, and a publisher with confirms
+//! that reconnects after RabbitMQ restarts.
+
+use std::collections::BTreeMap;
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+use crate::manifest::BrokerName;
+
+/// Persistent: a queued event survives a restart of RabbitMQ.
+const PERSISTENT: u8 = 2;
+
+pub struct Rabbit {
+    url: String,
+    broker: BrokerName,
+    publisher: Mutex<Option<(Connection, Channel)>>,
+}
+
+impl Rabbit {
+    pub fn new(url: String, broker: BrokerName) -> Self {
+        Rabbit { url, broker, publisher: Mutex::new(None) }
+    }
+
+    pub fn exchange(&self) -> String {
+        format!("skybook.broker.{}.{}", self.broker.namespace, self.broker.name)
+    }
+
+    pub fn trigger_queue(&self, trigger: &str) -> String {
+        format!("skybook.trigger.{}.{}", self.broker.namespace, trigger)
+    }
+
+    pub fn dead_letter_queue(&self, trigger: &str) -> String {
+        format!("skybook.dead-letter.{}.{}", self.broker.namespace, trigger)
+    }
+
+    pub async fn connect(&self) -> lapin::Result<Connection> {
+        Connection::connect(
+            &self.url,
+            ConnectionProperties::default().with_connection_name("skybook-broker".into()),
+        )
+        .await
+    }
+
+    /// The exchange every event is published to; declaring it is idempotent.
+    pub async fn declare_exchange(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_declare(
+                self.exchange().into(),
+                ExchangeKind::Headers,
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+    }
+
+    /// A Trigger's queue, bound so that only events matching every filter
+    /// attribute reach it (`x-match: all`; no attributes: every event).
+    pub async fn declare_trigger_queue(
+        &self,
+        channel: &Channel,
+        trigger: &str,
+        filter: &BTreeMap<String, String>,
+    ) -> lapin::Result<String> {
+        self.declare_exchange(channel).await?;
+        let queue = self.trigger_queue(trigger);
+        for name in [&queue, &self.dead_letter_queue(trigger)] {
+            channel
+                .queue_declare(name.clone().into(), QueueDeclareOptions::durable(), FieldTable::default())
+                .await?;
+        }
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-match".into(), AMQPValue::LongString("all".into()));
+        for (name, value) in filter {
+            arguments.insert(ShortString::from(name.clone()), AMQPValue::LongString(value.clone().into()));
+        }
+        channel
+            .queue_bind(
+                queue.clone().into(),
+                self.exchange().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                arguments,
+            )
+            .await?;
+        Ok(queue)
+    }
+
+    /// Publishes an event to the exchange and waits for RabbitMQ's confirm:
+    /// `Ok` means it is on disk in every matching queue.
+    pub async fn publish(&self, payload: &[u8], headers: FieldTable) -> Result<(), String> {
+        let exchange = self.exchange();
+        self.publish_to(&exchange, "", payload, headers).await
+    }
+
+    /// Publishes to the default exchange, straight into `queue`.
+    pub async fn publish_to_queue(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), String> {
+        self.publish_to("", queue, payload, headers).await
+    }
+
+    async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), String> {
+        let mut publisher = self.publisher.lock().await;
+        if publisher
+            .as_ref()
+            .is_none_or(|(conn, channel)| !conn.status().connected() || !channel.status().connected())
+        {
+            *publisher = None;
+            let conn = self.connect().await.map_err(|e| format!("RabbitMQ unreachable: {e}"))?;
+            let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
+            self.declare_exchange(&channel).await.map_err(|e| e.to_string())?;
+            *publisher = Some((conn, channel));
+        }
+        let Some((_, channel)) = publisher.as_ref() else { return Err("no channel".into()) };
+        let properties = BasicProperties::default()
+            .with_delivery_mode(PERSISTENT)
+            .with_content_type("application/cloudevents+json".into())
+            .with_headers(headers);
+        let outcome = async {
+            let confirm = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                )
+                .await?;
+            confirm.await
+        }
+        .await;
+        match outcome {
+            Ok(confirmation) if confirmation.is_ack() => Ok(()),
+            Ok(_) => Err("RabbitMQ refused the event".into()),
+            Err(e) => {
+                *publisher = None;
+                Err(format!("RabbitMQ publish failed: {e}"))
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Some((conn, _)) = self.publisher.lock().await.take() {
+            let _ = conn.close(200, "bye".into()).await;
+        }
+    }
+}
