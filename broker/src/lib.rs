@@ -77,7 +77,8 @@ pub async fn start(
         .with_context(|| format!("reading manifests in {}", config.manifests.display()))?;
     let services: BTreeMap<String, String> = config.services.iter().cloned().collect();
     let triggers = routing.resolve(&services)?;
-    let rabbit = Arc::new(rabbit::Rabbit::new(config.amqp_url.clone(), routing.broker.clone()));
+    let queues = triggers.iter().map(|t| (t.name.clone(), t.filter.clone())).collect();
+    let rabbit = Arc::new(rabbit::Rabbit::new(config.amqp_url.clone(), routing.broker.clone(), queues));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.delivery_timeout_ms))
         .build()

@@ -19,12 +19,15 @@ const PERSISTENT: u8 = 2;
 pub struct Rabbit {
     url: String,
     broker: BrokerName,
+    /// Each Trigger's name and filter: their queues exist before any event
+    /// is accepted, so none is accepted into a void.
+    triggers: Vec<(String, BTreeMap<String, String>)>,
     publisher: Mutex<Option<(Connection, Channel)>>,
 }
 
 impl Rabbit {
-    pub fn new(url: String, broker: BrokerName) -> Self {
-        Rabbit { url, broker, publisher: Mutex::new(None) }
+    pub fn new(url: String, broker: BrokerName, triggers: Vec<(String, BTreeMap<String, String>)>) -> Self {
+        Rabbit { url, broker, triggers, publisher: Mutex::new(None) }
     }
 
     pub fn exchange(&self) -> String {
@@ -125,6 +128,9 @@ impl Rabbit {
             let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
             channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
             self.declare_exchange(&channel).await.map_err(|e| e.to_string())?;
+            for (trigger, filter) in &self.triggers {
+                self.declare_trigger_queue(&channel, trigger, filter).await.map_err(|e| e.to_string())?;
+            }
             *publisher = Some((conn, channel));
         }
         let Some((_, channel)) = publisher.as_ref() else { return Err("no channel".into()) };

@@ -273,12 +273,21 @@ impl Received {
     }
 }
 
-/// A real HTTP endpoint standing in for the broker: records what it is
-/// sent and answers with the status the test sets (202 unless told).
+/// A real HTTP endpoint standing in for the broker or a subscriber: records
+/// what it is sent, answers with the status the test sets (202 unless told;
+/// a failing status comes with the body `sink failing`), and can answer
+/// with a reply event.
 pub struct TestSink {
     pub url: String,
-    received: Arc<std::sync::Mutex<Vec<Received>>>,
-    status: Arc<std::sync::atomic::AtomicU16>,
+    state: Arc<SinkState>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    received: std::sync::Mutex<Vec<Received>>,
+    attempts: std::sync::atomic::AtomicUsize,
+    status: std::sync::atomic::AtomicU16,
+    reply_type: std::sync::Mutex<Option<String>>,
 }
 
 impl TestSink {
@@ -286,23 +295,49 @@ impl TestSink {
         use http_body_util::BodyExt;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sink");
         let url = format!("http://{}/default/default", listener.local_addr().expect("sink addr"));
-        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let status = Arc::new(std::sync::atomic::AtomicU16::new(202));
-        let (r, s) = (received.clone(), status.clone());
+        let state = Arc::new(SinkState { status: 202.into(), ..Default::default() });
+        let shared_state = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (r, s) = (r.clone(), s.clone());
+                let state = shared_state.clone();
                 let service =
                     hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                        let (r, s) = (r.clone(), s.clone());
+                        let state = state.clone();
                         async move {
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                            let code = s.load(Ordering::SeqCst);
-                            if (200..300).contains(&code) {
-                                r.lock().expect("sink lock").push(Received { headers: parts.headers, body });
+                            state.attempts.fetch_add(1, Ordering::SeqCst);
+                            let code = state.status.load(Ordering::SeqCst);
+                            let ok = (200..300).contains(&code);
+                            if ok {
+                                state
+                                    .received
+                                    .lock()
+                                    .expect("sink lock")
+                                    .push(Received { headers: parts.headers, body });
                             }
-                            let mut response = http::Response::new(http_body_util::Empty::<Bytes>::new());
+                            let reply_type = state.reply_type.lock().expect("sink lock").clone();
+                            let mut response = match (ok, reply_type) {
+                                (true, Some(ty)) => {
+                                    let mut r = http::Response::new(http_body_util::Full::new(
+                                        Bytes::from_static(b"{}"),
+                                    ));
+                                    let h = r.headers_mut();
+                                    h.insert("ce-specversion", http::HeaderValue::from_static("1.0"));
+                                    h.insert("ce-id", uuid::Uuid::new_v4().to_string().parse().expect("id"));
+                                    h.insert("ce-source", http::HeaderValue::from_static("/tests/sink"));
+                                    h.insert("ce-type", ty.parse().expect("type"));
+                                    h.insert(
+                                        "content-type",
+                                        http::HeaderValue::from_static("application/json"),
+                                    );
+                                    r
+                                }
+                                (true, None) => http::Response::new(http_body_util::Full::new(Bytes::new())),
+                                (false, _) => http::Response::new(http_body_util::Full::new(
+                                    Bytes::from_static(b"sink failing"),
+                                )),
+                            };
                             *response.status_mut() = http::StatusCode::from_u16(code).expect("status");
                             Ok::<_, std::convert::Infallible>(response)
                         }
@@ -313,17 +348,27 @@ impl TestSink {
                 );
             }
         });
-        TestSink { url, received, status }
+        TestSink { url, state }
     }
 
     /// What it has accepted so far (events answered with a 2xx).
     pub fn received(&self) -> Vec<Received> {
-        self.received.lock().expect("sink lock").clone()
+        self.state.received.lock().expect("sink lock").clone()
+    }
+
+    /// Requests it has had, whatever it answered.
+    pub fn attempts(&self) -> usize {
+        self.state.attempts.load(Ordering::SeqCst)
     }
 
     /// The status to answer from now on; a non-2xx one records nothing.
     pub fn answer(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
+        self.state.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answers every accepted event with a reply event of this type.
+    pub fn reply_with(&self, ty: &str) {
+        *self.state.reply_type.lock().expect("sink lock") = Some(ty.to_owned());
     }
 }
 
@@ -399,4 +444,91 @@ pub fn redis_addr() -> SocketAddr {
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let host = host.replace("localhost", "127.0.0.1");
     SocketAddr::from_str(&host).expect("Redis host must be an IP address and port")
+}
+
+/// A binary of this workspace, as `cargo build` left it in the target directory.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: `cargo build --workspace --bins` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; a process may take it after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A binary run as a process of its own, on a port of its own: started,
+/// killed (SIGKILL, as a crash) and started again by the test.
+pub struct TestProcess {
+    pub port: u16,
+    pub url: String,
+    program: std::path::PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    child: Option<std::process::Child>,
+}
+
+impl TestProcess {
+    /// Starts `program` with `PORT` set, and waits until it accepts connections.
+    pub async fn start(program: std::path::PathBuf, args: &[&str], env: &[(&str, &str)]) -> TestProcess {
+        let port = free_port();
+        let mut process = TestProcess {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            program,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            child: None,
+        };
+        process.restart().await;
+        process
+    }
+
+    /// Kills the process at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same port.
+    pub async fn restart(&mut self) {
+        self.kill();
+        let log = std::env::var("TEST_LOG").is_ok();
+        let mut command = std::process::Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env("PORT", self.port.to_string())
+            .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()))
+            .env("LOG_FORMAT", "pretty")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(std::process::Stdio::null())
+            .stderr(if log { std::process::Stdio::inherit() } else { std::process::Stdio::null() });
+        self.child =
+            Some(command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", self.program.display())));
+        let started = std::time::Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{} did not start",
+                self.program.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for TestProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -1,0 +1,160 @@
+//! Delivery by the Trigger's rules: retries, dead letters, filters, replies, crashes.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use serde_json::json;
+use shared::testing::{TcpProxy, TestSink};
+
+use crate::helpers::{TestBroker, amqp_url, eventually};
+
+const CREATED: &str = "skybook.booking.created";
+
+#[tokio::test]
+async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_error() {
+    let stats = TestSink::start().await;
+    stats.answer(500);
+    let dead = TestSink::start().await;
+    let broker = TestBroker::start(
+        2,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+    )
+    .await;
+
+    assert_eq!(broker.send(CREATED, "e-500", &json!({"n": 1})).await, 202);
+
+    eventually(10, "the dead letter", || async { dead.received().len() == 1 }).await;
+    assert_eq!(stats.attempts(), 3, "one delivery and two retries");
+    let letter = &dead.received()[0];
+    assert_eq!(letter.header("ce-id"), Some("e-500"));
+    assert_eq!(letter.header("ce-knativeerrorcode"), Some("500"));
+    assert_eq!(letter.header("ce-knativeerrordest"), Some(stats.url.as_str()));
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(letter.header("ce-knativeerrordata").unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(data).unwrap(), "sink failing");
+    assert_eq!(letter.json(), json!({"n": 1}));
+}
+
+#[tokio::test]
+async fn a_400_is_dead_lettered_without_retries() {
+    let stats = TestSink::start().await;
+    stats.answer(400);
+    let dead = TestSink::start().await;
+    let broker = TestBroker::start(
+        5,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+    )
+    .await;
+    assert_eq!(broker.send(CREATED, "e-400", &json!({})).await, 202);
+    eventually(10, "the dead letter", || async { dead.received().len() == 1 }).await;
+    assert_eq!(stats.attempts(), 1);
+    assert_eq!(dead.received()[0].header("ce-knativeerrorcode"), Some("400"));
+}
+
+#[tokio::test]
+async fn filters_keep_other_event_types_away() {
+    let stats = TestSink::start().await;
+    let broker = TestBroker::start(1, "PT0.01S", "", &[("record-booking-stats", &stats.url)]).await;
+    assert_eq!(broker.send("skybook.flight.created", "other", &json!({})).await, 202);
+    assert_eq!(broker.send("skybook.destination.created", "other-2", &json!({})).await, 202);
+    assert_eq!(broker.send(CREATED, "mine", &json!({})).await, 202);
+    assert_eq!(broker.send("skybook.booking.cancelled", "mine-too", &json!({})).await, 202);
+    eventually(10, "both booking events", || async { stats.received().len() == 2 }).await;
+    let ids: HashSet<String> =
+        stats.received().iter().map(|e| e.header("ce-id").unwrap().to_owned()).collect();
+    assert_eq!(ids, HashSet::from(["mine".to_owned(), "mine-too".to_owned()]));
+}
+
+#[tokio::test]
+async fn reply_events_are_routed_back_into_the_broker() {
+    let stats = TestSink::start().await;
+    stats.reply_with("skybook.test.replied");
+    let replies = TestSink::start().await;
+    let extra = r#"
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: replies
+  namespace: NAMESPACE
+spec:
+  broker: default
+  filter:
+    attributes:
+      type: skybook.test.replied
+  subscriber:
+    uri: REPLIES
+"#
+    .replace("REPLIES", &replies.url);
+    let broker = TestBroker::start(1, "PT0.01S", &extra, &[("record-booking-stats", &stats.url)]).await;
+    assert_eq!(broker.send(CREATED, "asks-a-reply", &json!({})).await, 202);
+    eventually(10, "the reply", || async { replies.received().len() == 1 }).await;
+    assert_eq!(replies.received()[0].header("ce-type"), Some("skybook.test.replied"));
+}
+
+#[tokio::test]
+async fn malformed_events_are_400_and_rabbitmq_down_is_503() {
+    let stats = TestSink::start().await;
+    let rabbit: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
+    let proxy = TcpProxy::start(rabbit).await;
+    let via_proxy = amqp_url().replace("127.0.0.1:5672", &proxy.addr.to_string());
+    let broker = TestBroker::start_with(
+        1,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url)],
+        &[("AMQP_URL", &via_proxy)],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let missing_type = client
+        .post(&broker.ingress)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "x")
+        .header("ce-source", "/tests")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing_type.status(), 400);
+    let not_an_event = client
+        .post(&broker.ingress)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_an_event.status(), 400);
+
+    assert_eq!(broker.send(CREATED, "before", &json!({})).await, 202);
+    proxy.cut();
+    assert_eq!(broker.send(CREATED, "while-down", &json!({})).await, 503);
+    proxy.restore();
+    eventually(10, "RabbitMQ back", || async {
+        broker.send(CREATED, &uuid::Uuid::new_v4().to_string(), &json!({})).await == 202
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_queued_when_the_broker_is_killed_are_all_delivered_after_restart() {
+    let stats = TestSink::start().await;
+    stats.answer(503);
+    let mut broker = TestBroker::start(50, "PT0.2S", "", &[("record-booking-stats", &stats.url)]).await;
+    for i in 0..100 {
+        assert_eq!(broker.send(CREATED, &format!("q-{i}"), &json!({"i": i})).await, 202);
+    }
+    eventually(10, "first attempts", || async { stats.attempts() >= 10 }).await;
+    broker.process.kill();
+    stats.answer(202);
+    broker.process.restart().await;
+    eventually(30, "all 100 events", || async {
+        stats.received().iter().map(|e| e.header("ce-id").unwrap().to_owned()).collect::<HashSet<_>>().len()
+            == 100
+    })
+    .await;
+}

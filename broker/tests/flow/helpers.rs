@@ -1,0 +1,138 @@
+//! A broker per test, in a namespace of its own (so its exchange and queues
+//! are its own), reading the project's real manifests.
+
+use std::path::PathBuf;
+
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use serde_json::Value;
+use shared::testing::{ReadResponse, TestProcess, binary};
+
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+pub struct TestBroker {
+    pub process: TestProcess,
+    pub namespace: String,
+    pub ingress: String,
+    triggers: Vec<String>,
+}
+
+impl TestBroker {
+    /// The project's eventing manifests with the namespace, retries and
+    /// backoff replaced, plus `extra` manifests; `services` name the URLs.
+    pub async fn start(retry: u32, backoff: &str, extra: &str, services: &[(&str, &str)]) -> TestBroker {
+        Self::start_with(retry, backoff, extra, services, &[]).await
+    }
+
+    pub async fn start_with(
+        retry: u32,
+        backoff: &str,
+        extra: &str,
+        services: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> TestBroker {
+        let namespace = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let dir = std::env::temp_dir().join(format!("skybook-manifests-{namespace}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../knative/eventing");
+        let mut triggers = Vec::new();
+        for entry in std::fs::read_dir(source).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("namespace: skybook", &format!("namespace: {namespace}"))
+                .replace("retry: 5", &format!("retry: {retry}"))
+                .replace("backoffDelay: PT0.2S", &format!("backoffDelay: {backoff}"));
+            std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+        }
+        let extra = extra.replace("NAMESPACE", &namespace);
+        std::fs::write(dir.join("extra.yaml"), &extra).unwrap();
+        for text in
+            std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        {
+            let mut in_trigger = false;
+            for line in text.lines() {
+                if line.starts_with("kind:") {
+                    in_trigger = line.contains("Trigger");
+                }
+                if in_trigger && let Some(name) = line.strip_prefix("  name: ") {
+                    triggers.push(name.trim().to_owned());
+                    in_trigger = false;
+                }
+            }
+        }
+        let mut args = vec!["--manifests".to_owned(), dir.display().to_string()];
+        for (name, url) in services {
+            args.push("--service".into());
+            args.push(format!("{name}={url}"));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut all_env = vec![("AMQP_URL", amqp_url())];
+        all_env.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        let all_env: Vec<(&str, &str)> = all_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let process = TestProcess::start(binary("skybook-broker"), &args, &all_env).await;
+        let ingress = format!("{}/{namespace}/default", process.url);
+        TestBroker { process, namespace, ingress, triggers }
+    }
+
+    /// POSTs a binary-mode event to the ingress; the status it answered.
+    pub async fn send(&self, ty: &str, id: &str, data: &Value) -> u16 {
+        reqwest::Client::new()
+            .post(&self.ingress)
+            .header("ce-specversion", "1.0")
+            .header("ce-id", id)
+            .header("ce-source", "/tests")
+            .header("ce-type", ty)
+            .header("content-type", "application/json")
+            .body(data.to_string())
+            .send()
+            .await
+            .read()
+            .await
+            .status
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        self.process.kill();
+        // Leave RabbitMQ as it was: this namespace's exchange and queues go.
+        let (namespace, triggers) = (self.namespace.clone(), std::mem::take(&mut self.triggers));
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let Ok(conn) = lapin::Connection::connect(&amqp_url(), Default::default()).await else {
+                    return;
+                };
+                let Ok(channel) = conn.create_channel().await else { return };
+                for trigger in triggers {
+                    for queue in [
+                        format!("skybook.trigger.{namespace}.{trigger}"),
+                        format!("skybook.dead-letter.{namespace}.{trigger}"),
+                    ] {
+                        let _ = channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+                    }
+                }
+                let exchange = format!("skybook.broker.{namespace}.default");
+                let _ = channel.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await;
+                let _ = conn.close(200, "bye".into()).await;
+            });
+        })
+        .join()
+        .ok();
+    }
+}
+
+/// Waits until `check` holds, up to `seconds`; panics with `what` otherwise.
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
