@@ -118,26 +118,13 @@ impl Rabbit {
         payload: &[u8],
         headers: FieldTable,
     ) -> Result<(), String> {
-        let mut publisher = self.publisher.lock().await;
-        if publisher
-            .as_ref()
-            .is_none_or(|(conn, channel)| !conn.status().connected() || !channel.status().connected())
-        {
-            *publisher = None;
-            let conn = self.connect().await.map_err(|e| format!("RabbitMQ unreachable: {e}"))?;
-            let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
-            channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
-            self.declare_exchange(&channel).await.map_err(|e| e.to_string())?;
-            for (trigger, filter) in &self.triggers {
-                self.declare_trigger_queue(&channel, trigger, filter).await.map_err(|e| e.to_string())?;
-            }
-            *publisher = Some((conn, channel));
-        }
-        let Some((_, channel)) = publisher.as_ref() else { return Err("no channel".into()) };
+        let channel = self.publishing_channel().await?;
         let properties = BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
             .with_content_type("application/cloudevents+json".into())
             .with_headers(headers);
+        // Publishes share the channel and wait for their confirms side by
+        // side: the lock is held only to find the channel, never across I/O.
         let outcome = async {
             let confirm = channel
                 .basic_publish(
@@ -155,10 +142,34 @@ impl Rabbit {
             Ok(confirmation) if confirmation.is_ack() => Ok(()),
             Ok(_) => Err("RabbitMQ refused the event".into()),
             Err(e) => {
-                *publisher = None;
+                let mut publisher = self.publisher.lock().await;
+                if publisher.as_ref().is_some_and(|(_, c)| c.id() == channel.id()) {
+                    *publisher = None;
+                }
                 Err(format!("RabbitMQ publish failed: {e}"))
             }
         }
+    }
+
+    /// The publisher channel (confirms on, topology declared), reconnecting if it is gone.
+    async fn publishing_channel(&self) -> Result<Channel, String> {
+        let mut publisher = self.publisher.lock().await;
+        if let Some((conn, channel)) = publisher.as_ref()
+            && conn.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
+        }
+        *publisher = None;
+        let conn = self.connect().await.map_err(|e| format!("RabbitMQ unreachable: {e}"))?;
+        let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
+        self.declare_exchange(&channel).await.map_err(|e| e.to_string())?;
+        for (trigger, filter) in &self.triggers {
+            self.declare_trigger_queue(&channel, trigger, filter).await.map_err(|e| e.to_string())?;
+        }
+        *publisher = Some((conn, channel.clone()));
+        Ok(channel)
     }
 
     pub async fn close(&self) {

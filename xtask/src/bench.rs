@@ -1,6 +1,8 @@
 //! Benchmarks, each against a baseline measured in the same run:
 //! `cargo xtask bench booking` drives create-booking with wrk and the same SQL
-//! transaction with pgbench, at the same concurrency, and reports the ratio.
+//! transaction with pgbench, at the same concurrency; `cargo xtask bench
+//! pipeline` measures booking events from the broker's ingress to Redis
+//! against the same Redis script run by redis-benchmark.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,6 +14,21 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::services;
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// create-booking over HTTP against the same SQL transaction in pgbench.
+    Booking(Args),
+    /// Events from the broker ingress to the Redis stats, against redis-benchmark.
+    Pipeline(crate::pipeline::Args),
+}
+
+pub fn run(bench: Bench) -> anyhow::Result<()> {
+    match bench {
+        Bench::Booking(args) => booking(args),
+        Bench::Pipeline(args) => crate::pipeline::run(args),
+    }
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,7 +46,7 @@ pub struct Args {
     runs: usize,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+fn booking(args: Args) -> anyhow::Result<()> {
     let root = services::workspace_root();
     services::ensure()?;
     need("wrk", "apt-get install wrk")?;
@@ -92,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn need(tool: &str, install: &str) -> anyhow::Result<()> {
+pub fn need(tool: &str, install: &str) -> anyhow::Result<()> {
     if Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
@@ -116,7 +133,7 @@ fn need(tool: &str, install: &str) -> anyhow::Result<()> {
 }
 
 /// The bench database beside the development one: `<name>_bench`.
-fn bench_database_url() -> anyhow::Result<String> {
+pub fn bench_database_url() -> anyhow::Result<String> {
     let url = services::database_url();
     let options = PgConnectOptions::from_str(&url).context("DATABASE_URL")?;
     let name = options.get_database().unwrap_or("skybook");
@@ -124,7 +141,7 @@ fn bench_database_url() -> anyhow::Result<String> {
     Ok(format!("{base}/{name}_bench"))
 }
 
-fn seed(root: &Path, url: &str, flights: u32) -> anyhow::Result<()> {
+pub fn seed(root: &Path, url: &str, flights: u32) -> anyhow::Result<()> {
     let status = Command::new("psql")
         .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-v", &format!("flights={flights}"), "-f"])
         .arg(root.join("bench/seed.sql"))
@@ -185,7 +202,7 @@ fn pgbench_booking(root: &Path, url: &str, args: &Args) -> anyhow::Result<f64> {
     Ok(tps)
 }
 
-fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
+pub fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if started.elapsed() > limit {
@@ -196,12 +213,12 @@ fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stop(child: &mut Child) {
+pub fn stop(child: &mut Child) {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

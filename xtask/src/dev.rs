@@ -1,4 +1,5 @@
-//! The local stack: every function binary on its own port, their URLs in
+//! The local stack: every function binary on its own port, the local broker
+//! routing events between them as the `knative/` manifests say, their URLs in
 //! `target/devstack/urls.json`, all stopped on Ctrl-C.
 
 use std::collections::BTreeMap;
@@ -62,26 +63,41 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for slice in functions.iter().map(|(slice, _)| slice).collect::<std::collections::BTreeSet<_>>() {
         build.args(["--package", slice]);
     }
+    build.args(["--package", "broker"]);
     if !build.status().context("cargo build")?.success() {
         anyhow::bail!("the build failed");
     }
     let bin_dir = root.join("target").join(if args.release { "release" } else { "debug" });
 
-    let mut children: Vec<(String, Child)> = Vec::new();
+    // Every port first: the broker needs the functions' URLs, the functions the broker's.
     let mut urls = BTreeMap::new();
     let mut port = args.base_port;
     for (_, name) in &functions {
         port = free_port_from(port)?;
+        urls.insert(name.clone(), format!("http://127.0.0.1:{port}"));
+        port += 1;
+    }
+    let broker_port = free_port_from(port)?;
+    let broker = format!("http://127.0.0.1:{broker_port}/skybook/default");
+
+    let mut children: Vec<(String, Child)> = Vec::new();
+    let mut command = Command::new(bin_dir.join("skybook-broker"));
+    command.arg("--manifests").arg(root.join("knative")).env("PORT", broker_port.to_string());
+    for (name, url) in &urls {
+        command.arg("--service").arg(format!("{name}={url}"));
+    }
+    children.push(("skybook-broker".into(), command.spawn().context("starting the broker")?));
+    for (name, url) in &urls {
+        let port = url.rsplit(':').next().unwrap_or_default();
         let mut command = Command::new(bin_dir.join(name));
-        command.env("PORT", port.to_string());
+        command.env("PORT", port).env("K_SINK", &broker);
         if std::env::var_os("LOG_FORMAT").is_none() {
             command.env("LOG_FORMAT", "pretty");
         }
         let child = command.spawn().with_context(|| format!("starting {name}"))?;
-        urls.insert(name.clone(), format!("http://127.0.0.1:{port}"));
         children.push((name.clone(), child));
-        port += 1;
     }
+    urls.insert("skybook-broker".into(), broker.clone());
 
     let result = announce_and_wait(&root, &urls, args.check);
     for (_, child) in &mut children {
@@ -93,7 +109,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn announce_and_wait(root: &Path, urls: &BTreeMap<String, String>, check: bool) -> anyhow::Result<()> {
     let dir: PathBuf = root.join("target/devstack");
     std::fs::create_dir_all(&dir)?;
-    let json = serde_json::json!({ "functions": urls });
+    let mut functions = urls.clone();
+    let broker = functions.remove("skybook-broker").unwrap_or_default();
+    let json = serde_json::json!({ "functions": functions, "broker": broker });
     std::fs::write(dir.join("urls.json"), serde_json::to_string_pretty(&json)?)?;
 
     wait_ready(urls, Duration::from_secs(20))?;
@@ -116,7 +134,7 @@ fn announce_and_wait(root: &Path, urls: &BTreeMap<String, String>, check: bool) 
 fn wait_ready(urls: &BTreeMap<String, String>, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     for (name, url) in urls {
-        let addr = url.trim_start_matches("http://");
+        let addr = url.trim_start_matches("http://").split('/').next().unwrap_or_default();
         loop {
             if http_status(addr, "/health/readiness") == Some(200) {
                 break;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod dev;
+mod pipeline;
 mod services;
 
 use clap::{Parser, Subcommand};
@@ -29,8 +30,9 @@ enum Command {
     },
     /// Create the database if missing and apply the migrations (DATABASE_URL).
     Migrate,
-    /// Measure create-booking against the same SQL transaction run by pgbench.
-    Bench(bench::Args),
+    /// Benchmarks, each reported as a ratio to a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
