@@ -37,6 +37,10 @@ pub struct Settings {
     pub outbox_grace_ms: u64,
     /// Rows one relay pass publishes at most.
     pub outbox_batch: i64,
+    /// Requests a client may make each minute to a rate-limited function.
+    pub rate_limit_per_minute: u32,
+    /// Timeout of one call to the model.
+    pub groq_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,6 +87,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("publish_timeout_ms", "2000"),
     ("outbox_grace_ms", "10000"),
     ("outbox_batch", "100"),
+    ("rate_limit_per_minute", "30"),
+    ("groq_timeout_ms", "20000"),
 ];
 
 impl Settings {

@@ -43,6 +43,9 @@ pub enum Error {
     /// Too many requests from this client.
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// The function lacks a setting it needs to serve: the message says which.
+    #[error("{message}")]
+    NotConfigured { code: &'static str, message: String },
     /// A dependency (database, Redis, the model) is down: retryable.
     #[error("{code}: {detail}")]
     Unavailable { code: &'static str, detail: String },
@@ -89,7 +92,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -99,7 +102,8 @@ impl Error {
             Error::Malformed { code, .. }
             | Error::NotFound { code, .. }
             | Error::Rule { code, .. }
-            | Error::Unavailable { code, .. } => code,
+            | Error::Unavailable { code, .. }
+            | Error::NotConfigured { code, .. } => code,
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unauthorized => "unauthorized",
             Error::NoRoute(_) => "no_route",

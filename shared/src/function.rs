@@ -32,6 +32,8 @@ pub struct Spec {
     pub authenticated: bool,
     /// What readiness checks: the services this function talks to.
     pub dependencies: &'static [Dependency],
+    /// Whether each client is held to `RATE_LIMIT_PER_MINUTE` (counted in Redis).
+    pub rate_limited: bool,
 }
 
 /// A service a function depends on.
@@ -61,6 +63,9 @@ struct CtxInner {
     db: PgPool,
     redis: redis::aio::ConnectionManager,
     http: reqwest::Client,
+    /// Clients a slice builds once per process (the model's, say), by type.
+    singletons:
+        std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl Ctx {
@@ -73,7 +78,7 @@ impl Ctx {
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, redis, http }) })
+        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, redis, http, singletons: Default::default() }) })
     }
 
     /// The HTTP client for outbound calls (the sink): built once, pooled.
@@ -87,6 +92,17 @@ impl Ctx {
 
     pub fn db(&self) -> &PgPool {
         &self.inner.db
+    }
+
+    /// The process's one `T`, built from the settings on first use.
+    pub fn singleton<T: Send + Sync + 'static>(&self, build: impl FnOnce(&Settings) -> T) -> Arc<T> {
+        let mut singletons = self.inner.singletons.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = singletons
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(build(&self.inner.settings)) as Arc<dyn std::any::Any + Send + Sync>)
+            .clone();
+        drop(singletons);
+        entry.downcast::<T>().unwrap_or_else(|_| unreachable!("singletons are keyed by their type"))
     }
 
     /// A handle on the process's Redis connection (cheap to clone, multiplexed).

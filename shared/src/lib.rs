@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod money;
 pub mod outbox;
 pub mod page;
+pub mod ratelimit;
 pub mod redis;
 pub mod server;
 pub mod telemetry;

@@ -217,6 +217,10 @@ impl App {
         if spec.authenticated {
             crate::auth::check(&settings.auth_api_keys, request.headers())?;
         }
+        if spec.rate_limited {
+            let client = crate::ratelimit::client_of(request.headers());
+            crate::ratelimit::check(&self.ctx, spec.name, &client).await?;
+        }
         let (parts, body) = request.into_parts();
         let limit = settings.body_limit;
         let declared = parts

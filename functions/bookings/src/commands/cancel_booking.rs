@@ -15,6 +15,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     authenticated: true,
     dependencies: &[Dependency::Postgres],
+    rate_limited: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     authenticated: false,
     dependencies: &[Dependency::Postgres],
+    rate_limited: false,
 };
 
 #[derive(Debug, Deserialize)]

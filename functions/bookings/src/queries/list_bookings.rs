@@ -14,6 +14,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     authenticated: false,
     dependencies: &[Dependency::Postgres],
+    rate_limited: false,
 };
 
 #[derive(Debug, Default, Deserialize)]

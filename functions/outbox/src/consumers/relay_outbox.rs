@@ -12,6 +12,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     authenticated: false,
     dependencies: &[Dependency::Postgres],
+    rate_limited: false,
 };
 
 pub fn function() -> Function {

@@ -21,6 +21,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     authenticated: false,
     dependencies: &[Dependency::Redis],
+    rate_limited: false,
 };
 
 /// The part of a booking event the stats read. Other fields are ignored, so

@@ -1,0 +1,210 @@
+//! A client for Groq's OpenAI-compatible chat completions, with tool calling
+//! and retries: one per process, its connections pooled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::config::{Secret, Settings};
+use shared::{Ctx, Error};
+
+/// Attempts per call: the first, and retries on 429, 5xx and network errors.
+const ATTEMPTS: u32 = 3;
+/// The longest `retry-after` honoured; longer ones fail the call at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+pub struct Groq {
+    http: reqwest::Client,
+    url: String,
+    model: String,
+    key: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    pub role: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    pub fn system(text: &str) -> Self {
+        Message { role: "system".into(), content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
+    }
+
+    pub fn user(text: &str) -> Self {
+        Message { role: "user".into(), content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
+    }
+
+    pub fn tool(call_id: &str, content: String) -> Self {
+        Message {
+            role: "tool".into(),
+            content: Some(content),
+            tool_calls: vec![],
+            tool_call_id: Some(call_id.into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_type")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_type() -> String {
+    "function".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text, as the model wrote it: parsed and validated before use.
+    pub arguments: String,
+}
+
+/// A tool offered to the model: its name, what it is for, and its parameters as JSON schema.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSpec {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: ToolFunction,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolFunction {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parameters: Value,
+}
+
+#[derive(Serialize)]
+struct Request<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [ToolSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a str>,
+    temperature: f32,
+    max_tokens: u32,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Message,
+}
+
+/// The process's client, or none when no key is set.
+struct Client(Option<Arc<Groq>>);
+
+impl Groq {
+    /// The process's client; `ai_not_configured` when no key is set.
+    pub fn get(ctx: &Ctx) -> Result<Arc<Groq>, Error> {
+        ctx.singleton(|settings| Client(Groq::new(settings).map(Arc::new))).0.clone().ok_or_else(|| {
+            Error::NotConfigured {
+                code: "ai_not_configured",
+                message: "the AI functions need a Groq API key: set GROQ_API_KEY (a Kubernetes Secret in the cluster)"
+                    .into(),
+            }
+        })
+    }
+
+    fn new(settings: &Settings) -> Option<Groq> {
+        let key = settings.groq_api_key.clone()?;
+        let timeout = Duration::from_millis(settings.groq_timeout_ms);
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .ok()?;
+        Some(Groq {
+            http,
+            url: format!("{}/chat/completions", settings.groq_base_url.trim_end_matches('/')),
+            model: settings.groq_model.clone(),
+            key,
+        })
+    }
+
+    /// One chat completion; retried with backoff on 429 (honouring
+    /// `retry-after`), 5xx and network errors. After that: `ai_unavailable`.
+    pub async fn chat(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        tool_choice: Option<&str>,
+    ) -> Result<Message, Error> {
+        let body = Request {
+            model: &self.model,
+            messages,
+            tools,
+            tool_choice: if tools.is_empty() { None } else { tool_choice.or(Some("auto")) },
+            temperature: 0.2,
+            max_tokens: 800,
+        };
+        let mut last_error = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
+            let wait = match sent {
+                Ok(response) if response.status().is_success() => {
+                    let parsed: Response =
+                        response.json().await.map_err(|e| unavailable(format!("unreadable reply: {e}")))?;
+                    return parsed
+                        .choices
+                        .into_iter()
+                        .next()
+                        .map(|c| c.message)
+                        .ok_or_else(|| unavailable("no choices"));
+                }
+                Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
+                    let retry_after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(Duration::from_secs_f64);
+                    last_error = format!("Groq answered {}", response.status());
+                    match retry_after {
+                        Some(wait) if wait > MAX_RETRY_AFTER => break,
+                        Some(wait) => wait,
+                        None => backoff(attempt),
+                    }
+                }
+                Ok(response) => {
+                    // 400, 401, 404...: a retry would fail the same way.
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    return Err(unavailable(format!("Groq refused the request ({status}): {text}")));
+                }
+                Err(e) => {
+                    last_error = format!("Groq unreachable: {e}");
+                    backoff(attempt)
+                }
+            };
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(unavailable(last_error))
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt - 1))
+}
+
+fn unavailable(detail: impl ToString) -> Error {
+    Error::unavailable("ai_unavailable", detail)
+}

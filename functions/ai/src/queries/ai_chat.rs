@@ -1,0 +1,89 @@
+//! ai-chat: answers a question about flights from data the model retrieves
+//! with the tools, and says which data it used.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
+
+use crate::groq::{Groq, Message};
+use crate::tools;
+
+pub const SPEC: Spec = Spec {
+    name: "ai-chat",
+    accepts: &["skybook.ai.chat"],
+    replies: "skybook.ai.answered",
+    source: crate::SOURCE,
+    authenticated: true,
+    dependencies: &[Dependency::Postgres, Dependency::Redis],
+    rate_limited: true,
+};
+
+/// Rounds of tool calls before the model must answer with what it has.
+const MAX_TOOL_ROUNDS: usize = 4;
+const MAX_QUESTION_CHARS: usize = 2000;
+
+const SYSTEM: &str = "You are Skybook's flight assistant. Answer only from the data the tools return: \
+call market_data for flights, prices and seats, and demand for bookings and popularity. If the data \
+does not answer the question, say so. Prices are exact: quote them as given. Answer in the language \
+of the question, briefly.";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiChat {
+    pub question: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Answer {
+    pub answer: String,
+    /// Each tool call made: the tool, its arguments, and what it returned.
+    pub used: Vec<ToolUse>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolUse {
+    pub tool: String,
+    pub arguments: Value,
+    pub summary: String,
+}
+
+impl Reply for Answer {}
+
+pub fn function() -> Function {
+    Function::query(SPEC, ai_chat)
+}
+
+pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {
+    let question = input.question.trim();
+    if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(Error::rule(
+            "invalid_question",
+            format!("question must be 1 to {MAX_QUESTION_CHARS} characters"),
+        ));
+    }
+    let groq = Groq::get(&ctx)?;
+    let specs = tools::specs();
+    let mut messages = vec![Message::system(SYSTEM), Message::user(question)];
+    let mut used = Vec::new();
+    for round in 0..=MAX_TOOL_ROUNDS {
+        // The last round offers no tools: the model answers with what it has.
+        let choice = if round == MAX_TOOL_ROUNDS { Some("none") } else { None };
+        let reply = groq.chat(&messages, &specs, choice).await?;
+        if reply.tool_calls.is_empty() || round == MAX_TOOL_ROUNDS {
+            let answer = reply.content.unwrap_or_default().trim().to_owned();
+            return Ok(Answer { answer, used });
+        }
+        let calls = reply.tool_calls.clone();
+        messages.push(reply);
+        for call in calls {
+            let outcome = tools::run(&ctx, &call.function.name, &call.function.arguments).await?;
+            used.push(ToolUse {
+                tool: call.function.name.clone(),
+                arguments: serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null),
+                summary: outcome.summary,
+            });
+            messages.push(Message::tool(&call.id, outcome.result.to_string()));
+        }
+    }
+    Err(Error::unavailable("ai_unavailable", "tool rounds exhausted"))
+}

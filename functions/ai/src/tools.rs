@@ -1,0 +1,213 @@
+//! The retrieval tools the model may call: market data from PostgreSQL and
+//! demand from Redis. Arguments are validated like any input, and every
+//! query is bounded.
+
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared::money::{Money, PriceBreakdown};
+use shared::{Ctx, Error};
+
+use crate::groq::{ToolFunction, ToolSpec};
+
+pub const MARKET_DATA: &str = "market_data";
+pub const DEMAND: &str = "demand";
+/// Flights one market_data call returns at most.
+pub const MAX_FLIGHTS: i64 = 20;
+
+/// The tools as offered to the model.
+pub fn specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            kind: "function",
+            function: ToolFunction {
+                name: MARKET_DATA,
+                description: "Upcoming flights from the database: flight number, destination, departure, \
+                              base price, the total a passenger pays (promotion and tax applied), seats left, \
+                              whether pets are allowed. Filter by destination name and departure dates.",
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "destination": {"type": "string", "description": "Destination name, or part of it"},
+                        "departs_after": {"type": "string", "format": "date-time"},
+                        "departs_before": {"type": "string", "format": "date-time"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_FLIGHTS}
+                    },
+                    "additionalProperties": false
+                }),
+            },
+        },
+        ToolSpec {
+            kind: "function",
+            function: ToolFunction {
+                name: DEMAND,
+                description: "Booking demand from the live stats: bookings and revenue per destination, \
+                              pet bookings, totals.",
+                parameters: json!({
+                    "type": "object",
+                    "properties": {
+                        "destination": {"type": "string", "description": "Only this destination"}
+                    },
+                    "additionalProperties": false
+                }),
+            },
+        },
+    ]
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketQuery {
+    pub destination: Option<String>,
+    pub departs_after: Option<DateTime<Utc>>,
+    pub departs_before: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandQuery {
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MarketFlight {
+    pub flight_number: String,
+    pub destination: String,
+    pub departure_at: DateTime<Utc>,
+    pub base_price: Money,
+    #[sqlx(skip)]
+    pub total_price: Option<Money>,
+    pub tax_amount: Money,
+    pub on_promotion: bool,
+    pub allows_pets: bool,
+    pub capacity: i32,
+    pub seats_left: i32,
+}
+
+/// What a tool call did: its result for the model, and a line for the caller.
+pub struct Outcome {
+    pub result: Value,
+    pub summary: String,
+}
+
+/// Runs a tool call. Bad arguments are not an error of the request: the
+/// model is told what was wrong, and may try again.
+pub async fn run(ctx: &Ctx, name: &str, arguments: &str) -> Result<Outcome, Error> {
+    let arguments = if arguments.trim().is_empty() { "{}" } else { arguments };
+    match name {
+        MARKET_DATA => match serde_json::from_str::<MarketQuery>(arguments) {
+            Ok(query) => market_data(ctx, query).await,
+            Err(e) => Ok(refused(format!("invalid arguments for {MARKET_DATA}: {e}"))),
+        },
+        DEMAND => match serde_json::from_str::<DemandQuery>(arguments) {
+            Ok(query) => demand(ctx, query).await,
+            Err(e) => Ok(refused(format!("invalid arguments for {DEMAND}: {e}"))),
+        },
+        other => Ok(refused(format!("there is no tool named {other}"))),
+    }
+}
+
+fn refused(message: String) -> Outcome {
+    Outcome { summary: message.clone(), result: json!({ "error": message }) }
+}
+
+pub async fn market_data(ctx: &Ctx, query: MarketQuery) -> Result<Outcome, Error> {
+    let limit = query.limit.unwrap_or(10);
+    if !(1..=MAX_FLIGHTS).contains(&limit) {
+        return Ok(refused(format!("limit must be between 1 and {MAX_FLIGHTS}")));
+    }
+    let destination = query
+        .destination
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.chars().take(120).collect::<String>());
+    let mut flights: Vec<MarketFlight> = sqlx::query_as(
+        "SELECT f.flight_number, d.name AS destination, f.departure_at, f.base_price, d.tax_amount,
+                d.is_promotion AS on_promotion, d.allows_pets, f.capacity, f.capacity - f.seats_taken AS seats_left
+         FROM flights f JOIN destinations d ON d.id = f.destination_id
+         WHERE f.departure_at >= COALESCE($1, now())
+           AND ($2::timestamptz IS NULL OR f.departure_at < $2)
+           AND ($3::text IS NULL OR d.name ILIKE '%' || $3 || '%')
+         ORDER BY f.departure_at, f.id
+         LIMIT $4",
+    )
+    .bind(query.departs_after)
+    .bind(query.departs_before)
+    .bind(destination.map(|d| d.replace('%', "\\%").replace('_', "\\_")))
+    .bind(limit)
+    .fetch_all(ctx.db())
+    .await?;
+    for flight in &mut flights {
+        flight.total_price =
+            Some(PriceBreakdown::quote(flight.base_price, flight.on_promotion, flight.tax_amount).total);
+    }
+    Ok(Outcome {
+        summary: format!("{} flights from the database", flights.len()),
+        result: json!({ "flights": flights }),
+    })
+}
+
+pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
+    let mut redis = ctx.redis();
+    let totals: Vec<Option<i64>> = redis
+        .mget(&[
+            "stats:total_bookings",
+            "stats:total_revenue_cents",
+            "stats:pet_bookings",
+            "stats:total_infant_count",
+        ])
+        .await?;
+    let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
+    let mut keys = Vec::new();
+    {
+        let pattern = match &query.destination {
+            Some(name) => format!("stats:destination:{}", escape_glob(name.trim())),
+            None => "stats:destination:*".into(),
+        };
+        let mut iter: redis::AsyncIter<String> = redis.scan_match(pattern).await?;
+        while let Some(key) = iter.next_item().await {
+            keys.push(key?);
+            if keys.len() >= 100 {
+                break;
+            }
+        }
+    }
+    let mut destinations = Vec::new();
+    for key in keys {
+        let (bookings, cents): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
+            .arg(&key)
+            .arg("bookings")
+            .arg("revenue_cents")
+            .query_async(&mut redis)
+            .await?;
+        destinations.push(json!({
+            "destination": key.trim_start_matches("stats:destination:"),
+            "bookings": bookings.unwrap_or(0),
+            "revenue": Money::from_cents(cents.unwrap_or(0)),
+        }));
+    }
+    destinations.sort_by_key(|d| std::cmp::Reverse(d["bookings"].as_i64().unwrap_or(0)));
+    Ok(Outcome {
+        summary: format!("demand for {} destinations from the live stats", destinations.len()),
+        result: json!({
+            "total_bookings": total(0),
+            "total_revenue": Money::from_cents(total(1)),
+            "pet_bookings": total(2),
+            "passengers_under_12": total(3),
+            "destinations": destinations,
+        }),
+    })
+}
+
+fn escape_glob(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}

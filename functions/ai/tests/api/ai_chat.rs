@@ -1,0 +1,211 @@
+use ai::queries::ai_chat;
+use serde_json::{Value, json};
+use shared::testing::{ReadResponse, TestApp, TestDb, TestRedis, closed_url};
+
+use crate::fake_groq::FakeGroq;
+
+/// A destination on promotion with one flight, seeded the way the functions write them.
+async fn seed(db: &TestDb) {
+    sqlx::raw_sql(
+        "INSERT INTO destinations (id, name, tax_amount, is_promotion, allows_pets)
+         VALUES ('00000000-0000-4000-8000-00000000000a', 'Cancún', 50, true, false);
+         INSERT INTO flights (id, destination_id, flight_number, base_price, departure_at, capacity, seats_taken)
+         VALUES ('00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000000a', 'CUN1', 1000,
+                 now() + interval '20 days', 180, 12);",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+async fn app(db: &TestDb, redis: &TestRedis, groq_url: &str, extra: &[(&str, &str)]) -> TestApp {
+    let url = db.url();
+    let mut settings = vec![
+        ("database_url", url.as_str()),
+        ("redis_url", redis.url.as_str()),
+        ("groq_api_key", "test-groq-key"),
+        ("groq_base_url", groq_url),
+    ];
+    settings.extend_from_slice(extra);
+    TestApp::spawn_with(ai_chat::function(), &settings).await
+}
+
+fn tool_message(request: &Value) -> Value {
+    let messages = request["messages"].as_array().unwrap();
+    let last = messages.last().unwrap();
+    assert_eq!(last["role"], "tool");
+    serde_json::from_str(last["content"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn runs_the_tool_the_model_asks_for_on_real_data_and_answers() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    seed(&db).await;
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    groq.tool_call("market_data", json!({"destination": "cancún"}));
+    groq.answer("El vuelo CUN1 a Cancún cuesta 950.00 y le quedan 168 asientos.");
+
+    let reply = app.json(&json!({"question": "¿Cuánto cuesta volar a Cancún?"}), None).await.expect(200);
+
+    assert_eq!(reply.header("ce-type"), Some("skybook.ai.answered"));
+    let answer = reply.json();
+    assert_eq!(answer["answer"], "El vuelo CUN1 a Cancún cuesta 950.00 y le quedan 168 asientos.");
+    assert_eq!(
+        answer["used"],
+        json!([{"tool": "market_data", "arguments": {"destination": "cancún"},
+                                       "summary": "1 flights from the database"}])
+    );
+
+    let requests = groq.requests();
+    assert_eq!(requests.len(), 2);
+    let (headers, first) = &requests[0];
+    assert_eq!(headers.get("authorization").unwrap(), "Bearer test-groq-key");
+    assert_eq!(first["model"], "llama-3.3-70b-versatile");
+    let offered: Vec<&str> =
+        first["tools"].as_array().unwrap().iter().map(|t| t["function"]["name"].as_str().unwrap()).collect();
+    assert_eq!(offered, ["market_data", "demand"]);
+    assert_eq!(first["messages"][1], json!({"role": "user", "content": "¿Cuánto cuesta volar a Cancún?"}));
+    // What reached the model is the real row, priced by the rule.
+    let result = tool_message(&requests[1].1);
+    let flight = &result["flights"][0];
+    assert_eq!(flight["flight_number"], "CUN1");
+    assert_eq!(flight["destination"], "Cancún");
+    assert_eq!(flight["total_price"], "950.00");
+    assert_eq!(flight["seats_left"], 168);
+    assert_eq!(requests[1].1["messages"][2]["tool_calls"][0]["id"], "call_market_data");
+}
+
+#[tokio::test]
+async fn the_demand_tool_reads_the_live_stats_from_redis() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("MSET")
+        .arg("stats:total_bookings")
+        .arg(7)
+        .arg("stats:total_revenue_cents")
+        .arg(665_000)
+        .arg("stats:pet_bookings")
+        .arg(2)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg("stats:destination:Lima")
+        .arg("bookings")
+        .arg(7)
+        .arg("revenue_cents")
+        .arg(665_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    groq.tool_call("demand", json!({}));
+    groq.answer("Lima lleva 7 reservas.");
+
+    let answer =
+        app.json(&json!({"question": "¿Qué destino es el más popular?"}), None).await.expect(200).json();
+    assert_eq!(answer["used"][0]["tool"], "demand");
+    let result = tool_message(&groq.requests()[1].1);
+    assert_eq!(result["total_bookings"], 7);
+    assert_eq!(result["total_revenue"], "6650.00");
+    assert_eq!(result["destinations"], json!([{"destination": "Lima", "bookings": 7, "revenue": "6650.00"}]));
+}
+
+#[tokio::test]
+async fn bad_tool_arguments_go_back_to_the_model_not_to_the_database() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    groq.tool_call("market_data", json!({"limit": 5000}));
+    groq.tool_call("market_data", json!({"drop": "table"}));
+    groq.answer("No puedo responder con esos datos.");
+    let answer = app.json(&json!({"question": "Todos los vuelos"}), None).await.expect(200).json();
+    assert_eq!(answer["used"].as_array().unwrap().len(), 2);
+    let requests = groq.requests();
+    assert!(
+        tool_message(&requests[1].1)["error"].as_str().unwrap().contains("limit must be between 1 and 20")
+    );
+    assert!(tool_message(&requests[2].1)["error"].as_str().unwrap().contains("unknown field"));
+}
+
+#[tokio::test]
+async fn without_a_key_it_says_what_to_set() {
+    let (db, redis) = (TestDb::new().await, TestRedis::new().await);
+    let url = db.url();
+    let app =
+        TestApp::spawn_with(ai_chat::function(), &[("database_url", &url), ("redis_url", &redis.url)]).await;
+    let reply = app.json(&json!({"question": "hola"}), None).await.expect(503);
+    assert_eq!(reply.error_code(), "ai_not_configured");
+    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("GROQ_API_KEY"));
+}
+
+#[tokio::test]
+async fn retries_429_and_5xx_then_gives_a_generic_503() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    groq.reply(429, json!({"error": "slow down"}), Some("0"));
+    groq.reply(503, json!({"error": "busy"}), None);
+    groq.answer("Hola.");
+    let answer = app.json(&json!({"question": "hola"}), None).await.expect(200).json();
+    assert_eq!(answer["answer"], "Hola.");
+    assert_eq!(groq.requests().len(), 3);
+
+    for _ in 0..3 {
+        groq.reply(500, json!({"error": "down"}), None);
+    }
+    let failed = app.json(&json!({"question": "hola"}), None).await.expect(503);
+    assert_eq!(failed.error_code(), "ai_unavailable");
+    let message = failed.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(!message.contains("500") && !message.contains("Groq"), "detail leaked: {message}");
+    assert_eq!(groq.requests().len(), 6);
+
+    let down = closed_url().await;
+    let unreachable = app_for(&db, &redis, &down).await;
+    assert_eq!(
+        unreachable.json(&json!({"question": "hola"}), None).await.expect(503).error_code(),
+        "ai_unavailable"
+    );
+}
+
+async fn app_for(db: &TestDb, redis: &TestRedis, groq_url: &str) -> TestApp {
+    app(db, redis, groq_url, &[]).await
+}
+
+#[tokio::test]
+async fn requires_a_key_when_keys_are_set_and_limits_each_client() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(
+        &db,
+        &redis,
+        &groq.url,
+        &[("auth_api_keys", "client-a,client-b"), ("rate_limit_per_minute", "2")],
+    )
+    .await;
+    let ask = |key: Option<&'static str>| {
+        let mut request = app.post().json(&json!({"question": "hola"}));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.read().await }
+    };
+    assert_eq!(ask(None).await.status, 401);
+    for _ in 0..2 {
+        groq.answer("Hola.");
+        ask(Some("client-a")).await.expect(200);
+    }
+    let limited = ask(Some("client-a")).await.expect(429);
+    assert_eq!(limited.error_code(), "rate_limited");
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after));
+    // Another client has its own allowance.
+    groq.answer("Hola.");
+    ask(Some("client-b")).await.expect(200);
+}
+
+#[tokio::test]
+async fn an_empty_question_is_refused() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    assert_eq!(app.json(&json!({"question": "  "}), None).await.expect(422).error_code(), "invalid_question");
+    assert_eq!(app.json(&json!({"query": "x"}), None).await.expect(400).error_code(), "invalid_data");
+    assert!(groq.requests().is_empty());
+}

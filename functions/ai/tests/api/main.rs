@@ -1,0 +1,6 @@
+//! The AI functions against real PostgreSQL and Redis, talking to a local
+//! server that speaks the chat-completions protocol, tool calls included.
+
+mod ai_chat;
+mod fake_groq;
+mod suggest_price;
