@@ -106,19 +106,9 @@ impl TestApp {
         TestApp { addr, url: format!("http://{addr}"), client: reqwest::Client::new(), stop: Some(stop) }
     }
 
-    /// POST / with a binary-mode CloudEvent.
+    /// POST / with a binary-mode CloudEvent from `/tests`.
     pub async fn binary(&self, ty: &str, id: &str, data: &Value) -> TestResponse {
-        self.post()
-            .header("ce-specversion", "1.0")
-            .header("ce-id", id)
-            .header("ce-source", "/tests")
-            .header("ce-type", ty)
-            .header("content-type", "application/json")
-            .body(data.to_string())
-            .send()
-            .await
-            .read()
-            .await
+        binary_event(self.post(), ty, "/tests", id, data).send().await.read().await
     }
 
     /// POST / with a structured-mode CloudEvent.
@@ -149,6 +139,24 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> TestResponse {
         self.client.get(format!("{}{path}", self.url)).send().await.read().await
     }
+}
+
+/// Makes `request` a binary-mode CloudEvent: the attributes as `ce-*`
+/// headers, the data as the JSON body.
+pub fn binary_event(
+    request: reqwest::RequestBuilder,
+    ty: &str,
+    source: &str,
+    id: &str,
+    data: &Value,
+) -> reqwest::RequestBuilder {
+    request
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", source)
+        .header("ce-type", ty)
+        .header("content-type", "application/json")
+        .body(data.to_string())
 }
 
 /// A response, read whole.

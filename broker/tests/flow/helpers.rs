@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use serde_json::Value;
-use shared::testing::{ReadResponse, TestProcess, binary};
+use shared::testing::{ReadResponse, TestProcess, binary, binary_event};
 
 pub fn amqp_url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
@@ -78,14 +78,7 @@ impl TestBroker {
 
     /// POSTs a binary-mode event to the ingress; the status it answered.
     pub async fn send(&self, ty: &str, id: &str, data: &Value) -> u16 {
-        reqwest::Client::new()
-            .post(&self.ingress)
-            .header("ce-specversion", "1.0")
-            .header("ce-id", id)
-            .header("ce-source", "/tests")
-            .header("ce-type", ty)
-            .header("content-type", "application/json")
-            .body(data.to_string())
+        binary_event(reqwest::Client::new().post(&self.ingress), ty, "/tests", id, data)
             .send()
             .await
             .read()

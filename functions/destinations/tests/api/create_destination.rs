@@ -105,19 +105,8 @@ async fn futures_join(app: &TestApp, data: &Value) -> Vec<shared::testing::TestR
     for _ in 0..5 {
         let (client, url, data) = (app.client.clone(), app.url.clone(), data.clone());
         handles.push(tokio::spawn(async move {
-            use shared::testing::ReadResponse;
-            client
-                .post(url)
-                .header("ce-specversion", "1.0")
-                .header("ce-id", "same-event")
-                .header("ce-source", "/tests")
-                .header("ce-type", CREATE)
-                .header("content-type", "application/json")
-                .body(data.to_string())
-                .send()
-                .await
-                .read()
-                .await
+            use shared::testing::{ReadResponse, binary_event};
+            binary_event(client.post(url), CREATE, "/tests", "same-event", &data).send().await.read().await
         }));
     }
     let mut out = Vec::new();

@@ -1,6 +1,6 @@
 use redis::AsyncCommands;
 use serde_json::{Value, json};
-use shared::testing::{ReadResponse, TcpProxy, TestApp, TestRedis, redis_addr};
+use shared::testing::{ReadResponse, TcpProxy, TestApp, TestRedis, binary_event, redis_addr};
 use stats::consumers::record_booking_stats;
 
 const CREATED: &str = "skybook.booking.created";
@@ -15,18 +15,17 @@ fn booking(id: &str, destination: &str, name: &str, age: i64, pet: bool, total: 
 }
 
 async fn deliver(app: &TestApp, ty: &str, id: &str, data: &Value) -> u16 {
-    app.post()
-        .header("ce-specversion", "1.0")
-        .header("ce-id", id)
-        .header("ce-source", "/skybook/bookings")
-        .header("ce-type", ty)
-        .header("content-type", "application/json")
-        .body(data.to_string())
-        .send()
+    binary_event(app.post(), ty, "/skybook/bookings", id, data).send().await.read().await.status
+}
+
+async fn destination(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> (i64, i64) {
+    redis::cmd("HMGET")
+        .arg(format!("stats:destination:{name}"))
+        .arg("bookings")
+        .arg("revenue_cents")
+        .query_async(conn)
         .await
-        .read()
-        .await
-        .status
+        .unwrap()
 }
 
 #[tokio::test]
@@ -54,13 +53,7 @@ async fn each_event_is_applied_once_with_every_key_of_the_contract() {
     assert_eq!(get("stats:pet_bookings").await, Some(1));
     assert_eq!(get("stats:total_candy_cost_cents").await, Some(500));
     assert_eq!(get("stats:total_infant_count").await, Some(1));
-    let cancun: (i64, i64) = redis::cmd("HMGET")
-        .arg("stats:destination:Cancún")
-        .arg("bookings")
-        .arg("revenue_cents")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let cancun = destination(&mut conn, "Cancún").await;
     assert_eq!(cancun, (2, 190_000));
     let log: Vec<String> = conn.lrange("logs:candy_distribution", 0, -1).await.unwrap();
     assert_eq!(log, ["Reserva 0191d9d2-0000-7000-8000-000000000002: Dulce entregado a Nino"]);
@@ -72,13 +65,7 @@ async fn each_event_is_applied_once_with_every_key_of_the_contract() {
     assert_eq!(get("stats:total_revenue_cents").await, Some(105_005));
     assert_eq!(get("stats:total_bookings").await, Some(2));
     assert_eq!(get("stats:pet_bookings").await, Some(0));
-    let cancun: (i64, i64) = redis::cmd("HMGET")
-        .arg("stats:destination:Cancún")
-        .arg("bookings")
-        .arg("revenue_cents")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let cancun = destination(&mut conn, "Cancún").await;
     assert_eq!(cancun, (1, 95_000));
     assert_eq!(get("stats:total_candy_cost_cents").await, Some(500), "candy handed out stays handed out");
 }
