@@ -65,3 +65,32 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
+
+/// The migration job's whole life: read the settings, migrate, exit 0 or 1.
+pub fn migrate_main() -> std::process::ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(line) => {
+            eprintln!("skybook-migrate: {line}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings);
+    let migrated = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(async {
+            let options = PgConnectOptions::from_str(settings.database_url.expose()).map_err(|e| e.to_string())?;
+            let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.map_err(|e| e.to_string())?;
+            MIGRATOR.run(&pool).await.map_err(|e| e.to_string())
+        })
+    });
+    match migrated {
+        Ok(()) => {
+            tracing::info!("migrations applied");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("skybook-migrate: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

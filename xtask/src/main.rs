@@ -3,6 +3,7 @@
 
 mod bench;
 mod dev;
+mod manifests;
 mod pipeline;
 mod services;
 
@@ -30,6 +31,8 @@ enum Command {
     },
     /// Create the database if missing and apply the migrations (DATABASE_URL).
     Migrate,
+    /// Render the Helm chart into knative/ (or, with --check, fail if they differ).
+    Manifests(manifests::Args),
     /// Benchmarks, each reported as a ratio to a baseline measured in the same run.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(args),
         Command::Test { no_lint, cargo_args } => test(!no_lint, cargo_args),
         Command::Bench(args) => bench::run(args),
+        Command::Manifests(args) => manifests::run(args),
         Command::Migrate => {
             services::ensure()?;
             runtime()?.block_on(services::migrate(&services::database_url()))

