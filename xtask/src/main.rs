@@ -25,6 +25,9 @@ enum Command {
         /// Skip `cargo fmt --check` and `cargo clippy -D warnings`.
         #[arg(long)]
         no_lint: bool,
+        /// Skip the checks of the chart, manifests, workflows and Dockerfile.
+        #[arg(long)]
+        no_deploy_checks: bool,
         /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<String>,
@@ -41,7 +44,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Dev(args) => dev::run(args),
-        Command::Test { no_lint, cargo_args } => test(!no_lint, cargo_args),
+        Command::Test { no_lint, no_deploy_checks, cargo_args } => {
+            test(!no_lint, !no_deploy_checks, cargo_args)
+        }
         Command::Bench(args) => bench::run(args),
         Command::Manifests(args) => manifests::run(args),
         Command::Migrate => {
@@ -51,10 +56,17 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn test(lint: bool, cargo_args: Vec<String>) -> anyhow::Result<()> {
+fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Result<()> {
     if lint {
         cargo(&["fmt", "--all", "--check"], &[])?;
         cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    }
+    if deploy_checks {
+        manifests::run_check()?;
+        let script = services::workspace_root().join("scripts/check-deploy.sh");
+        if !std::process::Command::new("bash").arg(script).status()?.success() {
+            anyhow::bail!("the deployment checks failed");
+        }
     }
     services::ensure()?;
     runtime()?.block_on(services::drop_test_databases(&services::database_url()))?;

@@ -10,7 +10,8 @@ use anyhow::{Context, bail};
 
 use crate::services;
 
-const HEADER: &str = "# Rendered from helm/skybook with its default values by `cargo xtask manifests`. Do not edit.\n";
+const HEADER: &str =
+    "# Rendered from helm/skybook with its default values by `cargo xtask manifests`. Do not edit.\n";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -63,9 +64,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fails when knative/ has drifted from the chart.
+pub fn run_check() -> anyhow::Result<()> {
+    run(Args { check: true })
+}
+
 /// The checkers' bin directory, installed by `scripts/tools.sh` if needed.
 pub fn tools(root: &Path) -> anyhow::Result<PathBuf> {
-    let output = Command::new("bash").arg(root.join("scripts/tools.sh")).output().context("scripts/tools.sh")?;
+    let output =
+        Command::new("bash").arg(root.join("scripts/tools.sh")).output().context("scripts/tools.sh")?;
     if !output.status.success() {
         bail!("installing the checkers failed: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -77,10 +84,12 @@ pub fn tools(root: &Path) -> anyhow::Result<PathBuf> {
 fn split(rendered: &str) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for document in rendered.split("\n---\n").map(|d| d.trim_start_matches("---\n")) {
-        let Some(source) = document.lines().find_map(|l| l.strip_prefix("# Source: skybook/templates/")) else {
+        let Some(source) = document.lines().find_map(|l| l.strip_prefix("# Source: skybook/templates/"))
+        else {
             continue;
         };
-        let body: String = document.lines().filter(|l| !l.starts_with("# Source:")).collect::<Vec<_>>().join("\n");
+        let body: String =
+            document.lines().filter(|l| !l.starts_with("# Source:")).collect::<Vec<_>>().join("\n");
         if !body.lines().any(|l| l.starts_with("kind:")) {
             continue;
         }
