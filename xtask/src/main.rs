@@ -4,7 +4,6 @@
 mod bench;
 mod dev;
 mod manifests;
-mod pipeline;
 mod services;
 
 use clap::{Parser, Subcommand};
@@ -37,8 +36,7 @@ enum Command {
     /// Render the Helm chart into knative/ (or, with --check, fail if they differ).
     Manifests(manifests::Args),
     /// Benchmarks, each reported as a ratio to a baseline measured in the same run.
-    #[command(subcommand)]
-    Bench(bench::Bench),
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {

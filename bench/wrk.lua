@@ -1,0 +1,51 @@
+-- wrk script for every HTTP benchmark; MODE picks the request:
+--   booking       create-booking, plain JSON, a unique Idempotency-Key, over FLIGHTS flights
+--   get-flight    get-flight on one of FLIGHTS flights
+--   list-flights  the first page of upcoming flights
+--   hello         a plain GET (the baseline)
+-- Flight n has the id 00000000-0000-4000-8000-<n, 12 digits> (bench/seed.sql).
+-- done() prints one WRK_JSON line the xtask reads.
+local mode = os.getenv("MODE") or "hello"
+local flights = tonumber(os.getenv("FLIGHTS") or "200")
+local counter = 0
+local tag = ""
+
+function setup(thread)
+  thread:set("tag", tostring(math.random(1, 1e9)))
+end
+
+function init(args)
+  tag = tostring(tag ~= "" and tag or math.random(1, 1e9))
+  math.randomseed(tonumber(tag) or os.time())
+end
+
+local function flight_id(n)
+  return string.format("00000000-0000-4000-8000-%012d", n)
+end
+
+local json = { ["Content-Type"] = "application/json" }
+
+function request()
+  counter = counter + 1
+  if mode == "booking" then
+    local body = string.format(
+      '{"flight_id":"%s","passenger_name":"Bench %d","passenger_age":%d,"has_pet":false}',
+      flight_id(math.random(1, flights)), counter, math.random(0, 90))
+    local headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = "wrk-" .. tag .. "-" .. counter }
+    return wrk.format("POST", "/", headers, body)
+  elseif mode == "get-flight" then
+    return wrk.format("POST", "/", json, string.format('{"id":"%s"}', flight_id(math.random(1, flights))))
+  elseif mode == "list-flights" then
+    return wrk.format("POST", "/", json, "{}")
+  end
+  return wrk.format("GET", "/")
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"seconds":%.3f,"rps":%.1f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d}\n',
+    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, errors))
+end

@@ -1,0 +1,332 @@
+//! Benchmarks, each figure a median of several runs and a ratio to a baseline
+//! measured in the same run: `cargo xtask bench` runs them all, prints the
+//! table and writes `target/bench/results.json`.
+//!
+//! - startup: cold start (exec to the first successful reply) of every
+//!   function against a minimal hyper binary; idle and loaded peak RSS; size.
+//! - booking: create-booking under wrk at 1, 16 and 64 clients, over many
+//!   flights and one hot flight, against the same SQL transaction in pgbench.
+//! - queries: get-flight and list-flights over 10,000 flights, against the
+//!   minimal hyper binary's throughput.
+//! - pipeline: booking events from the broker ingress to the Redis stats,
+//!   against the stats script alone in redis-benchmark.
+
+mod booking;
+mod pipeline;
+mod queries;
+mod startup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::postgres::PgConnectOptions;
+
+use crate::services;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only these parts: startup, booking, queries, pipeline (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seconds each load measurement runs.
+    #[arg(long, default_value_t = 7)]
+    seconds: u32,
+}
+
+/// One line of the results: a figure, and its baseline and ratio when it has one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub figure: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub baseline: Option<f64>,
+    pub ratio: Option<f64>,
+}
+
+impl Figure {
+    pub fn plain(figure: impl Into<String>, value: f64, unit: &'static str) -> Self {
+        Figure { figure: figure.into(), value, unit, baseline: None, ratio: None }
+    }
+
+    pub fn against(figure: impl Into<String>, value: f64, unit: &'static str, baseline: f64) -> Self {
+        let ratio = if baseline > 0.0 { Some(value / baseline) } else { None };
+        Figure { figure: figure.into(), value, unit, baseline: Some(baseline), ratio }
+    }
+}
+
+/// What every part needs: the release binaries, the bench database, the knobs.
+pub struct Bench {
+    pub root: PathBuf,
+    pub database_url: String,
+    pub runs: usize,
+    pub seconds: u32,
+}
+
+impl Bench {
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.root.join("target/release").join(name)
+    }
+
+    pub fn seed(&self, flights: u32) -> anyhow::Result<()> {
+        let status = Command::new("psql")
+            .args([
+                &self.database_url,
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-v",
+                &format!("flights={flights}"),
+                "-f",
+            ])
+            .arg(self.root.join("bench/seed.sql"))
+            .stdout(Stdio::null())
+            .status()
+            .context("psql")?;
+        if !status.success() {
+            bail!("seeding the bench database failed");
+        }
+        Ok(())
+    }
+
+    /// Starts a release binary on a free port with the bench's settings.
+    pub fn start(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<Process> {
+        self.start_with(name, &[], env)
+    }
+
+    pub fn start_with(&self, name: &str, args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Process> {
+        let port = free_port()?;
+        let child = Command::new(self.binary(name))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", &self.database_url)
+            .env("REDIS_URL", redis_url())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Process { child, port, started: Instant::now() })
+    }
+
+    /// wrk against `port` with `bench/wrk.lua` in `mode`.
+    pub fn wrk(&self, port: u16, mode: &str, clients: u32, flights: u32) -> anyhow::Result<Value> {
+        let output = Command::new("wrk")
+            .args(["-t2", &format!("-c{clients}"), &format!("-d{}s", self.seconds), "--latency", "-s"])
+            .arg(self.root.join("bench/wrk.lua"))
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .env("MODE", mode)
+            .env("FLIGHTS", flights.to_string())
+            .output()
+            .context("wrk")?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line =
+            text.lines().find_map(|l| l.strip_prefix("WRK_JSON ")).context("wrk printed no summary")?;
+        Ok(serde_json::from_str(line)?)
+    }
+}
+
+/// A benchmarked process, stopped (SIGTERM) when dropped.
+pub struct Process {
+    pub child: Child,
+    pub port: u16,
+    pub started: Instant,
+}
+
+impl Process {
+    pub fn wait_listening(&self) -> anyhow::Result<()> {
+        wait_listening(self.port, Duration::from_secs(10))
+    }
+
+    /// Peak resident memory so far, in MiB (VmHWM).
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmHWM")?;
+        Ok(kib / 1024.0)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let root = services::workspace_root();
+    services::ensure()?;
+    need("wrk", "apt-get install wrk")?;
+    need("pgbench", "apt-get install postgresql-client")?;
+    need("redis-benchmark", "apt-get install redis-tools")?;
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--workspace", "--bins"])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let database_url = bench_database_url()?;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(services::migrate(&database_url))?;
+    let bench =
+        Bench { root: root.clone(), database_url, runs: args.runs.max(1), seconds: args.seconds.max(1) };
+    let wanted = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
+
+    let mut figures = Vec::new();
+    if wanted("startup") {
+        figures.extend(startup::run(&bench)?);
+    }
+    if wanted("booking") {
+        figures.extend(booking::run(&bench)?);
+    }
+    if wanted("queries") {
+        figures.extend(queries::run(&bench)?);
+    }
+    if wanted("pipeline") {
+        figures.extend(pipeline::run(&bench)?);
+    }
+
+    println!("\n{:<58} {:>12} {:<8} {:>12} {:>8}", "figure", "value", "unit", "baseline", "ratio");
+    for f in &figures {
+        let baseline = f.baseline.map(|b| format!("{b:.2}")).unwrap_or_default();
+        let ratio = f.ratio.map(|r| format!("{r:.2}")).unwrap_or_default();
+        println!("{:<58} {:>12.2} {:<8} {:>12} {:>8}", f.figure, f.value, f.unit, baseline, ratio);
+    }
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let results = serde_json::json!({
+        "date": chrono_free_date(),
+        "machine": machine(),
+        "runs": bench.runs,
+        "seconds": bench.seconds,
+        "figures": figures,
+    });
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    println!("\nwritten to target/bench/results.json in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn chrono_free_date() -> String {
+    Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    format!("{cpus} cores, {model}")
+}
+
+pub fn need(tool: &str, install: &str) -> anyhow::Result<()> {
+    if Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()?
+        .success()
+    {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+    if root {
+        eprintln!("bench: installing {tool}");
+        let ok = Command::new("sh")
+            .args(["-c", &format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive {install} -y -qq")])
+            .status()?
+            .success();
+        if ok {
+            return Ok(());
+        }
+    }
+    bail!("{tool} is needed: {install}")
+}
+
+/// The bench database beside the development one: `<name>_bench`.
+pub fn bench_database_url() -> anyhow::Result<String> {
+    let url = services::database_url();
+    let options = PgConnectOptions::from_str(&url).context("DATABASE_URL")?;
+    let name = options.get_database().unwrap_or("skybook");
+    let base = url.rsplit_once('/').map(|(base, _)| base).context("DATABASE_URL has no database")?;
+    Ok(format!("{base}/{name}_bench"))
+}
+
+/// The Redis database the benchmarks use (0 is the local stack's, 1 to 14 the tests').
+pub const BENCH_REDIS_DB: u8 = 15;
+
+pub fn redis_url() -> String {
+    let base = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    format!("{}/{BENCH_REDIS_DB}", base.trim_end_matches('/'))
+}
+
+pub fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > limit {
+            bail!("nothing listens on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+pub fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// The median of a wrk field over several summaries.
+pub fn median_of(runs: &[Value], field: &str) -> f64 {
+    median(runs.iter().map(|r| r[field].as_f64().unwrap_or(0.0)).collect())
+}
+
+pub fn file_mib(path: &Path) -> f64 {
+    std::fs::metadata(path).map(|m| m.len() as f64 / (1024.0 * 1024.0)).unwrap_or(0.0)
+}

@@ -1,0 +1,164 @@
+//! Booking events from the broker's ingress to the Redis stats: throughput,
+//! and the latency from a booking's reply to its stats being visible, against
+//! the stats script alone in redis-benchmark.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use super::{BENCH_REDIS_DB, Bench, Figure, percentile, redis_url};
+
+/// Events sent for the throughput figure, by this many senders.
+const EVENTS: usize = 5000;
+const SENDERS: usize = 32;
+/// Bookings made one at a time for the latency figure.
+const BOOKINGS: usize = 1000;
+
+pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
+    bench.seed(20)?;
+    redis_cli(&["FLUSHDB"])?;
+    let stats = bench.start("record-booking-stats", &[])?;
+    let services = vec![
+        "--manifests".to_owned(),
+        bench.root.join("knative").display().to_string(),
+        "--service".to_owned(),
+        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
+    ];
+    let broker = bench.start_with("skybook-broker", &services, &[])?;
+    let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
+    let booking = bench.start("create-booking", &[("K_SINK", &ingress)])?;
+    for process in [&stats, &broker, &booking] {
+        process.wait_listening()?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let (rate, latencies) = runtime.block_on(measure(&ingress, booking.port))?;
+    drop((booking, broker, stats));
+
+    let script = std::fs::read_to_string(bench.root.join("functions/stats/src/consumers/apply_booking.lua"))?;
+    let baseline = redis_benchmark_rate(&script)?;
+    eprintln!("bench: pipeline {rate:.0} events/s, redis-benchmark {baseline:.0}/s");
+    Ok(vec![
+        Figure::against("pipeline: booking events ingress to stats applied", rate, "events/s", baseline),
+        Figure::plain("pipeline: booking reply to stats visible, p50", percentile(&latencies, 0.50), "ms"),
+        Figure::plain("pipeline: booking reply to stats visible, p99", percentile(&latencies, 0.99), "ms"),
+    ])
+}
+
+async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f64>)> {
+    let redis = redis::Client::open(redis_url())?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    // Throughput: events straight into the ingress until the stats applied every one.
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    let per_sender = EVENTS.div_ceil(SENDERS);
+    for sender in 0..SENDERS {
+        let (http, ingress) = (http.clone(), ingress.to_owned());
+        senders.spawn(async move {
+            for i in 0..per_sender {
+                let data = json!({"id": format!("00000000-0000-4000-{sender:04x}-{i:012}"),
+                                  "destination_name": format!("Bench {}", i % 20), "passenger_name": "Bench",
+                                  "passenger_age": i % 90, "has_pet": i % 5 == 0, "price": {"total": "950.00"}});
+                let response = http
+                    .post(&ingress)
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", format!("bench-{sender}-{i}"))
+                    .header("ce-source", "/bench")
+                    .header("ce-type", "skybook.booking.created")
+                    .header("content-type", "application/json")
+                    .body(data.to_string())
+                    .send()
+                    .await?;
+                if response.status().as_u16() != 202 {
+                    bail!("ingress answered {}", response.status());
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done??;
+    }
+    let mut count = (per_sender * SENDERS) as i64;
+    wait_for_count(&redis, count, Duration::from_secs(120)).await?;
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+
+    // Latency: one booking at a time through create-booking, then the time
+    // until its stats are visible.
+    let url = format!("http://127.0.0.1:{booking_port}/");
+    let mut latencies = Vec::with_capacity(BOOKINGS);
+    for i in 0..BOOKINGS {
+        let data = json!({"flight_id": format!("00000000-0000-4000-8000-{:012}", 1 + i % 20),
+                          "passenger_name": format!("Latency {i}"), "passenger_age": 30});
+        let response = http.post(&url).json(&data).send().await?;
+        if !response.status().is_success() {
+            bail!("create-booking answered {}", response.status());
+        }
+        let replied = Instant::now();
+        count += 1;
+        wait_for_count(&redis, count, Duration::from_secs(10)).await?;
+        latencies.push(replied.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((rate, latencies))
+}
+
+async fn wait_for_count(redis: &redis::Client, expected: i64, limit: Duration) -> anyhow::Result<()> {
+    let mut conn = redis.get_multiplexed_async_connection().await?;
+    let started = Instant::now();
+    loop {
+        let count: Option<i64> = redis::cmd("GET").arg("stats:total_bookings").query_async(&mut conn).await?;
+        if count.unwrap_or(0) >= expected {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            bail!("stats stuck at {count:?} of {expected}");
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// The stats script by itself: every call a new event id (redis-benchmark's
+/// `__rand_int__`), so every call does the full update.
+fn redis_benchmark_rate(script: &str) -> anyhow::Result<f64> {
+    let sha = redis_cli(&["SCRIPT", "LOAD", script])?;
+    let output = Command::new("redis-benchmark")
+        .args(["--dbnum", &BENCH_REDIS_DB.to_string(), "-c", &SENDERS.to_string(), "-n", "200000"])
+        .args(["-r", "1000000000", "--csv", "EVALSHA", sha.trim(), "8"])
+        .args([
+            "stats:seen:bench:__rand_int__",
+            "stats:total_revenue_cents",
+            "stats:total_bookings",
+            "stats:pet_bookings",
+            "stats:destination:Bench",
+            "stats:total_candy_cost_cents",
+            "stats:total_infant_count",
+            "logs:candy_distribution",
+            "604800",
+            "1",
+            "95000",
+            "1",
+            "1",
+            "500",
+            "Reserva bench: Dulce entregado a Bench",
+            "1000",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .context("redis-benchmark")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rate = text
+        .lines()
+        .filter(|l| !l.starts_with("\"test\""))
+        .find_map(|l| l.split(',').nth(1).map(|v| v.trim_matches('"').parse::<f64>()))
+        .context("redis-benchmark printed no rate")??;
+    Ok(rate)
+}
+
+fn redis_cli(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("redis-cli").args(["-n", &BENCH_REDIS_DB.to_string()]).args(args).output()?;
+    if !output.status.success() {
+        bail!("redis-cli {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

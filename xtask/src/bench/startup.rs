@@ -1,0 +1,206 @@
+//! Cold start, footprint and size of every function, against the minimal
+//! hyper binary: exec to the first successful reply to a real request (a
+//! query reads PostgreSQL or Redis, a command writes), peak RSS idle and
+//! after 10,000 requests, and the stripped binary's size.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use serde_json::json;
+
+use super::{Bench, Figure, file_mib, median};
+
+const DESTINATION: &str = "00000000-0000-4000-8000-000000000000";
+const FLIGHT: &str = "00000000-0000-4000-8000-000000000001";
+const BOOKING: &str = "00000000-0000-4000-8000-0000000b0000";
+const LOAD: usize = 10_000;
+
+/// Numbers every request of the run, so writes that must be unique are.
+static REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn next() -> usize {
+    REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The functions measured, and the environment each needs besides the bench's.
+/// ai-chat is left out: its first successful reply needs a model.
+const FUNCTIONS: &[(&str, &[(&str, &str)])] = &[
+    ("create-destination", &[]),
+    ("update-destination", &[]),
+    ("list-destinations", &[]),
+    ("create-flight", &[]),
+    ("list-flights", &[]),
+    ("get-flight", &[]),
+    ("create-booking", &[]),
+    ("cancel-booking", &[]),
+    ("get-booking", &[]),
+    ("list-bookings", &[]),
+    ("get-stats", &[]),
+    ("record-booking-stats", &[]),
+    ("relay-outbox", &[("K_SINK", "http://127.0.0.1:9/"), ("OUTBOX_GRACE_MS", "3600000")]),
+    ("suggest-price", &[]),
+];
+
+/// The n-th request to a function: extra headers and a JSON body, unique
+/// where the function writes something that must be unique.
+fn request(function: &str, n: usize) -> (Vec<(&'static str, String)>, String) {
+    let body = match function {
+        "create-destination" => {
+            json!({"name": format!("Cold {n} {}", std::process::id()), "tax_amount": "1"})
+        }
+        "update-destination" => json!({"id": DESTINATION, "is_promotion": n.is_multiple_of(2)}),
+        "create-flight" => {
+            json!({"destination_id": DESTINATION, "flight_number": format!("C{}", n % 10_000_000),
+                                  "base_price": "100", "departure_at": format!("2099-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60),
+                                  "capacity": 100})
+        }
+        "get-flight" => json!({"id": FLIGHT}),
+        "suggest-price" => json!({"flight_id": FLIGHT}),
+        "create-booking" => {
+            json!({"flight_id": FLIGHT, "passenger_name": format!("Cold {n}"), "passenger_age": 30})
+        }
+        "cancel-booking" | "get-booking" => json!({"id": BOOKING}),
+        "list-bookings" => json!({"flight_id": FLIGHT, "limit": 5}),
+        "record-booking-stats" => {
+            json!({"id": BOOKING, "destination_name": "Bench", "passenger_name": "Bench",
+                                         "passenger_age": 8, "has_pet": false, "price": {"total": "950.00"}})
+        }
+        _ => json!({}),
+    };
+    let headers = match function {
+        "record-booking-stats" => event_headers("skybook.booking.created", n),
+        "relay-outbox" => event_headers("dev.knative.sources.ping", n),
+        _ => Vec::new(),
+    };
+    (headers, body.to_string())
+}
+
+fn event_headers(ty: &str, n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("ce-specversion", "1.0".into()),
+        ("ce-id", format!("bench-{}-{n}", std::process::id())),
+        ("ce-source", "/bench".into()),
+        ("ce-type", ty.into()),
+    ]
+}
+
+pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
+    bench.seed(200)?;
+    let runs = bench.runs.max(5);
+    let hello_cold =
+        median((0..runs).map(|_| cold_start(bench, "hello-baseline", &[])).collect::<anyhow::Result<_>>()?);
+    let (hello_idle, hello_loaded) = footprint(bench, "hello-baseline", &[])?;
+    let hello_size = file_mib(&bench.binary("hello-baseline"));
+    let mut figures = vec![
+        Figure::plain("hello-baseline cold start", hello_cold, "ms"),
+        Figure::plain("hello-baseline peak RSS idle", hello_idle, "MiB"),
+        Figure::plain("hello-baseline binary", hello_size, "MiB"),
+    ];
+    for (function, env) in FUNCTIONS {
+        let cold =
+            median((0..runs).map(|_| cold_start(bench, function, env)).collect::<anyhow::Result<_>>()?);
+        let (idle, loaded) = footprint(bench, function, env)?;
+        eprintln!(
+            "bench: {function}: cold start {cold:.2} ms, RSS {idle:.1} MiB idle, {loaded:.1} MiB loaded"
+        );
+        figures.push(Figure::against(format!("{function} cold start"), cold, "ms", hello_cold));
+        figures.push(Figure::against(format!("{function} peak RSS idle"), idle, "MiB", hello_idle));
+        figures.push(Figure::against(
+            format!("{function} peak RSS after 10,000 requests"),
+            loaded,
+            "MiB",
+            hello_loaded,
+        ));
+        figures.push(Figure::against(
+            format!("{function} binary, stripped"),
+            file_mib(&bench.binary(function)),
+            "MiB",
+            hello_size,
+        ));
+    }
+    Ok(figures)
+}
+
+/// Milliseconds from exec to the first 2xx reply.
+fn cold_start(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Result<f64> {
+    let (headers, body) = request(function, next());
+    let process = bench.start(function, env)?;
+    let deadline = process.started + Duration::from_secs(10);
+    loop {
+        if let Some(status) = post(process.port, &headers, &body)
+            && (200..300).contains(&status)
+        {
+            return Ok(process.started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if Instant::now() > deadline {
+            bail!("{function} gave no successful reply within 10 s");
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// One POST / over a fresh connection; the status, or None if it could not be sent.
+fn post(port: u16, headers: &[(&str, String)], body: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Peak RSS (MiB) just started, and after 10,000 requests from 8 connections.
+fn footprint(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Result<(f64, f64)> {
+    let process = bench.start(function, env)?;
+    process.wait_listening()?;
+    std::thread::sleep(Duration::from_millis(200));
+    let idle = process.peak_rss_mib()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let port = process.port;
+    let function = function.to_owned();
+    let failures = runtime.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
+        let mut workers = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let (client, function) = (client.clone(), function.clone());
+            workers.spawn(async move {
+                let mut failures = 0usize;
+                for _ in (worker..LOAD).step_by(8) {
+                    let (headers, body) = request(&function, next());
+                    let mut call = client
+                        .post(format!("http://127.0.0.1:{port}/"))
+                        .header("content-type", "application/json");
+                    for (name, value) in headers {
+                        call = call.header(name, value);
+                    }
+                    match call.body(body).send().await {
+                        Ok(r) if r.status().is_success() => {}
+                        _ => failures += 1,
+                    }
+                }
+                failures
+            });
+        }
+        let mut failures = 0;
+        while let Some(done) = workers.join_next().await {
+            failures += done.unwrap_or(LOAD);
+        }
+        Ok::<_, anyhow::Error>(failures)
+    })?;
+    if failures > 0 {
+        eprintln!("bench: {failures} of {LOAD} requests failed");
+    }
+    let loaded = process.peak_rss_mib()?;
+    Ok((idle, loaded))
+}
