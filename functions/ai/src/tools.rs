@@ -15,6 +15,10 @@ pub const MARKET_DATA: &str = "market_data";
 pub const DEMAND: &str = "demand";
 /// Flights one market_data call returns at most.
 pub const MAX_FLIGHTS: i64 = 20;
+/// Destinations one demand call returns at most, most booked first.
+pub const MAX_DESTINATIONS: isize = 100;
+/// The consumer's ranking of destinations by confirmed bookings.
+const POPULARITY: &str = "stats:destinations_by_bookings";
 
 /// The tools as offered to the model.
 pub fn specs() -> Vec<ToolSpec> {
@@ -161,31 +165,34 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
         ])
         .await?;
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
-    let mut keys = Vec::new();
-    {
-        let pattern = match &query.destination {
-            Some(name) => format!("stats:destination:{}", escape_glob(name.trim())),
-            None => "stats:destination:*".into(),
-        };
-        let mut iter: redis::AsyncIter<String> = redis.scan_match(pattern).await?;
-        while let Some(key) = iter.next_item().await {
-            keys.push(key?);
-            if keys.len() >= 100 {
-                break;
-            }
+    // The consumer keeps destinations ranked in a sorted set: read the top
+    // of it (or one member), never the keyspace.
+    let ranked: Vec<(String, i64)> = match query.destination.as_deref().map(str::trim) {
+        Some(name) => {
+            let score: Option<i64> = redis.zscore(POPULARITY, name).await?;
+            score.map(|bookings| vec![(name.to_owned(), bookings)]).unwrap_or_default()
         }
-    }
+        None => {
+            redis::cmd("ZRANGE")
+                .arg(POPULARITY)
+                .arg("+inf")
+                .arg("(0")
+                .arg("BYSCORE")
+                .arg("REV")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(MAX_DESTINATIONS)
+                .arg("WITHSCORES")
+                .query_async(&mut redis)
+                .await?
+        }
+    };
     let mut destinations = Vec::new();
-    for key in keys {
-        let (bookings, cents): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
-            .arg(&key)
-            .arg("bookings")
-            .arg("revenue_cents")
-            .query_async(&mut redis)
-            .await?;
+    for (name, bookings) in ranked {
+        let cents: Option<i64> = redis.hget(format!("stats:destination:{name}"), "revenue_cents").await?;
         destinations.push(json!({
-            "destination": key.trim_start_matches("stats:destination:"),
-            "bookings": bookings.unwrap_or(0),
+            "destination": name,
+            "bookings": bookings,
             "revenue": Money::from_cents(cents.unwrap_or(0)),
         }));
     }
@@ -199,15 +206,5 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
             "passengers_under_12": total(3),
             "destinations": destinations,
         }),
-    })
-}
-
-fn escape_glob(text: &str) -> String {
-    text.chars().fold(String::new(), |mut out, c| {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-        out
     })
 }

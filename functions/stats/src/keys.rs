@@ -8,6 +8,9 @@ pub const TOTAL_INFANT_COUNT: &str = "stats:total_infant_count";
 pub const CANDY_LOG: &str = "logs:candy_distribution";
 /// A hash per destination: `bookings`, `revenue_cents`.
 pub const DESTINATION_PREFIX: &str = "stats:destination:";
+/// Destinations by confirmed bookings (a sorted set): what get-stats ranks by,
+/// without scanning the keyspace.
+pub const POPULARITY: &str = "stats:destinations_by_bookings";
 /// Event ids already applied, each kept for [`SEEN_TTL_SECS`].
 pub const SEEN_PREFIX: &str = "stats:seen:";
 

@@ -88,6 +88,7 @@ fn event_headers(ty: &str, n: usize) -> Vec<(&'static str, String)> {
 
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     bench.seed(200)?;
+    super::pipeline::redis_cli(&["FLUSHDB"])?;
     let runs = bench.runs.max(5);
     let hello_cold =
         median((0..runs).map(|_| cold_start(bench, "hello-baseline", &[])).collect::<anyhow::Result<_>>()?);

@@ -177,37 +177,21 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
 /// The destination's bookings and its popularity against the mean; neutral
 /// (1) when the stats are empty or Redis cannot be reached.
 async fn popularity(ctx: &Ctx, destination: &str) -> (i64, f64) {
+    // The mean is all confirmed bookings over the destinations that have any,
+    // both kept by the stats consumer: no scan of the keyspace.
     let read = async {
         let mut redis = ctx.redis();
-        let mut keys = Vec::new();
-        {
-            let mut iter: redis::AsyncIter<String> = redis.scan_match("stats:destination:*").await?;
-            while let Some(key) = iter.next_item().await {
-                keys.push(key?);
-                if keys.len() >= 1000 {
-                    break;
-                }
-            }
-        }
-        let mut all = Vec::with_capacity(keys.len());
-        let mut mine = 0;
-        for key in &keys {
-            let bookings: Option<i64> = redis.hget(key, "bookings").await?;
-            let bookings = bookings.unwrap_or(0);
-            if key.trim_start_matches("stats:destination:") == destination {
-                mine = bookings;
-            }
-            all.push(bookings);
-        }
-        Ok::<_, redis::RedisError>((mine, all))
+        let mine: Option<i64> = redis.zscore("stats:destinations_by_bookings", destination).await?;
+        let ranked: i64 = redis.zcount("stats:destinations_by_bookings", "(0", "+inf").await?;
+        let total: Option<i64> = redis.get("stats:total_bookings").await?;
+        Ok::<_, redis::RedisError>((mine.unwrap_or(0), ranked, total.unwrap_or(0)))
     };
     match read.await {
-        Ok((mine, all)) if !all.is_empty() => {
-            let mean = all.iter().sum::<i64>() as f64 / all.len() as f64;
-            let index = if mean > 0.0 { (mine as f64 / mean).clamp(0.0, 3.0) } else { 1.0 };
-            (mine, index)
+        Ok((mine, ranked, total)) if ranked > 0 && total > 0 => {
+            let mean = total as f64 / ranked as f64;
+            (mine, (mine as f64 / mean).clamp(0.0, 3.0))
         }
-        Ok(_) => (0, 1.0),
+        Ok((mine, _, _)) => (mine, 1.0),
         Err(e) => {
             tracing::warn!(error = %e, "popularity unavailable; taken as average");
             (0, 1.0)

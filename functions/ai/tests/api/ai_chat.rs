@@ -98,6 +98,13 @@ async fn the_demand_tool_reads_the_live_stats_from_redis() {
         .query_async(&mut conn)
         .await
         .unwrap();
+    let _: () = redis::cmd("ZADD")
+        .arg("stats:destinations_by_bookings")
+        .arg(7)
+        .arg("Lima")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let app = app(&db, &redis, &groq.url, &[]).await;
     groq.tool_call("demand", json!({}));
     groq.answer("Lima lleva 7 reservas.");

@@ -61,6 +61,7 @@ pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEve
         .key(keys::TOTAL_CANDY_COST_CENTS)
         .key(keys::TOTAL_INFANT_COUNT)
         .key(keys::CANDY_LOG)
+        .key(keys::POPULARITY)
         .arg(keys::SEEN_TTL_SECS)
         .arg(sign)
         .arg(booking.price.total.to_cents())
@@ -69,6 +70,7 @@ pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEve
         .arg(keys::CANDY_COST_CENTS)
         .arg(format!("Reserva {}: Dulce entregado a {}", booking.id, booking.passenger_name))
         .arg(keys::CANDY_LOG_CAP)
+        .arg(&booking.destination_name)
         .invoke_async(&mut ctx.redis())
         .await?;
     if applied == 0 {

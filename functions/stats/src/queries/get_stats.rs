@@ -72,33 +72,36 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
         .await?;
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
 
-    // SCAN, never KEYS: it does not block Redis however many destinations there are.
-    let mut names = Vec::new();
-    {
-        let mut iter: redis::AsyncIter<String> =
-            redis.scan_match(format!("{}*", keys::DESTINATION_PREFIX)).await?;
-        while let Some(key) = iter.next_item().await {
-            names.push(key?);
-        }
-    }
+    // The ranking is kept as a sorted set by the consumer: the top N come
+    // straight from it, with no scan of the keyspace at all.
+    let ranked: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(keys::POPULARITY)
+        .arg("+inf")
+        .arg("(0")
+        .arg("BYSCORE")
+        .arg("REV")
+        .arg("LIMIT")
+        .arg(0)
+        .arg(input.destinations)
+        .arg("WITHSCORES")
+        .query_async(&mut redis)
+        .await?;
     let mut pipe = redis::pipe();
-    for key in &names {
-        pipe.cmd("HMGET").arg(key).arg("bookings").arg("revenue_cents");
+    for (name, _) in &ranked {
+        pipe.hget(keys::destination(name), "revenue_cents");
     }
-    let counts: Vec<(Option<i64>, Option<i64>)> =
-        if names.is_empty() { Vec::new() } else { pipe.query_async(&mut redis).await? };
-    let mut destinations: Vec<DestinationStats> = names
-        .iter()
-        .zip(counts)
-        .map(|(key, (bookings, cents))| DestinationStats {
-            name: key.trim_start_matches(keys::DESTINATION_PREFIX).to_owned(),
-            bookings: bookings.unwrap_or(0),
+    let revenues: Vec<Option<i64>> =
+        if ranked.is_empty() { Vec::new() } else { pipe.query_async(&mut redis).await? };
+    let mut destinations: Vec<DestinationStats> = ranked
+        .into_iter()
+        .zip(revenues)
+        .map(|((name, bookings), cents)| DestinationStats {
+            name,
+            bookings,
             revenue: Money::from_cents(cents.unwrap_or(0)),
         })
-        .filter(|d| d.bookings > 0)
         .collect();
     destinations.sort_by(|a, b| b.bookings.cmp(&a.bookings).then_with(|| a.name.cmp(&b.name)));
-    destinations.truncate(input.destinations);
 
     let candy_log: Vec<String> = if input.candy_log == 0 {
         Vec::new()

@@ -84,12 +84,17 @@ async fn destinations_come_most_booked_first_and_an_empty_store_reads_zero() {
 
     let mut conn = redis.conn().await;
     for (name, bookings) in [("A", 1), ("B", 5), ("C", 3)] {
-        let _: () = redis::cmd("HSET")
+        let _: () = redis::pipe()
+            .cmd("HSET")
             .arg(format!("stats:destination:{name}"))
             .arg("bookings")
             .arg(bookings)
             .arg("revenue_cents")
             .arg(bookings * 100)
+            .cmd("ZADD")
+            .arg("stats:destinations_by_bookings")
+            .arg(bookings)
+            .arg(name)
             .query_async(&mut conn)
             .await
             .unwrap();

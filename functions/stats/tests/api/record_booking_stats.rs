@@ -57,6 +57,16 @@ async fn each_event_is_applied_once_with_every_key_of_the_contract() {
     assert_eq!(cancun, (2, 190_000));
     let log: Vec<String> = conn.lrange("logs:candy_distribution", 0, -1).await.unwrap();
     assert_eq!(log, ["Reserva 0191d9d2-0000-7000-8000-000000000002: Dulce entregado a Nino"]);
+    let ranking: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg("stats:destinations_by_bookings")
+        .arg(0)
+        .arg(-1)
+        .arg("REV")
+        .arg("WITHSCORES")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(ranking, [("Cancún".to_owned(), 2), ("Lima".to_owned(), 1)]);
 
     // A cancellation reverses revenue and popularity, once, however often it comes.
     for _ in 0..2 {
