@@ -121,7 +121,13 @@ impl Bench {
     /// wrk against `port` with `bench/wrk.lua` in `mode`.
     pub fn wrk(&self, port: u16, mode: &str, clients: u32, flights: u32) -> anyhow::Result<Value> {
         let output = Command::new("wrk")
-            .args(["-t2", &format!("-c{clients}"), &format!("-d{}s", self.seconds), "--latency", "-s"])
+            .args([
+                &format!("-t{}", clients.min(2)),
+                &format!("-c{clients}"),
+                &format!("-d{}s", self.seconds),
+                "--latency",
+                "-s",
+            ])
             .arg(self.root.join("bench/wrk.lua"))
             .arg(format!("http://127.0.0.1:{port}/"))
             .env("MODE", mode)

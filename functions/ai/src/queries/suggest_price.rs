@@ -165,8 +165,13 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
             suggestion.explanation_source = ExplanationSource::Model;
         }
         outcome => {
-            if let Err(e) = outcome {
-                tracing::warn!(error = %e, "model unavailable; explaining by the rules");
+            match outcome {
+                // No key is a setting, not an incident: no warning per request.
+                Err(Error::NotConfigured { .. }) => {
+                    tracing::debug!("no model configured; explaining by the rules")
+                }
+                Err(e) => tracing::warn!(error = %e, "model unavailable; explaining by the rules"),
+                Ok(_) => tracing::warn!("the model gave an empty explanation; explaining by the rules"),
             }
             suggestion.explanation = explain_by_rules(&suggestion);
         }
