@@ -48,6 +48,9 @@ fn pgbench(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<f64> {
     let output = Command::new("pgbench")
         .args([
             "-n",
+            // Prepared statements, as the function's driver uses them: the same work on the wire.
+            "-M",
+            "prepared",
             &format!("-j{}", clients.min(2)),
             &format!("-c{clients}"),
             &format!("-T{}", bench.seconds),
