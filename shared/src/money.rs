@@ -174,3 +174,54 @@ mod tests {
         assert_eq!(Money::from_cents(95001).to_string(), "950.01");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any amount the API accepts: whole cents below the limit.
+    fn amount() -> impl Strategy<Value = Money> {
+        (0i64..10_000_000_000).prop_map(Money::from_cents)
+    }
+
+    proptest! {
+        #[test]
+        fn the_total_is_the_rule_computed_exactly(base in amount(), tax in amount(), promotion in any::<bool>()) {
+            prop_assume!(!base.is_zero());
+            let quote = PriceBreakdown::quote(base, promotion, tax);
+            // The rule, written independently: integer cents, half away from zero.
+            let base_cents = base.to_cents();
+            let fare_cents = if promotion { (base_cents * 90 + 50) / 100 } else { base_cents };
+            prop_assert_eq!(quote.total.to_cents(), fare_cents + tax.to_cents());
+            prop_assert_eq!(quote.discount.to_cents(), base_cents - fare_cents);
+            prop_assert_eq!(quote.total.amount(), quote.base_price.amount() - quote.discount.amount() + quote.tax.amount());
+        }
+
+        #[test]
+        fn every_amount_has_two_decimals_and_none_is_negative(base in amount(), tax in amount(), promotion in any::<bool>()) {
+            let quote = PriceBreakdown::quote(base, promotion, tax);
+            for money in [quote.base_price, quote.discount, quote.tax, quote.total] {
+                prop_assert_eq!(money.amount().scale(), 2);
+                prop_assert!(!money.amount().is_sign_negative() || money.is_zero());
+                let text = money.to_string();
+                prop_assert_eq!(text.split('.').nth(1).map(str::len), Some(2), "{}", text);
+            }
+        }
+
+        #[test]
+        fn accepted_amounts_round_trip_through_cents_and_text(cents in 0i64..10_000_000_000) {
+            let money = Money::from_cents(cents);
+            prop_assert_eq!(money.to_cents(), cents);
+            let parsed: Decimal = money.to_string().parse().unwrap();
+            prop_assert_eq!(Money::try_new(parsed), Ok(money));
+        }
+
+        #[test]
+        fn more_than_two_decimals_is_refused_never_rounded(cents in 0i64..1_000_000_000, extra in 1i64..10) {
+            let amount = Decimal::new(cents * 10 + extra, 3);
+            prop_assert_eq!(Money::try_new(amount), Err(MoneyError::TooPrecise));
+        }
+    }
+}

@@ -482,6 +482,7 @@ pub struct TestProcess {
     program: std::path::PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    log: Option<std::path::PathBuf>,
     child: Option<std::process::Child>,
 }
 
@@ -495,6 +496,28 @@ impl TestProcess {
             program,
             args: args.iter().map(|a| a.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log: None,
+            child: None,
+        };
+        process.restart().await;
+        process
+    }
+
+    /// Like [`TestProcess::start`], with everything the process logs
+    /// (stdout and stderr) appended to `log`.
+    pub async fn start_logged(
+        program: std::path::PathBuf,
+        env: &[(&str, &str)],
+        log: std::path::PathBuf,
+    ) -> TestProcess {
+        let port = free_port();
+        let mut process = TestProcess {
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            program,
+            args: Vec::new(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log: Some(log),
             child: None,
         };
         process.restart().await;
@@ -522,6 +545,10 @@ impl TestProcess {
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::null())
             .stderr(if log { std::process::Stdio::inherit() } else { std::process::Stdio::null() });
+        if let Some(path) = &self.log {
+            let file = || std::fs::OpenOptions::new().create(true).append(true).open(path).expect("log file");
+            command.stdout(file()).stderr(file());
+        }
         self.child =
             Some(command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", self.program.display())));
         let started = std::time::Instant::now();

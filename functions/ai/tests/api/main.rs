@@ -3,4 +3,5 @@
 
 mod ai_chat;
 mod fake_groq;
+mod no_secret_in_logs;
 mod suggest_price;
