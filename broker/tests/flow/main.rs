@@ -4,3 +4,4 @@
 mod delivery;
 mod end_to_end;
 mod helpers;
+mod interop;
