@@ -67,6 +67,8 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
         }
     }
     services::ensure()?;
+    // The interoperability tests run the CloudEvents SDK for Python from target/tools.
+    manifests::tools(&services::workspace_root())?;
     runtime()?.block_on(services::drop_test_databases(&services::database_url()))?;
     cargo(&["test", "--workspace", "--all-targets"], &cargo_args)
 }
