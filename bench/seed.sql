@@ -12,3 +12,4 @@ FROM generate_series(1, :flights) AS n;
 INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status, base_price, discount, tax, total)
 VALUES ('00000000-0000-4000-8000-0000000b0000', '00000000-0000-4000-8000-000000000001', 'Bench', 30, false,
         'confirmed', 1000.00, 100.00, 50.00, 950.00);
+UPDATE flights SET seats_taken = 1 WHERE id = '00000000-0000-4000-8000-000000000001';

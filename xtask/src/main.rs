@@ -5,6 +5,7 @@ mod bench;
 mod dev;
 mod manifests;
 mod services;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ enum Command {
     },
     /// Create the database if missing and apply the migrations (DATABASE_URL).
     Migrate,
+    /// Run the flow under mixed load with crashes, then check nothing was lost or counted twice.
+    Soak(soak::Args),
     /// Render the Helm chart into knative/ (or, with --check, fail if they differ).
     Manifests(manifests::Args),
     /// Benchmarks, each reported as a ratio to a baseline measured in the same run.
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => bench::run(args),
         Command::Manifests(args) => manifests::run(args),
+        Command::Soak(args) => soak::run(args),
         Command::Migrate => {
             services::ensure()?;
             runtime()?.block_on(services::migrate(&services::database_url()))

@@ -12,7 +12,7 @@
 //!   against the stats script alone in redis-benchmark.
 
 mod booking;
-mod pipeline;
+pub mod pipeline;
 mod queries;
 mod startup;
 
@@ -101,8 +101,12 @@ impl Bench {
         self.start_with(name, &[], env)
     }
 
+    /// Like [`Bench::start`], with arguments; a `PORT` in `env` is kept (a restart on the same port).
     pub fn start_with(&self, name: &str, args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Process> {
-        let port = free_port()?;
+        let port = match env.iter().find(|(key, _)| *key == "PORT") {
+            Some((_, port)) => port.parse().context("PORT")?,
+            None => free_port()?,
+        };
         let child = Command::new(self.binary(name))
             .args(args)
             .env_clear()
@@ -115,7 +119,7 @@ impl Bench {
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        Ok(Process { child, port, started: Instant::now() })
+        Ok(Process { child, port, started: Instant::now(), stopped: false })
     }
 
     /// wrk against `port` with `bench/wrk.lua` in `mode`.
@@ -146,9 +150,17 @@ pub struct Process {
     pub child: Child,
     pub port: u16,
     pub started: Instant,
+    stopped: bool,
 }
 
 impl Process {
+    /// Kills it at once, as a crash would, and waits for it to go.
+    pub fn crash(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stopped = true;
+    }
+
     pub fn wait_listening(&self) -> anyhow::Result<()> {
         wait_listening(self.port, Duration::from_secs(10))
     }
@@ -168,7 +180,9 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        stop(&mut self.child);
+        if !self.stopped {
+            stop(&mut self.child);
+        }
     }
 }
 
