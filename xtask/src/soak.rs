@@ -166,7 +166,7 @@ async fn load(ports: [u16; 5], deadline: Instant, counts: Arc<Counts>) -> anyhow
                 let pick = (n >> 33) % 100;
                 let flight = format!("00000000-0000-4000-8000-{:012}", 1 + (n >> 40) % u64::from(FLIGHTS));
                 let (port, body, kind) = match pick {
-                    0..50 => (ports[0], json!({"flight_id": flight, "passenger_name": format!("Soak {n}"), "passenger_age": (n >> 20) % 90, "has_pet": (n >> 24) % 7 == 0}), 0),
+                    0..50 => (ports[0], json!({"flight_id": flight, "passenger_name": format!("Soak {n}"), "passenger_age": (n >> 20) % 90, "has_pet": (n >> 24).is_multiple_of(7)}), 0),
                     50..65 if !booked.is_empty() => (ports[1], json!({"id": booked.swap_remove((n >> 28) as usize % booked.len())}), 1),
                     50..75 => (ports[2], json!({"id": flight}), 2),
                     75..85 => (ports[3], json!({}), 2),
