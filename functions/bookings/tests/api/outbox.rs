@@ -146,3 +146,28 @@ async fn the_relay_leaves_young_rows_to_their_command_and_counts_failures() {
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+#[tokio::test]
+async fn one_tick_drains_a_backlog_larger_than_a_batch() {
+    let down = closed_url().await;
+    let w = World::new(&down).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 100).await;
+    for i in 0..20 {
+        w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
+    }
+    let sink = TestSink::start().await;
+    let url = w.db.url();
+    let relay = TestApp::spawn_with(
+        outbox::consumers::relay_outbox::function(),
+        &[("database_url", &url), ("k_sink", &sink.url), ("outbox_grace_ms", "0"), ("outbox_batch", "5")],
+    )
+    .await;
+    relay.binary(TICK, "one-tick", &json!({})).await.expect(202);
+    assert_eq!(sink.received().len(), 20, "four full batches in one tick");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
