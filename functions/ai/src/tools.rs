@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::money::{Money, PriceBreakdown};
 use shared::{Ctx, Error};
+use stats::keys;
 
 use crate::groq::{ToolFunction, ToolSpec};
 
@@ -16,9 +17,7 @@ pub const DEMAND: &str = "demand";
 /// Flights one market_data call returns at most.
 pub const MAX_FLIGHTS: i64 = 20;
 /// Destinations one demand call returns at most, most booked first.
-pub const MAX_DESTINATIONS: isize = 100;
-/// The consumer's ranking of destinations by confirmed bookings.
-const POPULARITY: &str = "stats:destinations_by_bookings";
+pub const MAX_DESTINATIONS: usize = 100;
 
 /// The tools as offered to the model.
 pub fn specs() -> Vec<ToolSpec> {
@@ -158,10 +157,10 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
     let mut redis = ctx.redis();
     let totals: Vec<Option<i64>> = redis
         .mget(&[
-            "stats:total_bookings",
-            "stats:total_revenue_cents",
-            "stats:pet_bookings",
-            "stats:total_infant_count",
+            keys::TOTAL_BOOKINGS,
+            keys::TOTAL_REVENUE_CENTS,
+            keys::PET_BOOKINGS,
+            keys::TOTAL_INFANT_COUNT,
         ])
         .await?;
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
@@ -169,27 +168,14 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
     // of it (or one member), never the keyspace.
     let ranked: Vec<(String, i64)> = match query.destination.as_deref().map(str::trim) {
         Some(name) => {
-            let score: Option<i64> = redis.zscore(POPULARITY, name).await?;
+            let score: Option<i64> = redis.zscore(keys::POPULARITY, name).await?;
             score.map(|bookings| vec![(name.to_owned(), bookings)]).unwrap_or_default()
         }
-        None => {
-            redis::cmd("ZRANGE")
-                .arg(POPULARITY)
-                .arg("+inf")
-                .arg("(0")
-                .arg("BYSCORE")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(MAX_DESTINATIONS)
-                .arg("WITHSCORES")
-                .query_async(&mut redis)
-                .await?
-        }
+        None => stats::ranking::most_booked(&mut redis, MAX_DESTINATIONS).await?,
     };
     let mut destinations = Vec::new();
     for (name, bookings) in ranked {
-        let cents: Option<i64> = redis.hget(format!("stats:destination:{name}"), "revenue_cents").await?;
+        let cents: Option<i64> = redis.hget(keys::destination(&name), "revenue_cents").await?;
         destinations.push(json!({
             "destination": name,
             "bookings": bookings,

@@ -3,6 +3,7 @@
 pub mod consumers;
 pub mod keys;
 pub mod queries;
+pub mod ranking;
 
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/stats";

@@ -9,6 +9,7 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 use shared::money::{Money, PriceBreakdown};
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
+use stats::keys;
 use uuid::Uuid;
 
 use crate::groq::{Groq, Message};
@@ -186,9 +187,9 @@ async fn popularity(ctx: &Ctx, destination: &str) -> (i64, f64) {
     // both kept by the stats consumer: no scan of the keyspace.
     let read = async {
         let mut redis = ctx.redis();
-        let mine: Option<i64> = redis.zscore("stats:destinations_by_bookings", destination).await?;
-        let ranked: i64 = redis.zcount("stats:destinations_by_bookings", "(0", "+inf").await?;
-        let total: Option<i64> = redis.get("stats:total_bookings").await?;
+        let mine: Option<i64> = redis.zscore(keys::POPULARITY, destination).await?;
+        let ranked: i64 = redis.zcount(keys::POPULARITY, "(0", "+inf").await?;
+        let total: Option<i64> = redis.get(keys::TOTAL_BOOKINGS).await?;
         Ok::<_, redis::RedisError>((mine.unwrap_or(0), ranked, total.unwrap_or(0)))
     };
     match read.await {

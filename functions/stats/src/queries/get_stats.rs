@@ -74,18 +74,7 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
 
     // The ranking is kept as a sorted set by the consumer: the top N come
     // straight from it, with no scan of the keyspace at all.
-    let ranked: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg(keys::POPULARITY)
-        .arg("+inf")
-        .arg("(0")
-        .arg("BYSCORE")
-        .arg("REV")
-        .arg("LIMIT")
-        .arg(0)
-        .arg(input.destinations)
-        .arg("WITHSCORES")
-        .query_async(&mut redis)
-        .await?;
+    let ranked = crate::ranking::most_booked(&mut redis, input.destinations).await?;
     let mut pipe = redis::pipe();
     for (name, _) in &ranked {
         pipe.hget(keys::destination(name), "revenue_cents");
