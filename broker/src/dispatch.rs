@@ -137,10 +137,16 @@ impl Dispatcher {
 
     /// One delivery; a reply event in the response is routed back in.
     async fn attempt(&self, event: &Event) -> Result<(), Failure> {
-        let response = event::post(&self.http, &self.trigger.subscriber, event)
-            .send()
-            .await
-            .map_err(|e| Failure { code: 0, data: Bytes::from(e.to_string()), retryable: true })?;
+        let request = event::post(&self.http, &self.trigger.subscriber, event).map_err(|e| Failure {
+            code: 0,
+            data: Bytes::from(e),
+            retryable: false,
+        })?;
+        let response = request.send().await.map_err(|e| Failure {
+            code: 0,
+            data: Bytes::from(e.to_string()),
+            retryable: true,
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap_or_default();
@@ -179,7 +185,7 @@ impl Dispatcher {
         event.set_extension("knativeerrorcode", failure.code.to_string());
         event.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
         if let Some(sink) = &self.trigger.delivery.dead_letter_sink {
-            let response = event::post(&self.http, sink, &event).send().await.map_err(|e| e.to_string())?;
+            let response = event::post(&self.http, sink, &event)?.send().await.map_err(|e| e.to_string())?;
             return if response.status().is_success() {
                 Ok(())
             } else {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use cloudevents::{AttributesReader, Data, Event};
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 const STRUCTURED: &str = "application/cloudevents+json";
@@ -23,7 +23,17 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
     } else {
         cloudevents::binding::http::to_event(headers, body.to_vec())
     };
-    result.map_err(|e| e.to_string())
+    let event = result.map_err(|e| e.to_string())?;
+    // The SDK reads any name in structured mode; the spec allows lower-case
+    // letters and digits only, and a header would lower-case the rest.
+    if let Some((name, _)) = event.iter().find(|(name, _)| !valid_attribute_name(name)) {
+        return Err(format!("invalid attribute name {name:?}: use lower-case letters a-z and digits only"));
+    }
+    Ok(event)
+}
+
+fn valid_attribute_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Whether an HTTP message carries an event (a reply, say) at all.
@@ -52,30 +62,96 @@ pub fn from_amqp(payload: &[u8]) -> Result<Event, serde_json::Error> {
     serde_json::from_slice(payload)
 }
 
-/// A binary-mode POST of `event` to `url`.
-pub fn post(client: &reqwest::Client, url: &str, event: &Event) -> reqwest::RequestBuilder {
-    let mut request = client.post(url);
-    for (name, value) in event.iter() {
-        request = if name == "datacontenttype" {
-            request.header(header::CONTENT_TYPE, value.to_string())
-        } else {
-            request.header(format!("ce-{name}"), value.to_string())
-        };
-    }
+/// The event as an HTTP message: binary mode, as Knative delivers, with the
+/// attributes as `ce-*` headers and the data as the body. An attribute with
+/// a character a header can't carry as it is (space, `"`, `%`, a control or
+/// non-ASCII character) would need percent-encoding, which the Rust SDK does
+/// not decode: such an event goes in structured mode instead, whole.
+pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
+    let mut headers = HeaderMap::new();
     // The W3C trace context travels as its own header too.
-    if let Some(traceparent) = event.extension("traceparent") {
-        request = request.header("traceparent", traceparent.to_string());
+    if let Some(traceparent) = event.extension("traceparent")
+        && let Ok(value) = HeaderValue::try_from(traceparent.to_string())
+    {
+        headers.insert("traceparent", value);
     }
-    let body: Vec<u8> = match event.data() {
+    let binary = event.iter().all(|(name, value)| match name {
+        "datacontenttype" => HeaderValue::try_from(value.to_string()).is_ok(),
+        _ => HeaderName::try_from(format!("ce-{name}")).is_ok() && header_safe(&value.to_string()),
+    });
+    if !binary {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+        return Ok((headers, serde_json::to_vec(event).map_err(|e| e.to_string())?));
+    }
+    for (name, value) in event.iter() {
+        let header = match name {
+            "datacontenttype" => header::CONTENT_TYPE,
+            _ => HeaderName::try_from(format!("ce-{name}")).map_err(|e| e.to_string())?,
+        };
+        headers.insert(header, HeaderValue::try_from(value.to_string()).map_err(|e| e.to_string())?);
+    }
+    let body = match event.data() {
         None => Vec::new(),
         Some(Data::Binary(bytes)) => bytes.clone(),
         Some(Data::String(text)) => text.clone().into_bytes(),
-        Some(Data::Json(value)) => serde_json::to_vec(value).unwrap_or_default(),
+        Some(Data::Json(value)) => serde_json::to_vec(value).map_err(|e| e.to_string())?,
     };
-    request.body(body)
+    Ok((headers, body))
+}
+
+/// Printable ASCII but the characters the HTTP binding percent-encodes.
+fn header_safe(value: &str) -> bool {
+    value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'%')
+}
+
+/// A POST of `event` to `url`, in the mode [`to_http`] chooses.
+pub fn post(client: &reqwest::Client, url: &str, event: &Event) -> Result<reqwest::RequestBuilder, String> {
+    let (headers, body) = to_http(event)?;
+    Ok(client.post(url).headers(headers).body(body))
 }
 
 /// The event's id and type, for logs.
 pub fn describe(event: &Event) -> String {
     format!("{} ({})", event.id(), event.ty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn structured(json: &str) -> (HeaderMap, Bytes) {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+        (headers, Bytes::from(json.to_owned()))
+    }
+
+    #[test]
+    fn an_attribute_name_a_header_would_change_is_refused() {
+        let (headers, body) =
+            structured(r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","Region":"eu"}"#);
+        let error = from_http(&headers, body).expect_err("an upper-case name is not a CloudEvents name");
+        assert!(error.contains("Region"), "{error}");
+    }
+
+    #[test]
+    fn an_event_a_header_cannot_carry_is_delivered_structured_and_whole() {
+        let (headers, body) = structured(
+            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","subject":"Zürich 100%","data":{"a":1}}"#,
+        );
+        let event = from_http(&headers, body).expect("a valid event");
+        let (out_headers, out_body) = to_http(&event).expect("deliverable");
+        assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
+        assert_eq!(from_http(&out_headers, Bytes::from(out_body)).expect("readable"), event);
+    }
+
+    #[test]
+    fn an_ascii_event_is_delivered_in_binary_mode() {
+        let (headers, body) = structured(
+            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","subject":"b-1","data":{"a":1}}"#,
+        );
+        let event = from_http(&headers, body).expect("a valid event");
+        let (out_headers, out_body) = to_http(&event).expect("deliverable");
+        assert_eq!(out_headers["ce-subject"], "b-1");
+        assert_eq!(out_body, br#"{"a":1}"#);
+    }
 }

@@ -1,8 +1,10 @@
 //! Developer commands: `cargo xtask dev` (the local stack), `cargo xtask test`
-//! (every test, services included), `cargo xtask bench` and `cargo xtask migrate`.
+//! (every test, services included), `cargo xtask bench`, `soak`, `fuzz` and
+//! `migrate`.
 
 mod bench;
 mod dev;
+mod fuzz;
 mod manifests;
 mod services;
 mod soak;
@@ -40,6 +42,8 @@ enum Command {
     Manifests(manifests::Args),
     /// Benchmarks, each reported as a ratio to a baseline measured in the same run.
     Bench(bench::Args),
+    /// Fuzz every input parser for a bounded time (cargo fuzz), then minimize the corpora.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Manifests(args) => manifests::run(args),
         Command::Soak(args) => soak::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Migrate => {
             services::ensure()?;
             runtime()?.block_on(services::migrate(&services::database_url()))

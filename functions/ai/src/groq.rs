@@ -159,14 +159,9 @@ impl Groq {
             let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
             let wait = match sent {
                 Ok(response) if response.status().is_success() => {
-                    let parsed: Response =
-                        response.json().await.map_err(|e| unavailable(format!("unreadable reply: {e}")))?;
-                    return parsed
-                        .choices
-                        .into_iter()
-                        .next()
-                        .map(|c| c.message)
-                        .ok_or_else(|| unavailable("no choices"));
+                    let body =
+                        response.bytes().await.map_err(|e| unavailable(format!("unreadable reply: {e}")))?;
+                    return parse_reply(&body);
                 }
                 Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
                     let retry_after = response
@@ -203,6 +198,14 @@ impl Groq {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt - 1))
+}
+
+/// The first choice's message of a chat completion body. The body comes from
+/// the network: anything else is `ai_unavailable`, never a panic.
+pub fn parse_reply(body: &[u8]) -> Result<Message, Error> {
+    let parsed: Response =
+        serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable reply: {e}")))?;
+    parsed.choices.into_iter().next().map(|c| c.message).ok_or_else(|| unavailable("no choices"))
 }
 
 fn unavailable(detail: impl ToString) -> Error {

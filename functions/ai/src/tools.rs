@@ -59,6 +59,7 @@ pub fn specs() -> Vec<ToolSpec> {
     ]
 }
 
+/// The arguments of market_data as the model sends them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketQuery {
@@ -68,11 +69,94 @@ pub struct MarketQuery {
     pub limit: Option<i64>,
 }
 
+/// The arguments of demand as the model sends them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemandQuery {
     pub destination: Option<String>,
 }
+
+/// A tool call the model asked for, its arguments checked: what runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolRequest {
+    MarketData(MarketFilter),
+    /// Demand for one destination (its name, trimmed), or the most booked.
+    Demand(Option<String>),
+}
+
+/// market_data's arguments, bounded: a limit in 1..=[`MAX_FLIGHTS`] and a
+/// destination of at most 120 characters, matched as text, never as a pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketFilter {
+    limit: i64,
+    /// The destination with `\`, `%` and `_` escaped, for ILIKE.
+    destination_pattern: Option<String>,
+    departs_after: Option<DateTime<Utc>>,
+    departs_before: Option<DateTime<Utc>>,
+}
+
+impl MarketFilter {
+    pub fn limit(&self) -> i64 {
+        self.limit
+    }
+
+    pub fn destination_pattern(&self) -> Option<&str> {
+        self.destination_pattern.as_deref()
+    }
+}
+
+impl TryFrom<MarketQuery> for MarketFilter {
+    type Error = String;
+
+    fn try_from(query: MarketQuery) -> Result<Self, String> {
+        let limit = query.limit.unwrap_or(10);
+        if !(1..=MAX_FLIGHTS).contains(&limit) {
+            return Err(format!("limit must be between 1 and {MAX_FLIGHTS}"));
+        }
+        let destination_pattern = query
+            .destination
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(|d| d.chars().take(120).collect::<String>())
+            .map(|d| d.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        Ok(MarketFilter {
+            limit,
+            destination_pattern,
+            departs_after: query.departs_after,
+            departs_before: query.departs_before,
+        })
+    }
+}
+
+impl ToolRequest {
+    /// Reads a tool call: the tool's name and its JSON arguments (empty reads
+    /// as `{}`). The error is a message for the model, which may try again.
+    pub fn parse(name: &str, arguments: &str) -> Result<Self, String> {
+        let arguments = if arguments.trim().is_empty() { "{}" } else { arguments };
+        match name {
+            MARKET_DATA => serde_json::from_str::<MarketQuery>(arguments)
+                .map_err(|e| format!("invalid arguments for {MARKET_DATA}: {}", clipped(&e.to_string())))
+                .and_then(MarketFilter::try_from)
+                .map(ToolRequest::MarketData),
+            DEMAND => serde_json::from_str::<DemandQuery>(arguments)
+                .map_err(|e| format!("invalid arguments for {DEMAND}: {}", clipped(&e.to_string())))
+                .map(|q| ToolRequest::Demand(q.destination.map(|d| d.trim().to_owned()))),
+            other => Err(format!("there is no tool named {}", clipped(other))),
+        }
+    }
+}
+
+/// Refusals quote what the model sent (an unknown field, say): at most
+/// [`MAX_QUOTED`] characters of it, so a refusal never grows the prompt much.
+fn clipped(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+const MAX_QUOTED: usize = 200;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct MarketFlight {
@@ -98,17 +182,10 @@ pub struct Outcome {
 /// Runs a tool call. Bad arguments are not an error of the request: the
 /// model is told what was wrong, and may try again.
 pub async fn run(ctx: &Ctx, name: &str, arguments: &str) -> Result<Outcome, Error> {
-    let arguments = if arguments.trim().is_empty() { "{}" } else { arguments };
-    match name {
-        MARKET_DATA => match serde_json::from_str::<MarketQuery>(arguments) {
-            Ok(query) => market_data(ctx, query).await,
-            Err(e) => Ok(refused(format!("invalid arguments for {MARKET_DATA}: {e}"))),
-        },
-        DEMAND => match serde_json::from_str::<DemandQuery>(arguments) {
-            Ok(query) => demand(ctx, query).await,
-            Err(e) => Ok(refused(format!("invalid arguments for {DEMAND}: {e}"))),
-        },
-        other => Ok(refused(format!("there is no tool named {other}"))),
+    match ToolRequest::parse(name, arguments) {
+        Ok(ToolRequest::MarketData(filter)) => market_data(ctx, filter).await,
+        Ok(ToolRequest::Demand(destination)) => demand(ctx, destination.as_deref()).await,
+        Err(message) => Ok(refused(message)),
     }
 }
 
@@ -116,17 +193,7 @@ fn refused(message: String) -> Outcome {
     Outcome { summary: message.clone(), result: json!({ "error": message }) }
 }
 
-pub async fn market_data(ctx: &Ctx, query: MarketQuery) -> Result<Outcome, Error> {
-    let limit = query.limit.unwrap_or(10);
-    if !(1..=MAX_FLIGHTS).contains(&limit) {
-        return Ok(refused(format!("limit must be between 1 and {MAX_FLIGHTS}")));
-    }
-    let destination = query
-        .destination
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| d.chars().take(120).collect::<String>());
+pub async fn market_data(ctx: &Ctx, filter: MarketFilter) -> Result<Outcome, Error> {
     let mut flights: Vec<MarketFlight> = sqlx::query_as(
         "SELECT f.flight_number, d.name AS destination, f.departure_at, f.base_price, d.tax_amount,
                 d.is_promotion AS on_promotion, d.allows_pets, f.capacity, f.capacity - f.seats_taken AS seats_left
@@ -137,10 +204,10 @@ pub async fn market_data(ctx: &Ctx, query: MarketQuery) -> Result<Outcome, Error
          ORDER BY f.departure_at, f.id
          LIMIT $4",
     )
-    .bind(query.departs_after)
-    .bind(query.departs_before)
-    .bind(destination.map(|d| d.replace('%', "\\%").replace('_', "\\_")))
-    .bind(limit)
+    .bind(filter.departs_after)
+    .bind(filter.departs_before)
+    .bind(filter.destination_pattern)
+    .bind(filter.limit)
     .fetch_all(ctx.db())
     .await?;
     for flight in &mut flights {
@@ -153,7 +220,7 @@ pub async fn market_data(ctx: &Ctx, query: MarketQuery) -> Result<Outcome, Error
     })
 }
 
-pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
+pub async fn demand(ctx: &Ctx, destination: Option<&str>) -> Result<Outcome, Error> {
     let mut redis = ctx.redis();
     let totals: Vec<Option<i64>> = redis
         .mget(&[
@@ -166,7 +233,7 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
     // The consumer keeps destinations ranked in a sorted set: read the top
     // of it (or one member), never the keyspace.
-    let ranked: Vec<(String, i64)> = match query.destination.as_deref().map(str::trim) {
+    let ranked: Vec<(String, i64)> = match destination {
         Some(name) => {
             let score: Option<i64> = redis.zscore(keys::POPULARITY, name).await?;
             score.map(|bookings| vec![(name.to_owned(), bookings)]).unwrap_or_default()
@@ -193,4 +260,37 @@ pub async fn demand(ctx: &Ctx, query: DemandQuery) -> Result<Outcome, Error> {
             "destinations": destinations,
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_is_matched_as_text_never_as_a_pattern() {
+        let request = ToolRequest::parse(MARKET_DATA, r#"{"destination":" 50%_off\\ "}"#).expect("valid");
+        let ToolRequest::MarketData(filter) = request else { panic!("a market_data call") };
+        assert_eq!(filter.destination_pattern(), Some(r"50\%\_off\\"));
+        assert_eq!(filter.limit(), 10);
+    }
+
+    #[test]
+    fn a_refusal_quotes_at_most_a_few_hundred_characters_of_the_call() {
+        let field = "x".repeat(10_000);
+        let message =
+            ToolRequest::parse(MARKET_DATA, &format!(r#"{{"{field}":1}}"#)).expect_err("unknown field");
+        assert!(message.starts_with("invalid arguments for market_data: unknown field"), "{message}");
+        assert!(message.len() < 300, "{} characters", message.len());
+        let message = ToolRequest::parse(&field, "{}").expect_err("no such tool");
+        assert!(message.len() < 300, "{} characters", message.len());
+    }
+
+    #[test]
+    fn limits_outside_the_bound_are_refused() {
+        for limit in [0, MAX_FLIGHTS + 1, -1] {
+            let message = ToolRequest::parse(MARKET_DATA, &format!(r#"{{"limit":{limit}}}"#))
+                .expect_err("out of bounds");
+            assert_eq!(message, format!("limit must be between 1 and {MAX_FLIGHTS}"));
+        }
+    }
 }

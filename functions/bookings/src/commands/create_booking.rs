@@ -30,11 +30,13 @@ pub struct CreateBooking {
     pub has_pet: bool,
 }
 
-struct NewBooking {
-    flight_id: Uuid,
-    passenger_name: PassengerName,
-    passenger_age: PassengerAge,
-    has_pet: bool,
+/// A booking request that keeps every rule: what the handler books.
+#[derive(Debug)]
+pub struct NewBooking {
+    pub flight_id: Uuid,
+    pub passenger_name: PassengerName,
+    pub passenger_age: PassengerAge,
+    pub has_pet: bool,
 }
 
 impl TryFrom<CreateBooking> for NewBooking {

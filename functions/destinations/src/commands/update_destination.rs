@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
@@ -28,23 +29,73 @@ pub struct UpdateDestination {
     pub allows_pets: Option<bool>,
 }
 
+/// The changes to a destination, each keeping its rule, at least one given.
+#[derive(Debug)]
+pub struct DestinationChanges {
+    id: Uuid,
+    name: Option<DestinationName>,
+    tax_amount: Option<Money>,
+    is_promotion: Option<bool>,
+    allows_pets: Option<bool>,
+}
+
+impl DestinationChanges {
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    pub fn name(&self) -> Option<&DestinationName> {
+        self.name.as_ref()
+    }
+
+    pub fn tax_amount(&self) -> Option<Money> {
+        self.tax_amount
+    }
+
+    /// How many fields change: never zero.
+    pub fn count(&self) -> usize {
+        [
+            self.name.is_some(),
+            self.tax_amount.is_some(),
+            self.is_promotion.is_some(),
+            self.allows_pets.is_some(),
+        ]
+        .into_iter()
+        .filter(|given| *given)
+        .count()
+    }
+}
+
+impl TryFrom<UpdateDestination> for DestinationChanges {
+    type Error = Error;
+
+    fn try_from(input: UpdateDestination) -> Result<Self> {
+        if input.name.is_none()
+            && input.tax_amount.is_none()
+            && input.is_promotion.is_none()
+            && input.allows_pets.is_none()
+        {
+            return Err(Error::malformed(
+                "nothing_to_update",
+                "give at least one of name, tax_amount, is_promotion, allows_pets",
+            ));
+        }
+        Ok(DestinationChanges {
+            id: input.id,
+            name: input.name.as_deref().map(DestinationName::parse).transpose()?,
+            tax_amount: input.tax_amount.map(model::tax_amount).transpose()?,
+            is_promotion: input.is_promotion,
+            allows_pets: input.allows_pets,
+        })
+    }
+}
+
 pub fn function() -> Function {
     Function::command(SPEC, update_destination)
 }
 
 pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<Done<Destination>> {
-    if input.name.is_none()
-        && input.tax_amount.is_none()
-        && input.is_promotion.is_none()
-        && input.allows_pets.is_none()
-    {
-        return Err(Error::malformed(
-            "nothing_to_update",
-            "give at least one of name, tax_amount, is_promotion, allows_pets",
-        ));
-    }
-    let name = input.name.as_deref().map(DestinationName::parse).transpose()?;
-    let tax_amount = input.tax_amount.map(model::tax_amount).transpose()?;
+    let changes = DestinationChanges::try_from(input)?;
     let destination: Option<Destination> = sqlx::query_as(
         "UPDATE destinations SET
              name = COALESCE($2, name),
@@ -55,14 +106,14 @@ pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<
          WHERE id = $1
          RETURNING *",
     )
-    .bind(input.id)
-    .bind(name.as_ref().map(DestinationName::as_str))
-    .bind(tax_amount)
-    .bind(input.is_promotion)
-    .bind(input.allows_pets)
+    .bind(changes.id)
+    .bind(changes.name.as_ref().map(DestinationName::as_str))
+    .bind(changes.tax_amount)
+    .bind(changes.is_promotion)
+    .bind(changes.allows_pets)
     .fetch_optional(tx.conn())
     .await
-    .map_err(model::name_taken(name.as_ref()))?;
-    let destination = destination.ok_or_else(|| model::not_found(input.id))?;
+    .map_err(model::name_taken(changes.name.as_ref()))?;
+    let destination = destination.ok_or_else(|| model::not_found(changes.id))?;
     tx.commit(destination).await
 }

@@ -30,7 +30,8 @@ pub struct CreateFlight {
 }
 
 /// A flight that keeps every rule: what the handler writes.
-struct NewFlight {
+#[derive(Debug)]
+pub struct NewFlight {
     destination_id: Uuid,
     flight_number: String,
     base_price: Money,
@@ -39,7 +40,29 @@ struct NewFlight {
 }
 
 /// Seats on the largest airliner flying, with room to spare.
-const MAX_CAPACITY: i64 = 1_000;
+pub const MAX_CAPACITY: i64 = 1_000;
+
+impl NewFlight {
+    /// Upper case, 2 to 8 letters or digits.
+    pub fn flight_number(&self) -> &str {
+        &self.flight_number
+    }
+
+    /// Greater than zero.
+    pub fn base_price(&self) -> Money {
+        self.base_price
+    }
+
+    /// 1 to [`MAX_CAPACITY`].
+    pub fn capacity(&self) -> i32 {
+        self.capacity
+    }
+
+    /// In the future when validated.
+    pub fn departure_at(&self) -> DateTime<Utc> {
+        self.departure_at
+    }
+}
 
 impl TryFrom<CreateFlight> for NewFlight {
     type Error = Error;
