@@ -25,15 +25,19 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
     };
     let event = result.map_err(|e| e.to_string())?;
     // The SDK reads any name in structured mode; the spec allows lower-case
-    // letters and digits only, and a header would lower-case the rest.
+    // letters and digits only, and a header would lower-case the rest. A
+    // `ce-data` header makes an extension named like the event's data, which
+    // structured mode cannot tell apart from it.
     if let Some((name, _)) = event.iter().find(|(name, _)| !valid_attribute_name(name)) {
-        return Err(format!("invalid attribute name {name:?}: use lower-case letters a-z and digits only"));
+        return Err(format!(
+            "invalid attribute name {name:?}: use lower-case letters a-z and digits only, and not \"data\""
+        ));
     }
     Ok(event)
 }
 
 fn valid_attribute_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    !name.is_empty() && name != "data" && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Whether an HTTP message carries an event (a reply, say) at all.
@@ -131,6 +135,19 @@ mod tests {
             structured(r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","Region":"eu"}"#);
         let error = from_http(&headers, body).expect_err("an upper-case name is not a CloudEvents name");
         assert!(error.contains("Region"), "{error}");
+    }
+
+    #[test]
+    fn an_extension_named_data_is_refused() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in
+            [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
+        {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        headers.insert("ce-data", HeaderValue::from_static("x"));
+        let error = from_http(&headers, Bytes::new()).expect_err("data is no extension name");
+        assert!(error.contains("\"data\""), "{error}");
     }
 
     #[test]

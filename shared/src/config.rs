@@ -29,6 +29,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a client may take to send a request's body (408 after).
+    pub body_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` for every connection: no query, or
+    /// wait for a lock, holds a connection longer.
+    pub db_statement_timeout_ms: u64,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_grace_ms: u64,
     /// Timeout of one publish to `K_SINK`.
@@ -83,6 +88,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("rust_log", "info"),
     ("log_format", "json"),
     ("body_limit", "65536"),
+    ("body_timeout_ms", "10000"),
+    ("db_statement_timeout_ms", "10000"),
     ("shutdown_grace_ms", "25000"),
     ("publish_timeout_ms", "2000"),
     ("outbox_grace_ms", "10000"),
@@ -127,6 +134,10 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize::<Settings>())
             .map_err(|e| format!("configuration: {}", describe(e)))
+    }
+
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 
     pub fn db_acquire_timeout(&self) -> Duration {

@@ -13,7 +13,8 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// A pool that opens no connection until a request needs one, so start-up
 /// does no network work. Each connection is pinged before use, so a
-/// restarted database costs one failed request at most, not a broken pool.
+/// restarted database costs one failed request at most, not a broken pool;
+/// and each has a `statement_timeout`, so no statement holds it for long.
 pub fn lazy_pool(settings: &Settings) -> Result<PgPool, String> {
     let url = settings.database_url.expose();
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -21,7 +22,8 @@ pub fn lazy_pool(settings: &Settings) -> Result<PgPool, String> {
     }
     let options = PgConnectOptions::from_str(url)
         .map_err(|e| format!("configuration: DATABASE_URL: {e}"))?
-        .application_name("skybook");
+        .application_name("skybook")
+        .options([("statement_timeout", settings.db_statement_timeout_ms.to_string())]);
     Ok(PgPoolOptions::new()
         .max_connections(settings.db_pool_size)
         .min_connections(0)
@@ -42,9 +44,11 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exception; 57P0x: server shutting down;
+            // 57014: statement timeout (a lock held too long, an overload);
             // 53300: too many connections; 40001/40P01: retry the transaction.
             code.starts_with("08")
                 || code.starts_with("57P0")
+                || code == "57014"
                 || code == "53300"
                 || code == "40001"
                 || code == "40P01"

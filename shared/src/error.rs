@@ -34,6 +34,9 @@ pub enum Error {
     /// A known path asked with a method it does not serve.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The client took longer than the configured time to send the body.
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
     /// The body is larger than the configured limit.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -90,6 +93,7 @@ impl Error {
             Error::NotFound { .. } | Error::NoRoute(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } | Error::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +113,7 @@ impl Error {
             Error::NoRoute(_) => "no_route",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::RequestTimeout { .. } => "request_timeout",
             Error::RateLimited { .. } => "rate_limited",
             Error::Internal(_) => "internal",
         }

@@ -231,13 +231,19 @@ impl App {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Error::PayloadTooLarge { limit });
         }
-        let body = Limited::new(body, limit).collect().await.map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Error::PayloadTooLarge { limit }
-            } else {
-                Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
-            }
-        })?;
+        // A client that trickles its body would hold a connection and a
+        // buffer for as long as it liked: it gets a deadline.
+        let timeout = settings.body_timeout();
+        let body = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+            .await
+            .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    Error::PayloadTooLarge { limit }
+                } else {
+                    Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
+                }
+            })?;
         let incoming = Incoming::parse(&parts.headers, body.to_bytes(), spec.accepts)?;
         let span = tracing::info_span!(
             "invoke",

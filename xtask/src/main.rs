@@ -2,6 +2,7 @@
 //! (every test, services included), `cargo xtask bench`, `soak`, `fuzz` and
 //! `migrate`.
 
+mod audit;
 mod bench;
 mod dev;
 mod fuzz;
@@ -27,7 +28,7 @@ enum Command {
         /// Skip `cargo fmt --check` and `cargo clippy -D warnings`.
         #[arg(long)]
         no_lint: bool,
-        /// Skip the checks of the chart, manifests, workflows and Dockerfile.
+        /// Skip the checks of the chart, manifests, workflows and Dockerfile, and cargo deny.
         #[arg(long)]
         no_deploy_checks: bool,
         /// Passed to `cargo test` (a test name filter, `--nocapture`, ...).
@@ -74,6 +75,7 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
         if !std::process::Command::new("bash").arg(script).status()?.success() {
             anyhow::bail!("the deployment checks failed");
         }
+        audit::run()?;
     }
     services::ensure()?;
     // The interoperability tests run the CloudEvents SDK for Python from target/tools.

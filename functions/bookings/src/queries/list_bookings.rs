@@ -12,7 +12,8 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.booking.list"],
     replies: "skybook.booking.listed",
     source: crate::SOURCE,
-    authenticated: false,
+    // Bookings hold passengers' names and ages: read with a key, like a command.
+    authenticated: true,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

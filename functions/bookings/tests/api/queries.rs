@@ -1,6 +1,6 @@
 use bookings::queries::{get_booking, list_bookings};
 use serde_json::json;
-use shared::testing::{TestApp, TestSink};
+use shared::testing::{ReadResponse, TestApp, TestDb, TestSink};
 
 use crate::helpers::{World, ids};
 
@@ -43,4 +43,22 @@ async fn get_and_list_bookings_by_flight_and_passenger() {
     let ana_on_f1 =
         list.json(&json!({"passenger_name": "ana", "flight_id": f1}), None).await.expect(200).json();
     assert_eq!(ids(&ana_on_f1), [on_f1[0].clone(), on_f1[2].clone()]);
+}
+
+#[tokio::test]
+async fn bookings_hold_personal_data_and_need_a_key_when_keys_are_set() {
+    let db = TestDb::new().await;
+    let settings = [("database_url", db.url()), ("auth_api_keys", "k1".to_owned())];
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cases = [
+        (get_booking::function(), json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), 404),
+        (list_bookings::function(), json!({}), 200),
+    ];
+    for (function, data, with_key) in cases {
+        let app = TestApp::spawn_with(function, &settings).await;
+        let request = || app.post().header("content-type", "application/json").body(data.to_string());
+        assert_eq!(request().send().await.read().await.expect(401).error_code(), "unauthorized");
+        request().bearer_auth("k2").send().await.read().await.expect(401);
+        request().bearer_auth("k1").send().await.read().await.expect(with_key);
+    }
 }

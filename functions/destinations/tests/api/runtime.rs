@@ -39,6 +39,45 @@ async fn an_oversized_body_is_413_and_writes_nothing() {
     assert_eq!(count(&db).await, 0);
 }
 
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_writes_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let db = TestDb::new().await;
+    let app = TestApp::spawn_with(
+        create_destination::function(),
+        &[("database_url", &db.url()), ("body_timeout_ms", "300")],
+    )
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // Headers promise 100 bytes; one arrives, and the rest never does.
+    let head = "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut response)).await;
+    assert!(read.is_ok(), "the server kept the connection past its deadline");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("request_timeout"), "{response}");
+    assert_eq!(count(&db).await, 0);
+}
+
+#[tokio::test]
+async fn a_statement_over_the_timeout_is_cancelled_and_answered_as_retryable() {
+    let db = TestDb::new().await;
+    let settings = shared::config::Settings::with_overrides(&[
+        ("database_url", &db.url()),
+        ("db_statement_timeout_ms", "200"),
+    ])
+    .unwrap();
+    let pool = shared::db::lazy_pool(&settings).unwrap();
+    let started = std::time::Instant::now();
+    let error = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await.expect_err("cancelled");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4), "not cancelled: {error}");
+    assert_eq!(shared::Error::from(error).status(), 503);
+}
+
 fn futures_stream(
     chunks: Vec<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_core::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + Sync + 'static {
