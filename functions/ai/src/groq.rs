@@ -11,6 +11,9 @@ use shared::{Ctx, Error};
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
 const ATTEMPTS: u32 = 3;
+/// The largest reply read: a completion of 800 tokens is a few KiB, so a
+/// body past this is no answer to use, and is not held in memory.
+const MAX_REPLY_BYTES: usize = 1 << 20;
 /// The longest `retry-after` honoured; longer ones fail the call at once.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -159,9 +162,7 @@ impl Groq {
             let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
             let wait = match sent {
                 Ok(response) if response.status().is_success() => {
-                    let body =
-                        response.bytes().await.map_err(|e| unavailable(format!("unreadable reply: {e}")))?;
-                    return parse_reply(&body);
+                    return parse_reply(&read_limited(response).await?);
                 }
                 Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
                     let retry_after = response
@@ -198,6 +199,24 @@ impl Groq {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250 * 2u64.pow(attempt - 1))
+}
+
+/// The body of a reply, up to [`MAX_REPLY_BYTES`].
+async fn read_limited(mut response: reqwest::Response) -> Result<Vec<u8>, Error> {
+    let too_large = || unavailable(format!("reply larger than {MAX_REPLY_BYTES} bytes"));
+    if response.content_length().is_some_and(|length| length > MAX_REPLY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| unavailable(format!("unreadable reply: {e}")))?
+    {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The first choice's message of a chat completion body. The body comes from

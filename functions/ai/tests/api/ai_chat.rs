@@ -173,6 +173,17 @@ async fn retries_429_and_5xx_then_gives_a_generic_503() {
     );
 }
 
+#[tokio::test]
+async fn a_reply_too_large_to_be_an_answer_is_not_read_whole() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    let huge = json!({"role": "assistant", "content": "x".repeat(2 << 20)});
+    groq.reply(200, crate::fake_groq::completion(huge), None);
+    let failed = app.json(&json!({"question": "hola"}), None).await.expect(503);
+    assert_eq!(failed.error_code(), "ai_unavailable");
+    assert_eq!(groq.requests().len(), 1, "a reply that big is not retried");
+}
+
 async fn app_for(db: &TestDb, redis: &TestRedis, groq_url: &str) -> TestApp {
     app(db, redis, groq_url, &[]).await
 }

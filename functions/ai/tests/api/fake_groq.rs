@@ -93,7 +93,7 @@ impl FakeGroq {
     }
 }
 
-fn completion(message: Value) -> Value {
+pub fn completion(message: Value) -> Value {
     json!({
         "id": "chatcmpl-test", "object": "chat.completion", "model": "llama-3.3-70b-versatile",
         "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
