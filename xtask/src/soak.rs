@@ -85,7 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("list-flights", &list_flights),
         ("get-stats", &get_stats),
     ];
-    let rss_before: BTreeMap<&str, f64> = steady.iter().map(|(n, p)| (*n, rss_mib(p))).collect();
+    // RSS idle, then at every tick: a process that warms up (connections,
+    // buffers, allocator arenas) grows early and levels off; a leak keeps going.
+    let mut rss: BTreeMap<&str, Vec<f64>> = steady.iter().map(|(n, p)| (*n, vec![rss_mib(p)])).collect();
 
     let counts = Arc::new(Counts::default());
     let ports = [book.port, cancel.port, get_flight.port, list_flights.port, get_stats.port];
@@ -96,6 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::thread::sleep(
             Duration::from_secs(args.restart_every).min(deadline.saturating_duration_since(Instant::now())),
         );
+        for (name, process) in &steady {
+            rss.entry(name).or_default().push(rss_mib(process));
+        }
         if Instant::now() >= deadline {
             break;
         }
@@ -118,7 +123,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     runtime.block_on(load)??;
-    let rss_after: BTreeMap<&str, f64> = steady.iter().map(|(n, p)| (*n, rss_mib(p))).collect();
+    for (name, process) in &steady {
+        rss.entry(name).or_default().push(rss_mib(process));
+    }
 
     // Let the relay and the broker drain, then compare both stores.
     let verdict = runtime.block_on(check(&database_url, Duration::from_secs(90)));
@@ -132,10 +139,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         counts.stats.load(Ordering::Relaxed),
         counts.failed.load(Ordering::Relaxed)
     );
-    println!("{:<16} {:>10} {:>10} {:>8}", "process", "RSS start", "RSS end", "growth");
-    for (name, before) in &rss_before {
-        let after = rss_after[name];
-        println!("{name:<16} {before:>8.1}Mi {after:>8.1}Mi {:>7.1}%", (after - before) / before * 100.0);
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>16}",
+        "process", "RSS idle", "warm", "half", "end", "end vs warm"
+    );
+    for (name, samples) in &rss {
+        // Warm: after the first tick of load; half: midway through the run.
+        let (idle, warm, half, end) = (
+            samples[0],
+            samples[1.min(samples.len() - 1)],
+            samples[samples.len() / 2],
+            samples[samples.len() - 1],
+        );
+        println!(
+            "{name:<16} {idle:>7.1}Mi {warm:>7.1}Mi {half:>7.1}Mi {end:>7.1}Mi {:>15.1}%",
+            (end - warm) / warm * 100.0
+        );
     }
     let checked = verdict?;
     println!("{checked}");
