@@ -1,9 +1,13 @@
-//! Replays every committed seed and corpus input through its fuzz target, so
-//! an input that once broke a rule is checked on every test run.
+//! Replays every committed input through its fuzz target: the seeds
+//! (`fuzz/seeds/<target>/`, one file each, regressions among them) and the
+//! corpus the fuzzer grew (`fuzz/corpus/<target>.b64`, one base64 line each),
+//! so an input that once broke a rule is checked on every test run.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use skybook_fuzz::TARGETS;
 
 const FOLDERS: [&str; 2] = ["seeds", "corpus"];
@@ -12,28 +16,37 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn inputs(folder: &str, target: &str) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(root().join(folder).join(target)) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries.map(|e| e.expect("a readable corpus folder").path()).collect();
-    files.sort();
-    files
+/// Every committed input of `target`, each with where it comes from.
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut inputs = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(root().join("seeds").join(target)) {
+        for path in entries.map(|e| e.expect("a readable seed folder").path()) {
+            inputs.push((path.display().to_string(), std::fs::read(&path).expect("a readable seed")));
+        }
+    }
+    let packed = format!("corpus/{target}.b64");
+    let text = std::fs::read_to_string(root().join(&packed)).unwrap_or_default();
+    for (number, line) in text.lines().enumerate() {
+        let input = STANDARD.decode(line).unwrap_or_else(|e| panic!("{packed}:{}: {e}", number + 1));
+        inputs.push((format!("{packed}:{}", number + 1), input));
+    }
+    inputs
 }
 
 #[test]
 fn every_seed_and_corpus_input_keeps_its_targets_rules() {
     let mut failures = Vec::new();
     for (name, target) in TARGETS {
-        let files: Vec<PathBuf> = FOLDERS.iter().flat_map(|folder| inputs(folder, name)).collect();
-        assert!(!files.is_empty(), "the target {name} has no seed in fuzz/seeds/{name}");
-        for file in files {
-            let data = std::fs::read(&file).expect("a readable corpus file");
+        let inputs = inputs(name);
+        assert!(!inputs.is_empty(), "the target {name} has no seed in fuzz/seeds/{name}");
+        for (origin, data) in inputs {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| target(&data))) {
                 let message = panic
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                failures.push(format!("{}: {message}", file.display()));
+                failures.push(format!("{origin}: {message}"));
             }
         }
     }

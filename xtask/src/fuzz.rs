@@ -1,13 +1,21 @@
 //! `cargo xtask fuzz`: runs every libFuzzer target (cargo fuzz) for a bounded
-//! time over its seeds and corpus, minimizes the corpus so it can be
-//! committed, and reports executions per target. A crash is kept in
+//! time over its seeds and corpus, packs what it found into the committed
+//! corpus, and reports executions per target. A crash is kept in
 //! `fuzz/artifacts/<target>/` and fails the run; copied into
 //! `fuzz/seeds/<target>/`, it is replayed by every `cargo xtask test`.
+//!
+//! The fuzzer's own corpus (thousands of files) lives in
+//! `target/fuzz/corpus/<target>/`. What is committed is
+//! `fuzz/corpus/<target>.b64`: the inputs that keep every edge it reached,
+//! one per line in base64, so a fresh clone starts where the last run ended.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 use crate::services;
 
@@ -19,9 +27,9 @@ pub struct Args {
     /// Only these targets (repeatable); every one by default.
     #[arg(long)]
     only: Vec<String>,
-    /// Keep the corpus as it grew instead of minimizing it.
+    /// Leave fuzz/corpus/<target>.b64 as it is.
     #[arg(long)]
-    no_minimize: bool,
+    no_pack: bool,
 }
 
 /// What one target's run did.
@@ -40,31 +48,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cargo_fuzz(&root, &["build"], &[])?;
     let mut outcomes = Vec::new();
     for target in &targets {
-        let corpus = format!("fuzz/corpus/{target}");
-        std::fs::create_dir_all(root.join(&corpus))?;
+        let corpus = format!("target/fuzz/corpus/{target}");
+        unpack(&root, target, &root.join(&corpus))?;
         eprintln!("fuzz: {target} for {} s", args.seconds);
-        let log = root.join(format!("target/fuzz-{target}.log"));
+        let log = root.join(format!("target/fuzz/{target}.log"));
         let libfuzzer = [format!("-max_total_time={}", args.seconds), "-print_final_stats=1".to_owned()];
-        // New inputs go to the first folder: the corpus, never the seeds.
+        // New inputs go to the first folder: the working corpus, never the seeds.
         let crashed = !cargo_fuzz_logged(
             &root,
             &["run", target.as_str(), corpus.as_str(), &format!("fuzz/seeds/{target}")],
             &libfuzzer,
             &log,
         )?;
-        if !crashed && !args.no_minimize {
-            cargo_fuzz(&root, &["cmin", target.as_str(), corpus.as_str()], &[])?;
-        }
+        let packed =
+            if crashed || args.no_pack { None } else { Some(pack(&root, target, &root.join(&corpus))?) };
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         outcomes.push(Outcome {
             target: target.clone(),
             executions: stat(&text, "stat::number_of_executed_units:"),
             coverage: last_coverage(&text),
-            corpus: std::fs::read_dir(root.join(&corpus))?.count(),
+            corpus: packed.unwrap_or(0),
             crashed,
         });
     }
-    println!("\n| target | seconds | executions | executions/s | coverage (edges) | corpus | result |");
+    println!(
+        "\n| target | seconds | executions | executions/s | coverage (edges) | packed inputs | result |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---|");
     for o in &outcomes {
         println!(
@@ -83,6 +92,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("crashes in {}: the input is in fuzz/artifacts/<target>/", crashed.join(", "));
     }
     Ok(())
+}
+
+/// Adds the committed inputs of `target` to its working corpus.
+fn unpack(root: &Path, target: &str, corpus: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(corpus)?;
+    let packed = std::fs::read_to_string(root.join(format!("fuzz/corpus/{target}.b64"))).unwrap_or_default();
+    for line in packed.lines() {
+        let input = STANDARD.decode(line).with_context(|| format!("fuzz/corpus/{target}.b64: not base64"))?;
+        // Named by content, as libFuzzer names its own, so nothing doubles.
+        let name = format!("packed-{:016x}", fnv1a(&input));
+        std::fs::write(corpus.join(name), input)?;
+    }
+    Ok(())
+}
+
+/// Writes `fuzz/corpus/<target>.b64`: the smallest set of the working
+/// corpus that keeps every edge reached (libFuzzer's merge, counting edges
+/// only), sorted. Returns how many inputs it holds.
+fn pack(root: &Path, target: &str, corpus: &Path) -> anyhow::Result<usize> {
+    let kept = root.join(format!("target/fuzz/packed/{target}"));
+    let _ = std::fs::remove_dir_all(&kept);
+    std::fs::create_dir_all(&kept)?;
+    let binary = root.join(format!("target/x86_64-unknown-linux-gnu/release/{target}"));
+    let merged = Command::new(&binary)
+        .args(["-merge=1", "-use_cmp=0", "-use_value_profile=0", "-use_counters=0"])
+        .arg(&kept)
+        .arg(corpus)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", binary.display()))?;
+    if !merged.success() {
+        bail!("minimizing the corpus of {target} failed");
+    }
+    let mut lines = BTreeSet::new();
+    for entry in std::fs::read_dir(&kept)? {
+        lines.insert(STANDARD.encode(std::fs::read(entry?.path())?));
+    }
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(root.join(format!("fuzz/corpus/{target}.b64")), text)?;
+    Ok(lines.len())
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The targets: one binary in `fuzz/fuzz_targets/` each (the replay test
@@ -151,6 +205,9 @@ fn cargo_fuzz(root: &Path, args: &[&str], libfuzzer: &[String]) -> anyhow::Resul
 
 /// Runs cargo fuzz with its output in `log` too; whether it ended well.
 fn cargo_fuzz_logged(root: &Path, args: &[&str], libfuzzer: &[String], log: &Path) -> anyhow::Result<bool> {
+    if let Some(folder) = log.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
     let file = std::fs::File::create(log)?;
     let status = cargo_fuzz_command(root, args, libfuzzer)
         .stdout(file.try_clone()?)
