@@ -1,0 +1,116 @@
+//! The surface a deployment exposes, checked on the built binaries: with
+//! keys set, every function reachable from outside the cluster refuses a
+//! request without a valid key, but for the public catalogue (destinations,
+//! flights, stats); what takes no key at all is cluster-local.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use serde_norway::Value;
+
+const KEY: &str = "surface-test-key";
+/// What anyone may read: the catalogue and the aggregate stats.
+const PUBLIC: [&str; 4] = ["list-destinations", "list-flights", "get-flight", "get-stats"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// Each function's visibility, from its rendered Knative Service.
+fn visibility() -> BTreeMap<String, String> {
+    let mut functions = BTreeMap::new();
+    for entry in std::fs::read_dir(root().join("knative/services")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for doc in serde_norway::Deserializer::from_str(&text) {
+            let service = Value::deserialize(doc).unwrap();
+            let labels = &service["metadata"]["labels"];
+            if labels["app.kubernetes.io/name"].as_str() == Some("dead-letters") {
+                continue;
+            }
+            let local = labels["networking.knative.dev/visibility"].as_str() == Some("cluster-local");
+            let name = service["metadata"]["name"].as_str().unwrap().to_owned();
+            functions.insert(name, if local { "cluster-local" } else { "external" }.to_owned());
+        }
+    }
+    functions
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a function with keys set and every dependency out of reach: the
+/// key is checked before any of them is needed.
+fn start(name: &str) -> (Running, String) {
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().and_then(|deps| deps.parent()).unwrap().join(name);
+    assert!(binary.exists(), "{} is not built: `cargo build --workspace --bins`", binary.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new(binary)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("AUTH_API_KEYS", KEY)
+        .env("DATABASE_URL", "postgres://skybook@127.0.0.1:1/skybook")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("DB_ACQUIRE_TIMEOUT_MS", "200")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (running, format!("http://127.0.0.1:{port}/"))
+}
+
+#[tokio::test]
+async fn outside_the_cluster_only_the_public_catalogue_answers_without_a_key() {
+    let functions = visibility();
+    let mut binaries = Vec::new();
+    for slice in std::fs::read_dir(root().join("functions")).unwrap() {
+        let Ok(bins) = std::fs::read_dir(slice.unwrap().path().join("src/bin")) else { continue };
+        binaries.extend(bins.map(|b| b.unwrap().path().file_stem().unwrap().to_str().unwrap().to_owned()));
+    }
+    binaries.sort();
+    assert_eq!(
+        functions.keys().cloned().collect::<Vec<_>>(),
+        binaries,
+        "a function without a Service, or one more"
+    );
+    let client = reqwest::Client::new();
+    for (name, visibility) in &functions {
+        let (_running, url) = start(name);
+        let post = |key: Option<&str>| {
+            let request = client.post(&url).header("content-type", "application/json").body("{}");
+            match key {
+                Some(key) => request.bearer_auth(key),
+                None => request,
+            }
+        };
+        let without = post(None).send().await.unwrap().status().as_u16();
+        let wrong = post(Some("not-the-key")).send().await.unwrap().status().as_u16();
+        let with = post(Some(KEY)).send().await.unwrap().status().as_u16();
+        assert_ne!(with, 401, "{name} refused its key");
+        match (visibility.as_str(), PUBLIC.contains(&name.as_str())) {
+            ("external", false) => {
+                assert_eq!((without, wrong), (401, 401), "{name} answered without a valid key");
+            }
+            ("external", true) => assert_ne!(without, 401, "{name} is public but wants a key"),
+            // The broker and the PingSource send no key: only the cluster reaches these.
+            (_, _) => assert_ne!(without, 401, "{name} is cluster-local and must take events as they come"),
+        }
+    }
+}
