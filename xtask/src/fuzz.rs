@@ -21,8 +21,8 @@ use crate::services;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Seconds each target runs.
-    #[arg(long, default_value_t = 60)]
+    /// Seconds each target runs (libFuzzer reads 0 as "forever": not allowed).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// Only these targets (repeatable); every one by default.
     #[arg(long)]
