@@ -2,6 +2,8 @@
 //! structured), RabbitMQ (structured JSON, attributes as AMQP headers for
 //! the filters), HTTP out (binary mode).
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use cloudevents::{AttributesReader, Data, Event};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -54,21 +56,52 @@ pub fn is_event(headers: &HeaderMap) -> bool {
             .is_some_and(|ct| ct.to_ascii_lowercase().starts_with(STRUCTURED))
 }
 
-/// The message body and the headers the headers exchange filters on.
+/// The message body and the headers the headers exchange filters on. The
+/// body is the event in structured mode with its data as `data_base64`, the
+/// bytes it arrived as: read back, the SDK would take bytes that parse as
+/// JSON for a JSON value, and a number of more digits than a float holds
+/// would come out changed.
 pub fn to_amqp(event: &Event) -> Result<(Vec<u8>, FieldTable), serde_json::Error> {
-    let payload = serde_json::to_vec(event)?;
+    let mut object = match serde_json::to_value(event)? {
+        serde_json::Value::Object(object) => object,
+        _ => return Err(serde::ser::Error::custom("an event serializes as an object")),
+    };
+    object.remove("data");
+    object.remove("data_base64");
+    if let Some(data) = event.data() {
+        object.insert("data_base64".into(), STANDARD.encode(data_bytes(data)?).into());
+    }
+    let payload = serde_json::to_vec(&object)?;
     let mut headers = FieldTable::default();
     for (name, value) in event.iter() {
-        if name == "data" || name == "data_base64" {
-            continue;
-        }
         headers.insert(ShortString::from(name.to_owned()), AMQPValue::LongString(value.to_string().into()));
     }
     Ok((payload, headers))
 }
 
+/// Reads a message [`to_amqp`] wrote: the data comes back as the same bytes.
 pub fn from_amqp(payload: &[u8]) -> Result<Event, serde_json::Error> {
-    serde_json::from_slice(payload)
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(payload)?;
+    let data = match object.remove("data_base64") {
+        None => None,
+        Some(serde_json::Value::String(encoded)) => {
+            Some(STANDARD.decode(encoded).map_err(serde::de::Error::custom)?)
+        }
+        Some(_) => return Err(serde::de::Error::custom("data_base64 is not a string")),
+    };
+    let mut event: Event = serde_json::from_value(serde_json::Value::Object(object))?;
+    if let Some(bytes) = data {
+        event.set_data_unchecked(bytes);
+    }
+    Ok(event)
+}
+
+fn data_bytes(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
+    Ok(match data {
+        Data::Binary(bytes) => bytes.clone(),
+        Data::String(text) => text.clone().into_bytes(),
+        Data::Json(value) => serde_json::to_vec(value)?,
+    })
 }
 
 /// The event as an HTTP message: binary mode, as Knative delivers, with the
@@ -99,12 +132,7 @@ pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
         };
         headers.insert(header, HeaderValue::try_from(value.to_string()).map_err(|e| e.to_string())?);
     }
-    let body = match event.data() {
-        None => Vec::new(),
-        Some(Data::Binary(bytes)) => bytes.clone(),
-        Some(Data::String(text)) => text.clone().into_bytes(),
-        Some(Data::Json(value)) => serde_json::to_vec(value).map_err(|e| e.to_string())?,
-    };
+    let body = event.data().map(data_bytes).transpose().map_err(|e| e.to_string())?.unwrap_or_default();
     Ok((headers, body))
 }
 
@@ -140,6 +168,29 @@ mod tests {
             structured(r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","Region":"eu"}"#);
         let error = from_http(&headers, body).expect_err("an upper-case name is not a CloudEvents name");
         assert!(error.contains("Region"), "{error}");
+    }
+
+    #[test]
+    fn data_crosses_the_queue_as_the_same_bytes() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in
+            [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
+        {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        // JSON a float cannot hold, with and without a JSON content type.
+        let digits = &b"{\"n\": 12345678901234567890123, \"x\": 0.1000000000000000055511}"[..];
+        for content_type in [None, Some("application/json")] {
+            let mut headers = headers.clone();
+            if let Some(content_type) = content_type {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            }
+            let event = from_http(&headers, Bytes::from_static(digits)).expect("a valid event");
+            let (payload, _) = to_amqp(&event).expect("encodable");
+            let queued = from_amqp(&payload).expect("readable");
+            let (_, body) = to_http(&queued).expect("deliverable");
+            assert_eq!(body, digits, "content type {content_type:?}");
+        }
     }
 
     #[test]
