@@ -162,6 +162,17 @@ mod tests {
         (headers, Bytes::from(json.to_owned()))
     }
 
+    /// The headers of a binary-mode event of the given spec version, no data.
+    fn binary(specversion: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in
+            [("ce-specversion", specversion), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
+        {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
     #[test]
     fn an_attribute_name_a_header_would_change_is_refused() {
         let (headers, body) =
@@ -172,12 +183,7 @@ mod tests {
 
     #[test]
     fn data_crosses_the_queue_as_the_same_bytes() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in
-            [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
-        {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        let headers = binary("1.0");
         // JSON a float cannot hold, with and without a JSON content type.
         let digits = &b"{\"n\": 12345678901234567890123, \"x\": 0.1000000000000000055511}"[..];
         for content_type in [None, Some("application/json")] {
@@ -195,12 +201,7 @@ mod tests {
 
     #[test]
     fn only_cloudevents_1_0_is_accepted() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in
-            [("ce-specversion", "0.3"), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
-        {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        let headers = binary("0.3");
         // Data the SDK's 0.3 reader would take for JSON once it came back from the queue.
         let error = from_http(&headers, Bytes::from_static(b"\n-1\nx")).expect_err("0.3 is refused");
         assert!(error.contains("specversion 1.0"), "{error}");
@@ -208,12 +209,7 @@ mod tests {
 
     #[test]
     fn an_extension_named_data_is_refused() {
-        let mut headers = HeaderMap::new();
-        for (name, value) in
-            [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/x"), ("ce-type", "t")]
-        {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
+        let mut headers = binary("1.0");
         headers.insert("ce-data", HeaderValue::from_static("x"));
         let error = from_http(&headers, Bytes::new()).expect_err("data is no extension name");
         assert!(error.contains("\"data\""), "{error}");
