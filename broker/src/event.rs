@@ -37,14 +37,21 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
     // structured mode cannot tell apart from it.
     if let Some((name, _)) = event.iter().find(|(name, _)| !valid_attribute_name(name)) {
         return Err(format!(
-            "invalid attribute name {name:?}: use lower-case letters a-z and digits only, and not \"data\""
+            "invalid attribute name {:?}: use 1 to {MAX_NAME} lower-case letters a-z and digits, not \"data\"",
+            name.chars().take(MAX_NAME).collect::<String>()
         ));
     }
     Ok(event)
 }
 
+/// The longest attribute name taken. The spec asks for 20 characters at
+/// most; AMQP, where names become headers, stops at 255 bytes.
+const MAX_NAME: usize = 64;
+
 fn valid_attribute_name(name: &str) -> bool {
-    !name.is_empty() && name != "data" && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    (1..=MAX_NAME).contains(&name.len())
+        && name != "data"
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// Whether an HTTP message carries an event (a reply, say) at all.
@@ -74,7 +81,8 @@ pub fn to_amqp(event: &Event) -> Result<(Vec<u8>, FieldTable), serde_json::Error
     let payload = serde_json::to_vec(&object)?;
     let mut headers = FieldTable::default();
     for (name, value) in event.iter() {
-        headers.insert(ShortString::from(name.to_owned()), AMQPValue::LongString(value.to_string().into()));
+        let name = ShortString::try_new(name).map_err(|e| serde::ser::Error::custom(e.to_string()))?;
+        headers.insert(name, AMQPValue::LongString(value.to_string().into()));
     }
     Ok((payload, headers))
 }
@@ -197,6 +205,23 @@ mod tests {
             let (_, body) = to_http(&queued).expect("deliverable");
             assert_eq!(body, digits, "content type {content_type:?}");
         }
+    }
+
+    #[test]
+    fn an_attribute_name_longer_than_amqp_takes_is_refused_not_a_crash() {
+        let mut headers = binary("1.0");
+        headers.insert(
+            HeaderName::try_from(format!("ce-{}", "x".repeat(300))).unwrap(),
+            HeaderValue::from_static("1"),
+        );
+        let error = from_http(&headers, Bytes::new()).expect_err("a name that long is refused");
+        assert!(error.contains("1 to 64"), "{error}");
+        let event: Event = serde_json::from_str(&format!(
+            r#"{{"specversion":"1.0","id":"1","source":"/x","type":"t","{}":"1"}}"#,
+            "x".repeat(300)
+        ))
+        .unwrap();
+        assert!(to_amqp(&event).is_err(), "refused, where it would have panicked");
     }
 
     #[test]
