@@ -17,15 +17,11 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(STRUCTURED));
-    let result = if structured {
-        // The SDK recognises structured mode by a lower-case content type only.
-        let mut lowered = headers.clone();
-        lowered.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
-        cloudevents::binding::http::to_event(&lowered, body.to_vec())
+    let event = if structured {
+        from_structured(&body).map_err(|e| e.to_string())?
     } else {
-        cloudevents::binding::http::to_event(headers, body.to_vec())
+        cloudevents::binding::http::to_event(headers, body.to_vec()).map_err(|e| e.to_string())?
     };
-    let event = result.map_err(|e| e.to_string())?;
     // The SDK reads 0.3 too, but cannot read back every 0.3 event it writes
     // (base64 data without a content type): one accepted would be lost.
     if event.specversion() != cloudevents::event::SpecVersion::V10 {
@@ -63,22 +59,10 @@ pub fn is_event(headers: &HeaderMap) -> bool {
             .is_some_and(|ct| ct.to_ascii_lowercase().starts_with(STRUCTURED))
 }
 
-/// The message body and the headers the headers exchange filters on. The
-/// body is the event in structured mode with its data as `data_base64`, the
-/// bytes it arrived as: read back, the SDK would take bytes that parse as
-/// JSON for a JSON value, and a number of more digits than a float holds
-/// would come out changed.
+/// The message body and the headers the headers exchange filters on: the
+/// event in structured mode ([`to_structured`]), its attributes as headers.
 pub fn to_amqp(event: &Event) -> Result<(Vec<u8>, FieldTable), serde_json::Error> {
-    let mut object = match serde_json::to_value(event)? {
-        serde_json::Value::Object(object) => object,
-        _ => return Err(serde::ser::Error::custom("an event serializes as an object")),
-    };
-    object.remove("data");
-    object.remove("data_base64");
-    if let Some(data) = event.data() {
-        object.insert("data_base64".into(), STANDARD.encode(data_bytes(data)?).into());
-    }
-    let payload = serde_json::to_vec(&object)?;
+    let payload = to_structured(event)?;
     let mut headers = FieldTable::default();
     for (name, value) in event.iter() {
         let name = ShortString::try_new(name).map_err(|e| serde::ser::Error::custom(e.to_string()))?;
@@ -87,11 +71,35 @@ pub fn to_amqp(event: &Event) -> Result<(Vec<u8>, FieldTable), serde_json::Error
     Ok((payload, headers))
 }
 
-/// Reads a message [`to_amqp`] wrote: the data comes back as the same bytes.
 pub fn from_amqp(payload: &[u8]) -> Result<Event, serde_json::Error> {
-    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(payload)?;
+    from_structured(payload)
+}
+
+/// The event in structured mode, data that came as bytes or text as
+/// `data_base64`, the bytes it arrived as. The SDK's own writing would leave
+/// them to its reader, which takes bytes that parse as JSON for a JSON value:
+/// a number of more digits than a float holds would come out changed.
+fn to_structured(event: &Event) -> Result<Vec<u8>, serde_json::Error> {
+    let mut object = match serde_json::to_value(event)? {
+        serde_json::Value::Object(object) => object,
+        _ => return Err(serde::ser::Error::custom("an event serializes as an object")),
+    };
+    // A JSON value stays `data`, as the SDK wrote it: it reads back the same.
+    if let Some(data @ (Data::Binary(_) | Data::String(_))) = event.data() {
+        object.remove("data");
+        object.insert("data_base64".into(), STANDARD.encode(data_bytes(data)?).into());
+    }
+    serde_json::to_vec(&object)
+}
+
+/// Reads structured mode; `data_base64` comes back as the same bytes.
+fn from_structured(body: &[u8]) -> Result<Event, serde_json::Error> {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)?;
     let data = match object.remove("data_base64") {
         None => None,
+        Some(_) if object.contains_key("data") => {
+            return Err(serde::de::Error::custom("an event has data or data_base64, not both"));
+        }
         Some(serde_json::Value::String(encoded)) => {
             Some(STANDARD.decode(encoded).map_err(serde::de::Error::custom)?)
         }
@@ -131,7 +139,7 @@ pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
     });
     if !binary {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
-        return Ok((headers, serde_json::to_vec(event).map_err(|e| e.to_string())?));
+        return Ok((headers, to_structured(event).map_err(|e| e.to_string())?));
     }
     for (name, value) in event.iter() {
         let header = match name {
@@ -222,6 +230,19 @@ mod tests {
         ))
         .unwrap();
         assert!(to_amqp(&event).is_err(), "refused, where it would have panicked");
+    }
+
+    #[test]
+    fn data_delivered_in_structured_mode_is_the_same_bytes() {
+        let mut headers = binary("1.0");
+        // A space in the source sends the event in structured mode.
+        headers.insert("ce-source", HeaderValue::from_static("/ x"));
+        let digits = &b"99999990080000000000444444444444444444001012309555"[..];
+        let event = from_http(&headers, Bytes::from_static(digits)).expect("a valid event");
+        let (out_headers, out_body) = to_http(&event).expect("deliverable");
+        assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
+        let delivered = from_http(&out_headers, Bytes::from(out_body)).expect("readable");
+        assert_eq!(delivered.data(), Some(&Data::Binary(digits.to_vec())));
     }
 
     #[test]
