@@ -81,6 +81,10 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
     // The interoperability tests run the CloudEvents SDK for Python from target/tools.
     manifests::tools(&services::workspace_root())?;
     runtime()?.block_on(services::drop_test_databases(&services::database_url()))?;
+    // Tests that run functions as processes (the broker's flow, the surface)
+    // need every binary, and cargo builds a package's binaries only for its
+    // own integration tests.
+    cargo(&["build", "--workspace", "--bins"], &[])?;
     cargo(&["test", "--workspace", "--all-targets"], &cargo_args)
 }
 
