@@ -134,7 +134,8 @@ pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
         headers.insert("traceparent", value);
     }
     let binary = event.iter().all(|(name, value)| match name {
-        "datacontenttype" => HeaderValue::try_from(value.to_string()).is_ok(),
+        // A media type may hold spaces (`; charset=utf-8`): visible ASCII and spaces.
+        "datacontenttype" => value.to_string().bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
         _ => HeaderName::try_from(format!("ce-{name}")).is_ok() && header_safe(&value.to_string()),
     });
     if !binary {
@@ -243,6 +244,18 @@ mod tests {
         assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
         let delivered = from_http(&out_headers, Bytes::from(out_body)).expect("readable");
         assert_eq!(delivered.data(), Some(&Data::Binary(digits.to_vec())));
+    }
+
+    #[test]
+    fn a_content_type_a_header_cannot_carry_is_delivered_structured() {
+        let (headers, body) = structured(
+            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","datacontenttype":"text/plaïn","data":"a"}"#,
+        );
+        let event = from_http(&headers, body).expect("a valid event");
+        let (out_headers, out_body) = to_http(&event).expect("deliverable");
+        assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
+        let delivered = from_http(&out_headers, Bytes::from(out_body)).expect("readable");
+        assert_eq!(delivered.datacontenttype(), Some("text/plaïn"));
     }
 
     #[test]
