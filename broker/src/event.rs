@@ -247,6 +247,17 @@ mod tests {
     }
 
     #[test]
+    fn a_json_number_crosses_the_queue_unchanged() {
+        // Parsed at the ingress into the nearest float; that float must come back.
+        let (headers, body) = structured(
+            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","data":[22222222222222222222222222222222222222222222222]}"#,
+        );
+        let event = from_http(&headers, body).expect("a valid event");
+        let (payload, _) = to_amqp(&event).expect("encodable");
+        assert_eq!(from_amqp(&payload).expect("readable"), event);
+    }
+
+    #[test]
     fn a_content_type_a_header_cannot_carry_is_delivered_structured() {
         let (headers, body) = structured(
             r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","datacontenttype":"text/plaïn","data":"a"}"#,

@@ -55,8 +55,11 @@ fn deny(checks: &[&str]) -> anyhow::Result<(bool, String)> {
         .args(checks)
         .current_dir(services::workspace_root())
         .output()?;
+    // Findings go to stderr, the one-line verdict to stdout.
     let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let summary: Vec<&str> = text.lines().filter(|l| l.starts_with("error") || l.contains(" ok")).collect();
-    eprintln!("cargo deny check {}: {}", checks.join(" "), summary.join("; "));
+    let verdict = String::from_utf8_lossy(&output.stdout);
+    for line in text.lines().filter(|l| l.starts_with("error")).chain(verdict.lines()) {
+        eprintln!("cargo deny check {}: {line}", checks.join(" "));
+    }
     Ok((output.status.success(), text))
 }
