@@ -1,6 +1,7 @@
 //! CloudEvents across the broker's three edges: HTTP in (binary or
 //! structured), RabbitMQ (structured JSON, attributes as AMQP headers for
-//! the filters), HTTP out (binary mode).
+//! the filters), HTTP out (binary mode, structured when a header can't carry
+//! an attribute). Data crosses all three as the bytes it came as.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -112,7 +113,8 @@ fn from_structured(body: &[u8]) -> Result<Event, serde_json::Error> {
     Ok(event)
 }
 
-fn data_bytes(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
+/// The event's data as bytes: what a binary-mode body carries.
+pub fn data_bytes(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
     Ok(match data {
         Data::Binary(bytes) => bytes.clone(),
         Data::String(text) => text.clone().into_bytes(),
@@ -126,31 +128,43 @@ fn data_bytes(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
 /// non-ASCII character) would need percent-encoding, which the Rust SDK does
 /// not decode: such an event goes in structured mode instead, whole.
 pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
-    let mut headers = HeaderMap::new();
+    let (mut headers, body) = match binary_headers(event) {
+        Some(headers) => {
+            let body = event.data().map(data_bytes).transpose().map_err(|e| e.to_string())?;
+            (headers, body.unwrap_or_default())
+        }
+        None => {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
+            (headers, to_structured(event).map_err(|e| e.to_string())?)
+        }
+    };
     // The W3C trace context travels as its own header too.
     if let Some(traceparent) = event.extension("traceparent")
         && let Ok(value) = HeaderValue::try_from(traceparent.to_string())
     {
         headers.insert("traceparent", value);
     }
-    let binary = event.iter().all(|(name, value)| match name {
-        // A media type may hold spaces (`; charset=utf-8`): visible ASCII and spaces.
-        "datacontenttype" => value.to_string().bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
-        _ => HeaderName::try_from(format!("ce-{name}")).is_ok() && header_safe(&value.to_string()),
-    });
-    if !binary {
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
-        return Ok((headers, to_structured(event).map_err(|e| e.to_string())?));
-    }
-    for (name, value) in event.iter() {
-        let header = match name {
-            "datacontenttype" => header::CONTENT_TYPE,
-            _ => HeaderName::try_from(format!("ce-{name}")).map_err(|e| e.to_string())?,
-        };
-        headers.insert(header, HeaderValue::try_from(value.to_string()).map_err(|e| e.to_string())?);
-    }
-    let body = event.data().map(data_bytes).transpose().map_err(|e| e.to_string())?.unwrap_or_default();
     Ok((headers, body))
+}
+
+/// The attributes as binary-mode headers, or none if one cannot be carried as it is.
+fn binary_headers(event: &Event) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in event.iter() {
+        let value = value.to_string();
+        let header = match name {
+            // A media type may hold spaces (`; charset=utf-8`): visible ASCII and spaces.
+            "datacontenttype" if value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => {
+                header::CONTENT_TYPE
+            }
+            "datacontenttype" => return None,
+            _ if header_safe(&value) => HeaderName::try_from(format!("ce-{name}")).ok()?,
+            _ => return None,
+        };
+        headers.insert(header, HeaderValue::try_from(value).ok()?);
+    }
+    Some(headers)
 }
 
 /// Printable ASCII but the characters the HTTP binding percent-encodes.

@@ -260,10 +260,6 @@ fn attributes(event: &cloudevents::Event) -> Vec<(String, String)> {
 }
 
 fn data_bytes(event: &cloudevents::Event) -> Vec<u8> {
-    match event.data() {
-        None => Vec::new(),
-        Some(cloudevents::Data::Binary(bytes)) => bytes.clone(),
-        Some(cloudevents::Data::String(text)) => text.clone().into_bytes(),
-        Some(cloudevents::Data::Json(value)) => value.to_string().into_bytes(),
-    }
+    let bytes = event.data().map(broker::event::data_bytes).transpose();
+    bytes.expect("a JSON value always serializes").unwrap_or_default()
 }
