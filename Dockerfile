@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
-# One image per function, a static binary on distroless as a non-root user:
+# Every image from one build: the workspace is compiled once, in one builder
+# stage, and each image copies its one static binary onto distroless:
 #   docker build --build-arg FUNCTION=create-booking -t skybook/create-booking .
-# FUNCTION is any binary of the workspace (a function, skybook-broker, skybook-migrate).
+# FUNCTION is any binary of the workspace (a function, skybook-broker,
+# skybook-migrate). Building several images in a row (or with
+# `docker buildx bake`) reuses the builder stage: it does not depend on FUNCTION.
 
 ARG RUST_VERSION=1.95
 
@@ -22,17 +25,23 @@ RUN cargo chef prepare --recipe-path recipe.json
 # until Cargo.toml or Cargo.lock change.
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --target x86_64-unknown-linux-musl --recipe-path recipe.json
+RUN cargo chef cook --release --locked --target x86_64-unknown-linux-musl --recipe-path recipe.json
 COPY . .
+# Every binary that ships, in one compilation; the developer tools stay out.
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --workspace --bins \
+      --exclude xtask --exclude skybook-fuzz --exclude hello-baseline \
+ && mkdir /out \
+ && find target/x86_64-unknown-linux-musl/release -maxdepth 1 -type f -executable -exec cp {} /out/ \;
+# Declared after the build, so the compilation above is shared by every image.
 ARG FUNCTION
-RUN test -n "${FUNCTION}" \
- && cargo build --release --target x86_64-unknown-linux-musl --bin "${FUNCTION}" \
- && cp "target/x86_64-unknown-linux-musl/release/${FUNCTION}" /function
+RUN test -n "${FUNCTION}" && test -x "/out/${FUNCTION}" \
+ || { echo "FUNCTION must name a binary: $(ls /out)"; exit 1; }
 
 # distroless/static: CA certificates, no shell, user 65532; the root
 # filesystem can be mounted read-only (the binary writes nothing).
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=builder /function /function
+ARG FUNCTION
+COPY --from=builder /out/${FUNCTION} /function
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/function"]

@@ -1,4 +1,5 @@
-//! Bearer API keys, compared in constant time.
+//! Bearer API keys: read from `Authorization` (the scheme matched without
+//! regard to case, RFC 7235), compared in constant time.
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
@@ -6,24 +7,27 @@ use subtle::ConstantTimeEq;
 use crate::config::Secret;
 use crate::error::Error;
 
-/// Accepts the request when no keys are configured, or when its
-/// `Authorization: Bearer <key>` matches one of them.
-pub fn check(keys: &[Secret], headers: &HeaderMap) -> Result<(), Error> {
+/// The credentials of `Authorization: Bearer <token>`, if that is the scheme.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Accepts the request when no keys are configured (the function started
+/// only because auth was disabled explicitly), or when its bearer token
+/// matches one of them; returns the verified token.
+pub fn check<'h>(keys: &[Secret], headers: &'h HeaderMap) -> Result<Option<&'h str>, Error> {
     if keys.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let presented = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(Error::Unauthorized)?;
+    let presented = bearer(headers).ok_or(Error::Unauthorized)?;
     // Compare against every key without stopping early, so timing does not
     // tell which key (or how much of one) matched.
     let matched = keys
         .iter()
         .fold(subtle::Choice::from(0), |acc, key| acc | key.expose().as_bytes().ct_eq(presented.as_bytes()));
-    if bool::from(matched) { Ok(()) } else { Err(Error::Unauthorized) }
+    if bool::from(matched) { Ok(Some(presented)) } else { Err(Error::Unauthorized) }
 }
 
 #[cfg(test)]
@@ -38,16 +42,25 @@ mod tests {
 
     #[test]
     fn no_keys_means_open() {
-        assert!(check(&[], &HeaderMap::new()).is_ok());
+        assert_eq!(check(&[], &HeaderMap::new()).unwrap(), None);
     }
 
     #[test]
     fn accepts_any_configured_key_and_refuses_others() {
         let keys = [Secret::new("alpha"), Secret::new("beta")];
-        assert!(check(&keys, &headers("Bearer beta")).is_ok());
-        assert!(check(&keys, &headers("Bearer alpha")).is_ok());
+        assert_eq!(check(&keys, &headers("Bearer beta")).unwrap(), Some("beta"));
+        assert_eq!(check(&keys, &headers("Bearer alpha")).unwrap(), Some("alpha"));
         assert!(matches!(check(&keys, &headers("Bearer alph")), Err(Error::Unauthorized)));
         assert!(matches!(check(&keys, &headers("Basic alpha")), Err(Error::Unauthorized)));
+        assert!(matches!(check(&keys, &headers("Bearer")), Err(Error::Unauthorized)));
         assert!(matches!(check(&keys, &HeaderMap::new()), Err(Error::Unauthorized)));
+    }
+
+    #[test]
+    fn the_scheme_is_case_insensitive() {
+        let keys = [Secret::new("alpha")];
+        for value in ["bearer alpha", "BEARER alpha", "BeArEr  alpha "] {
+            assert_eq!(check(&keys, &headers(value)).unwrap(), Some("alpha"), "{value}");
+        }
     }
 }

@@ -157,6 +157,38 @@ impl Incoming {
     }
 }
 
+/// The attributes the CloudEvents spec defines itself (and the data
+/// members): no extension may take these names.
+pub fn is_context_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "specversion"
+            | "id"
+            | "source"
+            | "type"
+            | "subject"
+            | "time"
+            | "datacontenttype"
+            | "dataschema"
+            | "data"
+            | "data_base64"
+    )
+}
+
+/// A `ce-*` header value as the HTTP binding writes it: printable ASCII but
+/// space, `"` and `%` as is, everything else percent-encoded as UTF-8.
+pub fn encode_header_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if (0x21..=0x7e).contains(&byte) && byte != b'"' && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn is_json(content_type: &str) -> bool {
     let media = content_type.split(';').next().unwrap_or("").trim();
     media == "application/json" || media.ends_with("+json") || media == "text/json"
@@ -192,5 +224,16 @@ impl ReplyEvent {
         let (mut parts, body) = response.into_parts();
         parts.status = StatusCode::OK;
         Ok(Response::from_parts(parts, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_percent_encoded_where_the_binding_says() {
+        assert_eq!(encode_header_value("eu-1/a_b.c"), "eu-1/a_b.c");
+        assert_eq!(encode_header_value("caf\u{e9} 100%\"x\""), "caf%C3%A9%20100%25%22x%22");
     }
 }

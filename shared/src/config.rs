@@ -1,5 +1,6 @@
 //! Settings: defaults, then an optional file (`SKYBOOK_CONFIG`), then the environment.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -18,9 +19,26 @@ pub struct Settings {
     /// Where events go (a Knative Broker); injected by a SinkBinding.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub k_sink: Option<String>,
-    /// Bearer keys accepted by functions that require one; empty: no check.
+    /// Bearer keys accepted by functions that require one.
     #[serde(deserialize_with = "comma_list")]
     pub auth_api_keys: Vec<Secret>,
+    /// Lets a function that requires keys run without them; it must be said
+    /// explicitly (the local stack does), never implied by an empty list.
+    pub auth_disabled: bool,
+    /// Proxies in front of the function that append to `X-Forwarded-For`
+    /// (an ingress, say); 0 trusts none of it and limits by peer address.
+    pub trusted_proxy_hops: usize,
+    /// How the database is reached: `session` (PostgreSQL itself, or a
+    /// session pooler) or `transaction` (a transaction-mode pooler such as
+    /// PgBouncer: no named statements, every statement in a transaction).
+    pub db_pool_mode: PoolMode,
+    /// Extensions the platform asks every emitted event to carry (a
+    /// SinkBinding's `ceOverrides`, as JSON `{"extensions": {...}}`).
+    #[serde(default, deserialize_with = "ce_overrides")]
+    pub k_ce_overrides: BTreeMap<String, String>,
+    /// The CA certificates (PEM) to trust for a TLS sink.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub k_ca_certs: Option<String>,
     #[serde(default, deserialize_with = "empty_as_none")]
     pub groq_api_key: Option<Secret>,
     pub groq_base_url: String,
@@ -46,6 +64,13 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Timeout of one call to the model.
     pub groq_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    Session,
+    Transaction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,6 +108,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("db_acquire_timeout_ms", "5000"),
     ("redis_url", "redis://127.0.0.1:6379"),
     ("auth_api_keys", ""),
+    ("auth_disabled", "false"),
+    ("trusted_proxy_hops", "0"),
+    ("db_pool_mode", "session"),
     ("groq_base_url", "https://api.groq.com/openai/v1"),
     ("groq_model", "llama-3.3-70b-versatile"),
     ("rust_log", "info"),
@@ -155,6 +183,24 @@ impl Settings {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
+
+    /// What keys the rate limit's HMAC: the configured API keys, which every
+    /// replica shares and no client sees.
+    pub fn rate_limit_secret(&self) -> String {
+        self.auth_api_keys.iter().map(Secret::expose).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Refuses to run a function that requires keys without any, unless
+    /// auth was disabled explicitly. One line, naming the setting.
+    pub fn require_keys(&self, function: &str) -> Result<(), String> {
+        if self.auth_api_keys.is_empty() && !self.auth_disabled {
+            return Err(format!(
+                "configuration: AUTH_API_KEYS: {function} requires API keys; set them, \
+                 or set AUTH_DISABLED=true to serve without authentication"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Names environment keys the way a person sets them (`PORT`, not `port`).
@@ -176,6 +222,39 @@ where
 {
     let value = Option::<String>::deserialize(d)?;
     Ok(value.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).map(T::from))
+}
+
+/// `K_CE_OVERRIDES`: `{"extensions": {"name": "value"}}`, names as the
+/// CloudEvents spec allows them (lower-case letters and digits).
+fn ce_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Overrides {
+        #[serde(default)]
+        extensions: BTreeMap<String, serde_json::Value>,
+    }
+    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
+    if raw.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let overrides: Overrides = serde_json::from_str(&raw)
+        .map_err(|e| serde::de::Error::custom(format!("not {{\"extensions\": {{...}}}} JSON: {e}")))?;
+    let mut extensions = BTreeMap::new();
+    for (name, value) in overrides.extensions {
+        let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid || crate::cloudevent::is_context_attribute(&name) {
+            return Err(serde::de::Error::custom(format!("{name:?} cannot be an extension's name")));
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!("extension {name}: {other} is not a string")));
+            }
+        };
+        extensions.insert(name, value);
+    }
+    Ok(extensions)
 }
 
 fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
@@ -209,6 +288,28 @@ mod tests {
         assert!(!error.contains('\n'));
         let error = Settings::with_overrides(&[("log_format", "xml")]).unwrap_err();
         assert!(error.starts_with("configuration: LOG_FORMAT: "), "{error}");
+    }
+
+    #[test]
+    fn ce_overrides_are_read_and_checked() {
+        let settings =
+            Settings::with_overrides(&[("k_ce_overrides", r#"{"extensions":{"cluster":"eu-1","shard":3}}"#)])
+                .unwrap();
+        assert_eq!(settings.k_ce_overrides.get("cluster").map(String::as_str), Some("eu-1"));
+        assert_eq!(settings.k_ce_overrides.get("shard").map(String::as_str), Some("3"));
+        for bad in [r#"{"extensions":{"Bad-Name":"x"}}"#, r#"{"extensions":{"id":"x"}}"#, "not json"] {
+            let error = Settings::with_overrides(&[("k_ce_overrides", bad)]).unwrap_err();
+            assert!(error.starts_with("configuration: K_CE_OVERRIDES: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_function_that_needs_keys_refuses_to_run_without_them_unless_told() {
+        let open = Settings::with_overrides(&[]).unwrap();
+        let error = open.require_keys("create-booking").unwrap_err();
+        assert!(error.starts_with("configuration: AUTH_API_KEYS: ") && error.contains("AUTH_DISABLED"));
+        assert!(Settings::with_overrides(&[("auth_disabled", "true")]).unwrap().require_keys("x").is_ok());
+        assert!(Settings::with_overrides(&[("auth_api_keys", "k")]).unwrap().require_keys("x").is_ok());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub struct Spec {
     pub source: &'static str,
     /// Whether a bearer key is required when `AUTH_API_KEYS` is set.
     pub authenticated: bool,
-    /// What readiness checks: the services this function talks to.
+    /// The services this function talks to (`/health/dependencies`).
     pub dependencies: &'static [Dependency],
     /// Whether each client is held to `RATE_LIMIT_PER_MINUTE` (counted in Redis).
     pub rate_limited: bool,
@@ -41,6 +41,15 @@ pub struct Spec {
 pub enum Dependency {
     Postgres,
     Redis,
+}
+
+impl Dependency {
+    pub fn name(self) -> &'static str {
+        match self {
+            Dependency::Postgres => "postgres",
+            Dependency::Redis => "redis",
+        }
+    }
 }
 
 /// A reply payload. `subject` names the entity it is about (the reply's
@@ -72,12 +81,22 @@ impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
         let db = crate::db::lazy_pool(&settings)?;
         let redis = crate::redis::lazy_connection(&settings)?;
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(settings.publish_timeout())
             .connect_timeout(settings.publish_timeout())
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .pool_idle_timeout(std::time::Duration::from_secs(30));
+        // A TLS sink signed by the cluster's own CA (K_CA_CERTS, PEM).
+        if let Some(pem) = &settings.k_ca_certs {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("configuration: K_CA_CERTS: not PEM certificates: {e}"))?;
+            if certificates.is_empty() {
+                return Err("configuration: K_CA_CERTS: holds no certificate".into());
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Ctx { inner: Arc::new(CtxInner { settings, db, redis, http, singletons: Default::default() }) })
     }
 

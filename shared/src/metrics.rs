@@ -1,10 +1,12 @@
-//! Prometheus metrics: requests by function and status, and their latency.
+//! Prometheus metrics: requests by function and status, their latency, and
+//! whether each dependency answered when last checked.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -19,11 +21,17 @@ struct FunctionLabel {
     function: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabel {
+    dependency: &'static str,
+}
+
 pub struct Metrics {
     function: &'static str,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<FunctionLabel, Histogram, fn() -> Histogram>,
+    dependencies: Family<DependencyLabel, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -39,12 +47,22 @@ impl Metrics {
             Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         registry.register("requests", "Invocations by function and HTTP status", requests.clone());
         registry.register("request_duration_seconds", "Invocation latency by function", latency.clone());
-        Metrics { function, registry, requests, latency }
+        let dependencies = Family::<DependencyLabel, Gauge>::default();
+        registry.register(
+            "dependency_up",
+            "Whether a dependency answered when /health/dependencies last checked it (1) or not (0)",
+            dependencies.clone(),
+        );
+        Metrics { function, registry, requests, latency, dependencies }
     }
 
     pub fn observe(&self, status: u16, elapsed: Duration) {
         self.requests.get_or_create(&RequestLabels { function: self.function, status }).inc();
         self.latency.get_or_create(&FunctionLabel { function: self.function }).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn dependency(&self, dependency: &'static str, up: bool) {
+        self.dependencies.get_or_create(&DependencyLabel { dependency }).set(i64::from(up));
     }
 
     /// The OpenMetrics text exposition of every metric.

@@ -1,12 +1,14 @@
 //! The transactional outbox: events written with the command's own writes,
 //! published to `K_SINK` after commit, and relayed later if that failed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::cloudevent::encode_header_value;
 use crate::error::Result;
 use crate::function::Ctx;
 
@@ -42,10 +44,12 @@ pub async fn insert(conn: &mut PgConnection, event: &OutboxEvent) -> Result<()> 
     Ok(())
 }
 
-/// POSTs one event to the sink. Any 2xx is delivery; the broker owns it from there.
+/// POSTs one event to the sink, with the extensions the platform asked for
+/// (`K_CE_OVERRIDES`). Any 2xx is delivery; the broker owns it from there.
 pub async fn send(
     client: &reqwest::Client,
     sink: &str,
+    overrides: &BTreeMap<String, String>,
     event: &OutboxEvent,
 ) -> std::result::Result<(), String> {
     let mut request = client
@@ -58,6 +62,9 @@ pub async fn send(
         .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
         .header("content-type", "application/json")
         .body(event.data.to_string());
+    for (name, value) in overrides {
+        request = request.header(format!("ce-{name}"), encode_header_value(value));
+    }
     if let Some(traceparent) = &event.traceparent {
         request = request.header("traceparent", traceparent);
     }
@@ -100,7 +107,7 @@ async fn record(
 pub async fn publish_committed(ctx: &Ctx, events: &[OutboxEvent]) {
     let Some(sink) = ctx.settings().k_sink.as_deref() else { return };
     for event in events {
-        let outcome = send(ctx.http(), sink, event).await;
+        let outcome = send(ctx.http(), sink, &ctx.settings().k_ce_overrides, event).await;
         if let Err(error) = &outcome {
             tracing::warn!(event_id = %event.event_id, error, "publish failed; the relay will retry");
         }
@@ -143,7 +150,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
     .await?;
     let mut report = RelayReport::default();
     for event in &rows {
-        let outcome = send(ctx.http(), &sink, event).await;
+        let outcome = send(ctx.http(), &sink, &ctx.settings().k_ce_overrides, event).await;
         match &outcome {
             Ok(()) => report.published += 1,
             Err(error) => {

@@ -1,11 +1,14 @@
 //! A per-client request limit held in Redis, so it holds across replicas:
 //! a fixed one-minute window per client, counted with one atomic script.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::LazyLock;
 
+use hmac::{Hmac, Mac};
 use http::HeaderMap;
+use sha2::Sha256;
 
+use crate::config::Settings;
 use crate::error::Error;
 use crate::function::Ctx;
 
@@ -20,20 +23,47 @@ static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// Who is asking: the API key (hashed: keys never reach Redis) or, without
-/// one, the first address in X-Forwarded-For (set by Knative's proxies).
-pub fn client_of(headers: &HeaderMap) -> String {
-    if let Some(key) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        return format!("key:{:016x}", hasher.finish());
+/// Who is asking, as a client cannot choose it.
+///
+/// With a verified API key: HMAC-SHA-256 of the key, keyed by the process's
+/// configured keys, so the name is the same on every replica, changes when
+/// the keys do, and tells nothing of the key to whoever reads Redis.
+/// Without one: the address `TRUSTED_PROXY_HOPS` entries from the right of
+/// `X-Forwarded-For` (the left part is whatever the client sent), or the
+/// peer's address when no proxy is trusted.
+pub fn client_of(
+    settings: &Settings,
+    verified_key: Option<&str>,
+    headers: &HeaderMap,
+    peer: IpAddr,
+) -> String {
+    if let Some(key) = verified_key {
+        let mut mac = Hmac::<Sha256>::new_from_slice(settings.rate_limit_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(key.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        return format!("key:{hex}");
     }
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|ip| format!("ip:{}", ip.trim()))
-        .unwrap_or_else(|| "anonymous".into())
+    let hops = settings.trusted_proxy_hops;
+    if hops == 0 {
+        return format!("ip:{peer}");
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    // The trusted proxies appended the last `hops` entries; the first of
+    // those is the address the outermost one saw.
+    let client = forwarded.len().checked_sub(hops).and_then(|i| forwarded.get(i)).or(forwarded.first());
+    match client {
+        Some(address) => format!("ip:{address}"),
+        None => format!("ip:{peer}"),
+    }
 }
 
 /// Counts the request; refuses it with 429 past the limit. With Redis down
@@ -51,5 +81,50 @@ pub async fn check(ctx: &Ctx, function: &str, client: &str) -> Result<(), Error>
             tracing::warn!(error = %e, "rate limit not checked: Redis unavailable");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(overrides: &[(&str, &str)]) -> Settings {
+        Settings::with_overrides(overrides).unwrap()
+    }
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    }
+
+    const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
+
+    #[test]
+    fn a_key_is_named_by_a_keyed_stable_hash() {
+        let one = settings(&[("auth_api_keys", "alpha,beta")]);
+        let a = client_of(&one, Some("alpha"), &HeaderMap::new(), PEER);
+        assert_eq!(a, client_of(&one, Some("alpha"), &forwarded("1.2.3.4"), PEER), "stable");
+        assert_ne!(a, client_of(&one, Some("beta"), &HeaderMap::new(), PEER));
+        assert!(a.starts_with("key:") && !a.contains("alpha"));
+        // Another deployment's keys give another name to the same key.
+        let other = settings(&[("auth_api_keys", "alpha,gamma")]);
+        assert_ne!(a, client_of(&other, Some("alpha"), &HeaderMap::new(), PEER));
+    }
+
+    #[test]
+    fn without_trusted_proxies_the_peer_is_the_client() {
+        let s = settings(&[]);
+        assert_eq!(client_of(&s, None, &forwarded("6.6.6.6"), PEER), "ip:10.0.0.9");
+    }
+
+    #[test]
+    fn only_the_entries_trusted_proxies_appended_count() {
+        let s = settings(&[("trusted_proxy_hops", "1")]);
+        // Whatever the client puts first, the entry the proxy appended decides.
+        assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 7.7.7.7, 203.0.113.5"), PEER), "ip:203.0.113.5");
+        let s = settings(&[("trusted_proxy_hops", "2")]);
+        assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 203.0.113.5, 10.1.1.1"), PEER), "ip:203.0.113.5");
+        assert_eq!(client_of(&s, None, &HeaderMap::new(), PEER), "ip:10.0.0.9");
     }
 }

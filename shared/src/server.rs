@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -106,6 +106,9 @@ impl Server {
     pub async fn bind(function: Function, settings: Settings) -> Result<Self, String> {
         let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        if function.spec.authenticated {
+            settings.require_keys(function.spec.name)?;
+        }
         let metrics = Metrics::new(function.spec.name);
         let ctx = Ctx::new(settings)?;
         Ok(Server { listener, app: Arc::new(App { function, ctx, metrics }) })
@@ -134,6 +137,10 @@ impl Server {
     }
 }
 
+/// The address a request's connection came from, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
 /// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
 /// then stops accepting and gives in-flight requests up to `grace` to finish.
 pub async fn serve_http<H, F>(
@@ -152,7 +159,7 @@ pub async fn serve_http<H, F>(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(conn) => conn,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -163,7 +170,8 @@ pub async fn serve_http<H, F>(
                 };
                 let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
-                let service = service_fn(move |request| {
+                let service = service_fn(move |mut request: Request<IncomingBody>| {
+                    request.extensions_mut().insert(Peer(peer));
                     let response = handler(request);
                     async move { Ok::<_, Infallible>(response.await) }
                 });
@@ -190,12 +198,18 @@ impl App {
         match (request.method(), path) {
             (&Method::POST, "/") => {
                 let started = Instant::now();
-                let response = self.invoke(request).await.unwrap_or_else(Error::into_response);
+                let peer =
+                    request.extensions().get::<Peer>().map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+                let response = self.invoke(request, peer).await.unwrap_or_else(Error::into_response);
                 self.metrics.observe(response.status().as_u16(), started.elapsed());
                 response
             }
             (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
-            (&Method::GET, "/health/readiness") => self.readiness().await,
+            // Knative's convention: readiness is the process's (it serves);
+            // a dependency that is down shows as 503s with their codes and
+            // below, not as every pod of every function unready at once.
+            (&Method::GET, "/health/readiness") => text(StatusCode::OK, "ready"),
+            (&Method::GET, "/health/dependencies") => self.dependencies().await,
             (&Method::GET, "/metrics") => {
                 let mut response = text(StatusCode::OK, self.metrics.render());
                 response.headers_mut().insert(
@@ -204,21 +218,22 @@ impl App {
                 );
                 response
             }
-            (_, "/" | "/health/liveness" | "/health/readiness" | "/metrics") => {
+            (_, "/" | "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics") => {
                 Error::MethodNotAllowed.into_response()
             }
             (_, other) => Error::NoRoute(other.to_owned()).into_response(),
         }
     }
 
-    async fn invoke(&self, request: Request<IncomingBody>) -> Result<Response<Body>, Error> {
+    async fn invoke(&self, request: Request<IncomingBody>, peer: IpAddr) -> Result<Response<Body>, Error> {
         let spec = &self.function.spec;
         let settings = self.ctx.settings();
-        if spec.authenticated {
-            crate::auth::check(&settings.auth_api_keys, request.headers())?;
-        }
+        let verified_key = match spec.authenticated {
+            true => crate::auth::check(&settings.auth_api_keys, request.headers())?,
+            false => None,
+        };
         if spec.rate_limited {
-            let client = crate::ratelimit::client_of(request.headers());
+            let client = crate::ratelimit::client_of(settings, verified_key, request.headers(), peer);
             crate::ratelimit::check(&self.ctx, spec.name, &client).await?;
         }
         let (parts, body) = request.into_parts();
@@ -271,19 +286,33 @@ impl App {
         }
     }
 
-    /// Ready when every dependency the function declares answers.
-    async fn readiness(&self) -> Response<Body> {
+    /// Each dependency the function declares, checked now: 200 when all
+    /// answer, 503 otherwise, with what each said; also kept as the
+    /// `skybook_dependency_up` gauge.
+    async fn dependencies(&self) -> Response<Body> {
+        let mut report = serde_json::Map::new();
+        let mut all_up = true;
         for dependency in self.function.spec.dependencies {
             let checked = match dependency {
                 Dependency::Postgres => crate::db::ping(self.ctx.db()).await.map_err(Error::from),
                 Dependency::Redis => crate::redis::ping(&mut self.ctx.redis()).await.map_err(Error::from),
             };
-            if let Err(e) = checked {
-                tracing::warn!(?dependency, error = %e, "not ready");
-                return e.into_response();
-            }
+            self.metrics.dependency(dependency.name(), checked.is_ok());
+            let state = match checked {
+                Ok(()) => serde_json::json!({"up": true}),
+                Err(e) => {
+                    all_up = false;
+                    tracing::warn!(dependency = dependency.name(), error = %e, "dependency down");
+                    serde_json::json!({"up": false, "code": e.code()})
+                }
+            };
+            report.insert(dependency.name().to_owned(), state);
         }
-        text(StatusCode::OK, "ready")
+        let status = if all_up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        let mut response = Response::new(full(serde_json::Value::Object(report).to_string()));
+        *response.status_mut() = status;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
     }
 }
 

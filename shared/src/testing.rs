@@ -90,7 +90,7 @@ impl TestApp {
     /// Serves `function` with the given settings over the defaults (the
     /// environment is not read; `port` is always 0).
     pub async fn spawn_with(function: Function, overrides: &[(&str, &str)]) -> TestApp {
-        let mut all = vec![("port", "0"), ("log_format", "pretty")];
+        let mut all = vec![("port", "0"), ("log_format", "pretty"), ("auth_disabled", "true")];
         all.extend_from_slice(overrides);
         let level = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
         all.push(("rust_log", &level));
@@ -542,6 +542,8 @@ impl TestProcess {
             .env("PORT", self.port.to_string())
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into()))
             .env("LOG_FORMAT", "pretty")
+            // Tests that check keys set them; the rest run as the local stack does.
+            .env("AUTH_DISABLED", "true")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::null())
             .stderr(if log { std::process::Stdio::inherit() } else { std::process::Stdio::null() });

@@ -80,6 +80,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let broker_port = free_port_from(port)?;
     let broker = format!("http://127.0.0.1:{broker_port}/skybook/default");
 
+    // A developer's machine: open unless keys are given, and said so.
+    let auth = std::env::var("AUTH_API_KEYS").is_ok_and(|keys| !keys.trim().is_empty());
+    if !auth {
+        println!(
+            "dev: AUTH_DISABLED=true: no function asks for an API key (set AUTH_API_KEYS to require them)"
+        );
+    }
     let mut children: Vec<(String, Child)> = Vec::new();
     let mut command = Command::new(bin_dir.join("skybook-broker"));
     command.arg("--manifests").arg(root.join("knative")).env("PORT", broker_port.to_string());
@@ -93,6 +100,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         command.env("PORT", port).env("K_SINK", &broker);
         if std::env::var_os("LOG_FORMAT").is_none() {
             command.env("LOG_FORMAT", "pretty");
+        }
+        if !auth {
+            command.env("AUTH_DISABLED", "true");
         }
         let child = command.spawn().with_context(|| format!("starting {name}"))?;
         children.push((name.clone(), child));

@@ -4,6 +4,7 @@
 
 mod audit;
 mod bench;
+mod context;
 mod dev;
 mod fuzz;
 mod manifests;
@@ -70,6 +71,7 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
         cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
     }
     if deploy_checks {
+        context::check()?;
         manifests::run_check()?;
         let script = services::workspace_root().join("scripts/check-deploy.sh");
         if !std::process::Command::new("bash").arg(script).status()?.success() {

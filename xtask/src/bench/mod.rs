@@ -115,6 +115,7 @@ impl Bench {
             .env("DATABASE_URL", &self.database_url)
             .env("REDIS_URL", redis_url())
             .env("RUST_LOG", "warn")
+            .env("AUTH_DISABLED", "true")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()

@@ -171,3 +171,27 @@ async fn one_tick_drains_a_backlog_larger_than_a_batch() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn every_emitted_event_carries_the_extensions_the_platform_asks_for() {
+    let sink = TestSink::start().await;
+    let w = World::new(&sink.url).await;
+    let oslo = w.destination("Oslo", "0", false, true).await;
+    let flight = w.flight(&oslo, "100", 10).await;
+    // What a SinkBinding's `ceOverrides` puts in K_CE_OVERRIDES.
+    let overrides = r#"{"extensions":{"cluster":"eu-1","team":"réservas"}}"#;
+    let url = w.db.url();
+    let book = TestApp::spawn_with(
+        bookings::commands::create_booking::function(),
+        &[("database_url", &url), ("k_sink", &sink.url), ("k_ce_overrides", overrides)],
+    )
+    .await;
+    let data = json!({"flight_id": flight, "passenger_name": "Ada", "passenger_age": 40, "has_pet": false});
+    book.json(&data, None).await.expect(200);
+    let events = sink.received();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].header("ce-cluster"), Some("eu-1"));
+    // Non-ASCII goes percent-encoded, as the HTTP binding writes it.
+    assert_eq!(events[0].header("ce-team"), Some("r%C3%A9servas"));
+    assert_eq!(events[0].header("ce-type"), Some("skybook.booking.created"));
+}

@@ -173,8 +173,14 @@ async fn starts_with_the_database_down_answers_503_then_recovers() {
 
     let down = app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1")).await.expect(503);
     assert_eq!(down.error_code(), "database_unavailable");
-    assert_eq!(app.get("/health/readiness").await.status, 503);
+    // Knative's convention: readiness is the process's, so a database blip
+    // does not take every pod of every function out of the routes at once.
+    assert_eq!(app.get("/health/readiness").await.status, 200);
     assert_eq!(app.get("/health/liveness").await.status, 200);
+    let dependencies = app.get("/health/dependencies").await.expect(503).json();
+    assert_eq!(dependencies["postgres"], serde_json::json!({"up": false, "code": "database_unavailable"}));
+    let metrics = String::from_utf8_lossy(&app.get("/metrics").await.body).into_owned();
+    assert!(metrics.contains(r#"skybook_dependency_up{dependency="postgres"} 0"#), "{metrics}");
 
     proxy.restore();
     app.json(&json!({"name": "Oslo", "tax_amount": "1"}), Some("o1")).await.expect(200);
@@ -186,4 +192,20 @@ async fn starts_with_the_database_down_answers_503_then_recovers() {
     proxy.restore();
     app.json(&json!({"name": "Lima", "tax_amount": "1"}), Some("l1")).await.expect(200);
     assert_eq!(count(&db).await, 2);
+}
+
+#[tokio::test]
+async fn a_command_refuses_to_start_without_keys_unless_auth_is_disabled_explicitly() {
+    let open = shared::config::Settings::with_overrides(&[("port", "0")]).unwrap();
+    let refused = shared::server::Server::bind(create_destination::function(), open).await.err().unwrap();
+    assert!(
+        refused.starts_with("configuration: AUTH_API_KEYS: create-destination requires API keys"),
+        "{refused}"
+    );
+    // The public catalogue needs no keys, so it starts either way.
+    let open = shared::config::Settings::with_overrides(&[("port", "0")]).unwrap();
+    assert!(shared::server::Server::bind(list_destinations::function(), open).await.is_ok());
+    let disabled =
+        shared::config::Settings::with_overrides(&[("port", "0"), ("auth_disabled", "true")]).unwrap();
+    assert!(shared::server::Server::bind(create_destination::function(), disabled).await.is_ok());
 }

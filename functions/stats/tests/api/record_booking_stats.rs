@@ -104,7 +104,10 @@ async fn redis_down_is_503_so_the_broker_retries_and_the_retry_applies() {
 
     proxy.cut();
     assert_eq!(deliver(&app, CREATED, "e-9", &event).await, 503);
-    assert_eq!(app.get("/health/readiness").await.status, 503);
+    // The process stays ready; the outage is reported where it belongs.
+    assert_eq!(app.get("/health/readiness").await.status, 200);
+    let dependencies = app.get("/health/dependencies").await.expect(503).json();
+    assert_eq!(dependencies["redis"]["up"], false, "{dependencies}");
     proxy.restore();
     let mut status = 0;
     for _ in 0..50 {
@@ -115,7 +118,7 @@ async fn redis_down_is_503_so_the_broker_retries_and_the_retry_applies() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, 202);
-    assert_eq!(app.get("/health/readiness").await.status, 200);
+    assert_eq!(app.get("/health/dependencies").await.expect(200).json()["redis"]["up"], true);
     let mut conn = redis.conn().await;
     let bookings: i64 = conn.get("stats:total_bookings").await.unwrap();
     assert_eq!(bookings, 1);
