@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL, Redis and RabbitMQ answer where Skybook expects them
-# (DATABASE_URL, REDIS_URL, AMQP_URL, or their local defaults). On a Debian
-# machine, as root, a local service that does not answer is installed if
-# missing and started; anywhere else this says what to do and fails.
+# (DATABASE_URL, REDIS_URL, AMQP_URL, or their local defaults), and PgBouncer
+# in transaction mode in front of PostgreSQL (POOLER_ADDR, 127.0.0.1:6432),
+# as a cluster runs it. On a Debian machine, as root, a local service that
+# does not answer is installed if missing and started; anywhere else this
+# says what to do and fails.
 set -euo pipefail
 
 DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/skybook}"
 REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+POOLER_ADDR="${POOLER_ADDR:-127.0.0.1:6432}"
 
 say() { printf 'services: %s\n' "$*" >&2; }
 
@@ -67,6 +70,57 @@ start_rabbitmq() {
   wait_for RabbitMQ "$1" "$2" 120
 }
 
+# user and password of a URL like scheme://user:pass@host/...
+user_of() { local rest="${1#*://}"; rest="${rest%%@*}"; echo "${rest%%:*}"; }
+password_of() { local rest="${1#*://}"; rest="${rest%%@*}"; [[ "$rest" == *:* ]] && echo "${rest#*:}"; }
+
+# PgBouncer as the functions meet it in a cluster: transaction mode, every
+# database of the PostgreSQL above, strict about startup parameters. Its
+# server connections are capped below PostgreSQL's max_connections.
+start_pgbouncer() {
+  if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
+    apt_install pgbouncer
+    # Debian's own service (session mode, no databases) is not the one wanted here.
+    { systemctl stop pgbouncer || service pgbouncer stop; } >/dev/null 2>&1 || true
+  fi
+  local dir="${TMPDIR:-/tmp}/skybook-pgbouncer" owner
+  mkdir -p "$dir"
+  owner="$(id -un)"
+  [[ "$owner" == "root" ]] && owner=postgres
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=$(host_of "$DATABASE_URL") port=$(port_of "$DATABASE_URL" 5432) user=$(user_of "$DATABASE_URL") password=$(password_of "$DATABASE_URL")
+
+[pgbouncer]
+listen_addr = $1
+listen_port = $2
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+max_client_conn = 2000
+default_pool_size = 10
+max_user_connections = 40
+server_idle_timeout = 10
+server_lifetime = 300
+query_wait_timeout = 60
+pidfile = $dir/pgbouncer.pid
+logfile = $dir/pgbouncer.log
+INI
+  chown -R "$owner" "$dir"
+  local pgbouncer
+  pgbouncer="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+  if [[ "$(id -u)" == "0" ]]; then
+    "$pgbouncer" -d -u "$owner" "$dir/pgbouncer.ini" >&2
+  else
+    "$pgbouncer" -d "$dir/pgbouncer.ini" >&2
+  fi
+  wait_for PgBouncer "$1" "$2" 30
+}
+
+can_start_pgbouncer() {
+  command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]] || can_install
+}
+
 ensure() {
   local name="$1" url="$2" default_port="$3" starter="$4" package="$5"
   local host port
@@ -76,7 +130,7 @@ ensure() {
     say "$name answers on $host:$port"
     return 0
   fi
-  if is_local "$host" && can_install; then
+  if is_local "$host" && { can_install || [[ "$starter" == start_pgbouncer ]] && can_start_pgbouncer; }; then
     say "$name does not answer on $host:$port: installing if needed and starting it"
     "$starter" "$host" "$port"
     say "$name answers on $host:$port"
@@ -92,6 +146,7 @@ case "$only" in
   all|postgres) ensure PostgreSQL "$DATABASE_URL" 5432 start_postgres postgresql ;;&
   all|redis) ensure Redis "$REDIS_URL" 6379 start_redis redis-server ;;&
   all|rabbitmq) ensure RabbitMQ "$AMQP_URL" 5672 start_rabbitmq rabbitmq-server ;;&
-  all|postgres|redis|rabbitmq) ;;
-  *) say "usage: $0 [all|postgres|redis|rabbitmq]"; exit 2 ;;
+  all|pgbouncer) ensure PgBouncer "pgbouncer://$POOLER_ADDR" 6432 start_pgbouncer pgbouncer ;;&
+  all|postgres|redis|rabbitmq|pgbouncer) ;;
+  *) say "usage: $0 [all|postgres|redis|rabbitmq|pgbouncer]"; exit 2 ;;
 esac

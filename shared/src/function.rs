@@ -9,11 +9,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::config::Settings;
+use crate::db::{Conn, Database, Exec};
 use crate::error::{Error, Result};
 use crate::idempotency;
 use crate::outbox::{self, OutboxEvent};
@@ -69,7 +69,7 @@ pub struct Ctx {
 
 struct CtxInner {
     settings: Settings,
-    db: PgPool,
+    db: Database,
     redis: redis::aio::ConnectionManager,
     http: reqwest::Client,
     /// Clients a slice builds once per process (the model's, say), by type.
@@ -79,7 +79,7 @@ struct CtxInner {
 
 impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
-        let db = crate::db::lazy_pool(&settings)?;
+        let db = Database::new(&settings)?;
         let redis = crate::redis::lazy_connection(&settings)?;
         let mut http = reqwest::Client::builder()
             .timeout(settings.publish_timeout())
@@ -109,7 +109,7 @@ impl Ctx {
         &self.inner.settings
     }
 
-    pub fn db(&self) -> &PgPool {
+    pub fn db(&self) -> &Database {
         &self.inner.db
     }
 
@@ -134,7 +134,7 @@ impl Ctx {
 /// [`Tx::conn`]; [`Tx::commit`] stores the reply beside the writes, so a
 /// redelivered command is answered from the store and changes nothing.
 pub struct Tx {
-    tx: Transaction<'static, Postgres>,
+    tx: Conn,
     ctx: Ctx,
     spec: Spec,
     claim: Option<idempotency::Claim>,
@@ -151,8 +151,9 @@ pub struct Done<O> {
 }
 
 impl Tx {
-    pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+    /// What runs the command's statements: `.execute(tx.conn())`.
+    pub fn conn(&mut self) -> Exec<'_> {
+        self.tx.exec()
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -176,7 +177,7 @@ impl Tx {
             traceparent: self.traceparent.clone(),
             created_at: Utc::now(),
         };
-        outbox::insert(&mut self.tx, &event).await?;
+        outbox::insert(self.tx.exec(), &event).await?;
         let id = event.event_id;
         self.events.push(event);
         Ok(id)
@@ -187,7 +188,7 @@ impl Tx {
     pub async fn commit<O: Reply>(mut self, output: O) -> Result<Done<O>> {
         let reply = reply_event(&self.spec, &output)?;
         if let Some(claim) = &self.claim {
-            idempotency::complete(&mut self.tx, claim, &reply).await?;
+            idempotency::complete(self.tx.exec(), claim, &reply).await?;
         }
         self.tx.commit().await?;
         Ok(Done { output, reply, events: self.events })

@@ -6,9 +6,8 @@
 //! takes the claim and runs. So N concurrent deliveries run the command once
 //! and all answer the same bytes.
 
-use sqlx::{Postgres, Transaction};
-
 use crate::cloudevent::ReplyEvent;
+use crate::db::{Conn, Exec};
 use crate::error::{Error, Result};
 
 pub struct Claim {
@@ -28,7 +27,7 @@ pub enum Outcome {
 }
 
 pub async fn claim(
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut Conn,
     function: &'static str,
     key: &str,
     request: &serde_json::Value,
@@ -40,7 +39,7 @@ pub async fn claim(
     .bind(function)
     .bind(key)
     .bind(request)
-    .execute(&mut **tx)
+    .execute(tx.exec())
     .await?
     .rows_affected();
     if inserted == 1 {
@@ -50,7 +49,7 @@ pub async fn claim(
         sqlx::query_as("SELECT request, reply FROM idempotency WHERE function = $1 AND key = $2")
             .bind(function)
             .bind(key)
-            .fetch_one(&mut **tx)
+            .fetch_one(tx.exec())
             .await?;
     if &stored_request != request {
         return Err(Error::rule(
@@ -61,16 +60,12 @@ pub async fn claim(
     Ok(Outcome::Replay(Box::new(reply.0)))
 }
 
-pub async fn complete(
-    tx: &mut Transaction<'static, Postgres>,
-    claim: &Claim,
-    reply: &ReplyEvent,
-) -> Result<()> {
+pub async fn complete(conn: Exec<'_>, claim: &Claim, reply: &ReplyEvent) -> Result<()> {
     sqlx::query("UPDATE idempotency SET reply = $3 WHERE function = $1 AND key = $2")
         .bind(claim.function)
         .bind(&claim.key)
         .bind(sqlx::types::Json(reply))
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::{FromRow, PgConnection};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 use crate::cloudevent::encode_header_value;
+use crate::db::Exec;
 use crate::error::Result;
 use crate::function::Ctx;
 
@@ -27,7 +28,7 @@ pub struct OutboxEvent {
 
 /// Writes the event in the command's transaction: it exists if and only if
 /// the command committed.
-pub async fn insert(conn: &mut PgConnection, event: &OutboxEvent) -> Result<()> {
+pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (event_id, type, source, subject, data, traceparent, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -76,11 +77,7 @@ pub async fn send(
 }
 
 /// Records one attempt: published, or the error that kept it back.
-async fn record(
-    conn: &mut PgConnection,
-    event_id: Uuid,
-    outcome: &std::result::Result<(), String>,
-) -> Result<()> {
+async fn record(conn: Exec<'_>, event_id: Uuid, outcome: &std::result::Result<(), String>) -> Result<()> {
     match outcome {
         Ok(()) => {
             sqlx::query(
@@ -112,8 +109,9 @@ pub async fn publish_committed(ctx: &Ctx, events: &[OutboxEvent]) {
             tracing::warn!(event_id = %event.event_id, error, "publish failed; the relay will retry");
         }
         let recorded = async {
-            let mut conn = ctx.db().acquire().await?;
-            record(&mut conn, event.event_id, &outcome).await
+            let mut conn = ctx.db().begin().await?;
+            record(conn.exec(), event.event_id, &outcome).await?;
+            conn.commit().await.map_err(crate::Error::from)
         };
         if let Err(e) = recorded.await {
             tracing::warn!(event_id = %event.event_id, error = %e, "could not record the publish attempt");
@@ -146,7 +144,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
     )
     .bind(grace.as_secs_f64())
     .bind(batch)
-    .fetch_all(&mut *tx)
+    .fetch_all(tx.exec())
     .await?;
     let mut report = RelayReport::default();
     for event in &rows {
@@ -158,7 +156,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
                 tracing::warn!(event_id = %event.event_id, error, "relay: publish failed");
             }
         }
-        record(&mut tx, event.event_id, &outcome).await?;
+        record(tx.exec(), event.event_id, &outcome).await?;
     }
     tx.commit().await?;
     Ok(report)

@@ -132,7 +132,7 @@ impl Server {
         };
         serve_http(listener, handler, shutdown, grace).await;
         tracing::info!(function = name, "stopped");
-        app.ctx.db().close().await;
+        app.ctx.db().pool().close().await;
         Ok(())
     }
 }

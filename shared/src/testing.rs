@@ -27,6 +27,16 @@ fn admin_options() -> PgConnectOptions {
     PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
 }
 
+/// The PgBouncer (transaction mode) the tests reach PostgreSQL through, if any.
+pub fn pooler() -> Option<SocketAddr> {
+    std::env::var("TEST_POOLER_ADDR").ok().and_then(|addr| addr.parse().ok())
+}
+
+/// The pool mode functions run in under the tests: `transaction` behind the pooler.
+fn pool_mode() -> &'static str {
+    if pooler().is_some() { "transaction" } else { "session" }
+}
+
 /// A database of its own for one test, migrated. Named `skybook_test_*`;
 /// the test command drops those left from earlier runs.
 pub struct TestDb {
@@ -50,7 +60,14 @@ impl TestDb {
         TestDb { name, pool, options }
     }
 
+    /// The URL functions use: through the transaction-mode pooler the test
+    /// command runs (`TEST_POOLER_ADDR`), as in a cluster; else PostgreSQL.
     pub fn url(&self) -> String {
+        self.url_via(pooler())
+    }
+
+    /// PostgreSQL itself, past any pooler.
+    pub fn direct_url(&self) -> String {
         self.url_via(None)
     }
 
@@ -90,7 +107,12 @@ impl TestApp {
     /// Serves `function` with the given settings over the defaults (the
     /// environment is not read; `port` is always 0).
     pub async fn spawn_with(function: Function, overrides: &[(&str, &str)]) -> TestApp {
-        let mut all = vec![("port", "0"), ("log_format", "pretty"), ("auth_disabled", "true")];
+        let mut all = vec![
+            ("port", "0"),
+            ("log_format", "pretty"),
+            ("auth_disabled", "true"),
+            ("db_pool_mode", pool_mode()),
+        ];
         all.extend_from_slice(overrides);
         let level = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
         all.push(("rust_log", &level));
@@ -544,6 +566,7 @@ impl TestProcess {
             .env("LOG_FORMAT", "pretty")
             // Tests that check keys set them; the rest run as the local stack does.
             .env("AUTH_DISABLED", "true")
+            .env("DB_POOL_MODE", pool_mode())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::process::Stdio::null())
             .stderr(if log { std::process::Stdio::inherit() } else { std::process::Stdio::null() });

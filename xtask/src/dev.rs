@@ -97,7 +97,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, url) in &urls {
         let port = url.rsplit(':').next().unwrap_or_default();
         let mut command = Command::new(bin_dir.join(name));
-        command.env("PORT", port).env("K_SINK", &broker);
+        // Through PgBouncer in transaction mode, as in a cluster.
+        command
+            .env("PORT", port)
+            .env("K_SINK", &broker)
+            .env("DATABASE_URL", services::via_pooler(&services::database_url()))
+            .env("DB_POOL_MODE", "transaction");
         if std::env::var_os("LOG_FORMAT").is_none() {
             command.env("LOG_FORMAT", "pretty");
         }

@@ -87,13 +87,21 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
     // need every binary, and cargo builds a package's binaries only for its
     // own integration tests.
     cargo(&["build", "--workspace", "--bins"], &[])?;
-    cargo(&["test", "--workspace", "--all-targets"], &cargo_args)
+    // Functions under test reach PostgreSQL through PgBouncer in transaction
+    // mode, as in a cluster: what the pooler would break fails here.
+    let pooler = ("TEST_POOLER_ADDR", services::pooler_addr());
+    cargo_env(&["test", "--workspace", "--all-targets"], &cargo_args, &[pooler])
 }
 
 fn cargo(args: &[&str], more: &[String]) -> anyhow::Result<()> {
+    cargo_env(args, more, &[])
+}
+
+fn cargo_env(args: &[&str], more: &[String], env: &[(&str, String)]) -> anyhow::Result<()> {
     let status = std::process::Command::new(env!("CARGO"))
         .args(args)
         .args(more)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(services::workspace_root())
         .status()?;
     if !status.success() {

@@ -1,4 +1,4 @@
-//! PostgreSQL, Redis and RabbitMQ: made reachable by `scripts/ensure-services.sh`,
+//! PostgreSQL (and PgBouncer before it), Redis and RabbitMQ: made reachable by `scripts/ensure-services.sh`,
 //! then the database created and migrated.
 
 use std::path::PathBuf;
@@ -16,6 +16,23 @@ pub fn workspace_root() -> PathBuf {
 
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+}
+
+/// Where PgBouncer (transaction mode) listens, in front of PostgreSQL.
+pub fn pooler_addr() -> String {
+    std::env::var("POOLER_ADDR").unwrap_or_else(|_| "127.0.0.1:6432".to_owned())
+}
+
+/// `url` with its host and port replaced by the pooler's: the same
+/// database, user and password, reached through PgBouncer.
+pub fn via_pooler(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (credentials, host_and_path) = match rest.rsplit_once('@') {
+        Some((credentials, after)) => (format!("{credentials}@"), after),
+        None => (String::new(), rest),
+    };
+    let path = host_and_path.find('/').map_or("", |i| &host_and_path[i..]);
+    format!("{scheme}://{credentials}{}{path}", pooler_addr())
 }
 
 /// Runs the services script; it installs and starts what it can and

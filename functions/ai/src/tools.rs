@@ -208,7 +208,7 @@ pub async fn market_data(ctx: &Ctx, filter: MarketFilter) -> Result<Outcome, Err
     .bind(filter.departs_before)
     .bind(filter.destination_pattern)
     .bind(filter.limit)
-    .fetch_all(ctx.db())
+    .fetch_all(ctx.db().read().await?.exec())
     .await?;
     for flight in &mut flights {
         flight.total_price =

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::db::Exec;
 use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A booking as replied and as carried by `skybook.booking.*` events: all a
@@ -95,7 +95,7 @@ pub const SELECT_BOOKING: &str = "
     JOIN destinations d ON d.id = f.destination_id";
 
 /// One booking; `lock` takes its row for the rest of the transaction.
-pub async fn fetch(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<Option<Booking>, Error> {
+pub async fn fetch(conn: Exec<'_>, id: Uuid, lock: bool) -> Result<Option<Booking>, Error> {
     let sql = format!("{SELECT_BOOKING} WHERE b.id = $1{}", if lock { " FOR UPDATE OF b" } else { "" });
     let row: Option<BookingRow> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
     Ok(row.map(Booking::from))

@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::db::Exec;
 use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ pub const SELECT_FLIGHT: &str = "
 pub const SQL_TOTAL: &str =
     "(CASE WHEN d.is_promotion THEN round(f.base_price * 0.90, 2) ELSE f.base_price END + d.tax_amount)";
 
-pub async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Flight>, Error> {
+pub async fn fetch(conn: Exec<'_>, id: Uuid) -> Result<Option<Flight>, Error> {
     let row: Option<FlightRow> =
         sqlx::query_as(&format!("{SELECT_FLIGHT} WHERE f.id = $1")).bind(id).fetch_optional(conn).await?;
     Ok(row.map(Flight::from))

@@ -123,7 +123,7 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
          FROM flights f JOIN destinations d ON d.id = f.destination_id WHERE f.id = $1",
     )
     .bind(input.flight_id)
-    .fetch_optional(ctx.db())
+    .fetch_optional(ctx.db().read().await?.exec())
     .await?
     .ok_or_else(|| Error::not_found("flight_not_found", format!("no flight with id {}", input.flight_id)))?;
 

@@ -28,6 +28,6 @@ pub fn function() -> Function {
 }
 
 pub async fn get_booking(ctx: Ctx, input: GetBooking) -> Result<Booking> {
-    let mut conn = ctx.db().acquire().await?;
-    model::fetch(&mut conn, input.id, false).await?.ok_or_else(|| model::not_found(input.id))
+    let mut conn = ctx.db().read().await?;
+    model::fetch(conn.exec(), input.id, false).await?.ok_or_else(|| model::not_found(input.id))
 }

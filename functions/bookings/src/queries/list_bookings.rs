@@ -50,7 +50,7 @@ pub async fn list_bookings(ctx: Ctx, input: ListBookings) -> Result<Page<Booking
         .bind(after.map(|(time, _)| time))
         .bind(after.map(|(_, id)| id))
         .bind(input.limit.fetch())
-        .fetch_all(ctx.db())
+        .fetch_all(ctx.db().read().await?.exec())
         .await?;
     let bookings = rows.into_iter().map(Booking::from).collect();
     Ok(Page::from_rows(bookings, input.limit, |b: &Booking| time_cursor(b.created_at, b.id)))

@@ -43,7 +43,7 @@ pub async fn list_destinations(ctx: Ctx, input: ListDestinations) -> Result<Page
     .bind(input.is_promotion)
     .bind(input.cursor)
     .bind(input.limit.fetch())
-    .fetch_all(ctx.db())
+    .fetch_all(ctx.db().read().await?.exec())
     .await?;
     Ok(Page::from_rows(rows, input.limit, |d| d.name.to_lowercase()))
 }

@@ -66,16 +66,21 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_writes_nothing() {
 #[tokio::test]
 async fn a_statement_over_the_timeout_is_cancelled_and_answered_as_retryable() {
     let db = TestDb::new().await;
-    let settings = shared::config::Settings::with_overrides(&[
-        ("database_url", &db.url()),
-        ("db_statement_timeout_ms", "200"),
-    ])
-    .unwrap();
-    let pool = shared::db::lazy_pool(&settings).unwrap();
-    let started = std::time::Instant::now();
-    let error = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await.expect_err("cancelled");
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "not cancelled: {error}");
-    assert_eq!(shared::Error::from(error).status(), 503);
+    // Set at connection start-up directly; per transaction behind a pooler.
+    for (mode, url) in [("session", db.direct_url()), ("transaction", db.url())] {
+        let settings = shared::config::Settings::with_overrides(&[
+            ("database_url", &url),
+            ("db_pool_mode", mode),
+            ("db_statement_timeout_ms", "200"),
+        ])
+        .unwrap();
+        let database = shared::db::Database::new(&settings).unwrap();
+        let started = std::time::Instant::now();
+        let mut conn = database.read().await.unwrap();
+        let error = sqlx::query("SELECT pg_sleep(5)").execute(conn.exec()).await.expect_err("cancelled");
+        assert!(started.elapsed() < std::time::Duration::from_secs(4), "{mode}: not cancelled: {error}");
+        assert_eq!(shared::Error::from(error).status(), 503, "{mode}");
+    }
 }
 
 fn futures_stream(
@@ -208,4 +213,37 @@ async fn a_command_refuses_to_start_without_keys_unless_auth_is_disabled_explici
     let disabled =
         shared::config::Settings::with_overrides(&[("port", "0"), ("auth_disabled", "true")]).unwrap();
     assert!(shared::server::Server::bind(create_destination::function(), disabled).await.is_ok());
+}
+
+#[tokio::test]
+async fn behind_pgbouncer_in_transaction_mode_every_statement_is_safe_under_concurrency() {
+    let pooler = shared::testing::pooler().expect("the test command runs PgBouncer: TEST_POOLER_ADDR");
+    let db = TestDb::new().await;
+    assert!(db.url().contains(&pooler.to_string()), "functions reach the database through the pooler");
+
+    // The pooler is a strict PgBouncer: the session mode's startup options are refused.
+    let session =
+        shared::config::Settings::with_overrides(&[("database_url", &db.url()), ("db_pool_mode", "session")])
+            .unwrap();
+    let refused = shared::db::Database::new(&session).unwrap().read().await.err().expect("refused");
+    assert!(refused.to_string().contains("unsupported startup parameter"), "{refused}");
+
+    // Transaction mode: unnamed statements, each in a transaction. Many
+    // clients share a few server connections, so a statement left named on
+    // one, or parsed on one and run on another, would fail here.
+    let create = TestApp::spawn(create_destination::function(), &db).await;
+    let list = TestApp::spawn(list_destinations::function(), &db).await;
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (client, create, list) = (create.client.clone(), create.url.clone(), list.url.clone());
+        requests.spawn(async move {
+            let made = client.post(create).json(&json!({"name": format!("City {i}"), "tax_amount": "1.50"}));
+            let listed = client.post(list).json(&json!({"limit": 5}));
+            let (made, listed) = tokio::join!(made.send(), listed.send());
+            (made.unwrap().status().as_u16(), listed.unwrap().status().as_u16())
+        });
+    }
+    let outcomes = requests.join_all().await;
+    assert!(outcomes.iter().all(|o| *o == (200, 200)), "{outcomes:?}");
+    assert_eq!(count(&db).await, 60);
 }

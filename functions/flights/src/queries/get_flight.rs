@@ -27,6 +27,6 @@ pub fn function() -> Function {
 }
 
 pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Flight> {
-    let mut conn = ctx.db().acquire().await?;
-    model::fetch(&mut conn, input.id).await?.ok_or_else(|| model::not_found(input.id))
+    let mut conn = ctx.db().read().await?;
+    model::fetch(conn.exec(), input.id).await?.ok_or_else(|| model::not_found(input.id))
 }

@@ -59,7 +59,7 @@ pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> 
         .bind(after.map(|(time, _)| time))
         .bind(after.map(|(_, id)| id))
         .bind(input.limit.fetch())
-        .fetch_all(ctx.db())
+        .fetch_all(ctx.db().read().await?.exec())
         .await?;
     let flights = rows.into_iter().map(Flight::from).collect();
     Ok(Page::from_rows(flights, input.limit, model::cursor_of))

@@ -1,0 +1,180 @@
+//! PostgreSQL: the database as a function reaches it (directly or through a
+//! pooler), the migrations, and error triage.
+
+mod conn;
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use conn::Inner;
+pub use conn::{Conn, Exec};
+
+use crate::config::{PoolMode, Settings};
+
+/// The project's migrations, embedded in every binary that runs them.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// The database a function reaches: PostgreSQL itself, or a pooler in front
+/// of it. Cheap to clone. Opens no connection until a request needs one, so
+/// start-up does no network work; each connection is pinged before use, so
+/// a restarted database costs one failed request at most, not a broken
+/// pool; and no statement runs longer than `DB_STATEMENT_TIMEOUT_MS`.
+#[derive(Clone, Debug)]
+pub struct Database {
+    pool: PgPool,
+    mode: PoolMode,
+    /// What opens each transaction in transaction mode, where the pooler
+    /// takes no startup options: `BEGIN` and the statement timeout, one
+    /// round trip.
+    begin: Cow<'static, str>,
+    begin_read: Cow<'static, str>,
+}
+
+impl Database {
+    pub fn new(settings: &Settings) -> Result<Self, String> {
+        let url = settings.database_url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err("configuration: DATABASE_URL: must be a postgres:// URL".into());
+        }
+        let timeout = settings.db_statement_timeout_ms;
+        let mut options =
+            PgConnectOptions::from_str(url).map_err(|e| format!("configuration: DATABASE_URL: {e}"))?;
+        options = options.application_name("skybook");
+        options = match settings.db_pool_mode {
+            PoolMode::Session => options.options([("statement_timeout", timeout.to_string())]),
+            // A transaction-mode pooler hands each transaction to any server
+            // connection: nothing may live on one (a prepared statement, a
+            // session setting), and PgBouncer refuses startup options.
+            PoolMode::Transaction => options.statement_cache_capacity(0).extra_float_digits(None),
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.db_pool_size)
+            .min_connections(0)
+            .acquire_timeout(settings.db_acquire_timeout())
+            .idle_timeout(std::time::Duration::from_secs(60))
+            .test_before_acquire(true)
+            .connect_lazy_with(options);
+        Ok(Database {
+            pool,
+            mode: settings.db_pool_mode,
+            begin: format!("BEGIN; SET LOCAL statement_timeout = {timeout}").into(),
+            begin_read: format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout}").into(),
+        })
+    }
+
+    /// The pool underneath, for what needs no statement of ours (closing it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A transaction: everything in it commits with [`Conn::commit`], or
+    /// rolls back when it is dropped.
+    pub async fn begin(&self) -> Result<Conn, sqlx::Error> {
+        let tx = match self.mode {
+            PoolMode::Session => self.pool.begin().await?,
+            PoolMode::Transaction => self.pool.begin_with(self.begin.clone()).await?,
+        };
+        Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed() })
+    }
+
+    /// A connection for reads. Behind a transaction-mode pooler it is a
+    /// read-only transaction, the only way statements without a name stay
+    /// on one server connection from parse to execute.
+    pub async fn read(&self) -> Result<Conn, sqlx::Error> {
+        let inner = match self.mode {
+            PoolMode::Session => Inner::Pooled(self.pool.acquire().await?),
+            PoolMode::Transaction => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
+        };
+        Ok(Conn { inner, unnamed: self.unnamed() })
+    }
+
+    fn unnamed(&self) -> bool {
+        self.mode == PoolMode::Transaction
+    }
+}
+
+/// Whether an error means "the database is not reachable right now"
+/// (worth a retry) rather than a bug or a refused statement.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P0x: server shutting down;
+            // 57014: statement timeout (a lock held too long, an overload);
+            // 53300: too many connections; 40001/40P01: retry the transaction.
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "57014"
+                || code == "53300"
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}
+
+/// The name of the constraint a statement violated, if that is what failed.
+pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
+    match e {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}
+
+/// `SELECT 1` with the pool's acquire timeout: the dependency check.
+pub async fn ping(db: &Database) -> Result<(), sqlx::Error> {
+    let mut conn = db.read().await?;
+    sqlx::query("SELECT 1").execute(conn.exec()).await.map(|_| ())
+}
+
+/// The migration job's whole life: read the settings, migrate, exit 0 or 1.
+pub fn migrate_main() -> std::process::ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(line) => {
+            eprintln!("skybook-migrate: {line}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&settings);
+    let migrated = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                // Migrations hold a session-level advisory lock: they go to
+                // PostgreSQL itself, never through a transaction-mode pooler.
+                let url = std::env::var("MIGRATION_DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| settings.database_url.expose().to_owned());
+                let options = PgConnectOptions::from_str(&url)
+                    .map_err(|e| format!("MIGRATION_DATABASE_URL or DATABASE_URL: {e}"))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                MIGRATOR.run(&pool).await.map_err(|e| e.to_string())
+            })
+        });
+    match migrated {
+        Ok(()) => {
+            tracing::info!("migrations applied");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("skybook-migrate: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
