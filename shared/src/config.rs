@@ -12,6 +12,10 @@ use serde::{Deserialize, Deserializer};
 pub struct Settings {
     pub port: u16,
     pub database_url: Secret,
+    /// PostgreSQL itself, for the migrations, when DATABASE_URL goes
+    /// through a transaction-mode pooler.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub migration_database_url: Option<Secret>,
     pub db_pool_size: u32,
     /// How long a request waits for a database connection before answering 503.
     pub db_acquire_timeout_ms: u64,

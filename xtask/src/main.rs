@@ -4,6 +4,7 @@
 
 mod audit;
 mod bench;
+mod catalog;
 mod context;
 mod dev;
 mod fuzz;
@@ -87,6 +88,8 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
     // need every binary, and cargo builds a package's binaries only for its
     // own integration tests.
     cargo(&["build", "--workspace", "--bins"], &[])?;
+    // The smoke script the kind job runs against a cluster, against the local stack.
+    dev::smoke(&services::workspace_root())?;
     // Functions under test reach PostgreSQL through PgBouncer in transaction
     // mode, as in a cluster: what the pooler would break fails here.
     let pooler = ("TEST_POOLER_ADDR", services::pooler_addr());

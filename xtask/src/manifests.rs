@@ -1,6 +1,7 @@
-//! `cargo xtask manifests`: renders the Helm chart with its default values
-//! into `knative/`, one file per object family, so the plain manifests and
-//! the chart are one source of truth; `--check` fails on any drift.
+//! `cargo xtask manifests`: renders the Helm chart into `knative/` (one file
+//! per object family, with `helm/skybook/ci/knative-values.yaml`) and writes
+//! skaffold.yaml, docker-compose.yml and docker-bake.json from the list of
+//! functions, so each fact has one source; `--check` fails on any drift.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,9 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::services;
+use crate::{catalog, services};
 
-const HEADER: &str =
-    "# Rendered from helm/skybook with its default values by `cargo xtask manifests`. Do not edit.\n";
+const HEADER: &str = "# Rendered from helm/skybook with helm/skybook/ci/knative-values.yaml by `cargo xtask manifests`. Do not edit.\n";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,43 +24,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let root = services::workspace_root();
     let bin = tools(&root)?;
     let output = Command::new(bin.join("helm"))
-        .args(["template", "skybook"])
+        .args(["template", "skybook", "--namespace", "skybook", "--values"])
+        .arg(root.join("helm/skybook/ci/knative-values.yaml"))
         .arg(root.join("helm/skybook"))
         .output()
         .context("helm template")?;
     if !output.status.success() {
         bail!("helm template failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let files = split(&String::from_utf8(output.stdout)?)?;
     let knative = root.join("knative");
+    let mut files: BTreeMap<PathBuf, String> = split(&String::from_utf8(output.stdout)?)?
+        .into_iter()
+        .map(|(path, text)| (knative.join(path), text))
+        .collect();
+    let functions = catalog::checked(&root)?;
+    files.insert(root.join("skaffold.yaml"), catalog::skaffold(&functions));
+    files.insert(root.join("docker-compose.yml"), catalog::compose(&functions));
+    files.insert(root.join("docker-bake.json"), catalog::bake(&functions)?);
+    let stale: Vec<PathBuf> = rendered_files_on_disk(&knative)?
+        .into_iter()
+        .map(|p| knative.join(p))
+        .filter(|p| !files.contains_key(p))
+        .collect();
+    let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
     if args.check {
-        let mut drift = Vec::new();
-        for (path, text) in &files {
-            let on_disk = std::fs::read_to_string(knative.join(path)).unwrap_or_default();
-            if &on_disk != text {
-                drift.push(path.display().to_string());
-            }
-        }
-        for path in rendered_files_on_disk(&knative)? {
-            if !files.contains_key(&path) {
-                drift.push(format!("{} (not in the chart)", path.display()));
-            }
-        }
+        let mut drift: Vec<String> = files
+            .iter()
+            .filter(|(path, text)| std::fs::read_to_string(path).unwrap_or_default() != **text)
+            .map(|(path, _)| shown(path))
+            .collect();
+        drift.extend(stale.iter().map(|path| format!("{} (not in the chart)", shown(path))));
         if !drift.is_empty() {
-            bail!("knative/ drifts from the chart: {}; run `cargo xtask manifests`", drift.join(", "));
+            bail!(
+                "generated files drift from their source: {}; run `cargo xtask manifests`",
+                drift.join(", ")
+            );
         }
-        println!("manifests: knative/ matches the chart ({} files)", files.len());
+        println!(
+            "manifests: knative/, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
+            files.len()
+        );
         return Ok(());
     }
-    for path in rendered_files_on_disk(&knative)? {
-        std::fs::remove_file(knative.join(path))?;
+    for path in stale {
+        std::fs::remove_file(path)?;
     }
     for (path, text) in &files {
-        let target = knative.join(path);
-        std::fs::create_dir_all(target.parent().context("path")?)?;
-        std::fs::write(target, text)?;
+        std::fs::create_dir_all(path.parent().context("path")?)?;
+        std::fs::write(path, text)?;
     }
-    println!("manifests: wrote {} files to knative/", files.len());
+    println!("manifests: wrote {} files", files.len());
     Ok(())
 }
 
@@ -106,7 +119,7 @@ fn split(rendered: &str) -> anyhow::Result<BTreeMap<PathBuf, String>> {
             "broker" | "triggers" | "pingsource" | "sinkbinding" | "eventtypes" => {
                 PathBuf::from(format!("eventing/{template}.yaml"))
             }
-            "configmap" | "secret" => PathBuf::from(format!("config/{template}.yaml")),
+            "configmap" | "secret" | "serviceaccount" => PathBuf::from(format!("config/{template}.yaml")),
             "migrate-job" => PathBuf::from("jobs/migrate.yaml"),
             other => PathBuf::from(format!("{other}.yaml")),
         };

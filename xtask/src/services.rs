@@ -84,3 +84,26 @@ pub async fn drop_test_databases(url: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Drops the database named in `url` if it exists, then creates and migrates it.
+pub async fn recreate_database(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
+    let name = options.get_database().context("no database in the URL")?.to_owned();
+    let mut admin =
+        options.clone().database("postgres").connect().await.context("connecting to PostgreSQL")?;
+    admin
+        .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, name.replace('"', "\"\"")).as_str())
+        .await?;
+    admin.close().await?;
+    migrate(url).await
+}
+
+/// Redis database `index` of REDIS_URL's server, emptied; its URL.
+pub fn fresh_redis_db(index: u8) -> anyhow::Result<String> {
+    let base = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let (scheme, rest) = base.split_once("://").unwrap_or(("redis", base.as_str()));
+    let url = format!("{scheme}://{}/{index}", rest.split('/').next().unwrap_or(rest));
+    let mut conn = redis::Client::open(url.as_str())?.get_connection().context("connecting to Redis")?;
+    redis::cmd("FLUSHDB").query::<()>(&mut conn)?;
+    Ok(url)
+}

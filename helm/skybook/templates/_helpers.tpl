@@ -1,12 +1,97 @@
 {{/* Labels every object carries. */}}
 {{- define "skybook.labels" -}}
 app.kubernetes.io/part-of: skybook
+app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* The tag of every image: image.tag, else the chart's appVersion; never one that moves. */}}
+{{- define "skybook.tag" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion | toString -}}
+{{- if eq $tag "latest" -}}
+{{- fail "skybook: image.tag \"latest\" moves under a running release: deploy a version or a commit SHA (or set digests in functions.<name>.image)" -}}
+{{- end -}}
+{{- $tag -}}
+{{- end -}}
+
+{{/* The ServiceAccount every pod runs as. */}}
+{{- define "skybook.serviceAccountName" -}}
+{{- .Values.serviceAccount.name | default "skybook" -}}
 {{- end -}}
 
 {{/* The Secret the functions read. */}}
 {{- define "skybook.secretName" -}}
 {{- if .Values.existingSecret -}}{{ .Values.existingSecret }}{{- else -}}skybook-secrets{{- end -}}
+{{- end -}}
+
+{{/* The RabbitmqCluster behind the Broker. */}}
+{{- define "skybook.rabbitmqCluster" -}}
+{{- if .Values.broker.rabbitmqCluster.name -}}{{ .Values.broker.rabbitmqCluster.name }}
+{{- else if .Values.rabbitmq.create -}}skybook-rabbitmq
+{{- else -}}{{ fail "skybook: rabbitmq.create is off: set broker.rabbitmqCluster.name to the RabbitmqCluster the Broker uses" }}
+{{- end -}}
+{{- end -}}
+
+{{/* Refuses to render what would not work, or would be open to anyone. */}}
+{{- define "skybook.validate" -}}
+{{- if not .Values.existingSecret -}}
+{{- range $key, $value := .Values.secret -}}
+{{- if contains "change-me" (toString $value) -}}
+{{- fail (printf "skybook: secret.%s holds an example value: set a real one, or use existingSecret" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if and (not .Values.auth.disabled) (not .Values.secret.AUTH_API_KEYS) -}}
+{{- fail "skybook: the functions need API keys: set secret.AUTH_API_KEYS (comma-separated bearer keys) or existingSecret, or auth.disabled=true to serve without authentication" -}}
+{{- end -}}
+{{- if and (not .Values.postgresql.create) (not .Values.secret.DATABASE_URL) -}}
+{{- fail "skybook: postgresql.create is off: set secret.DATABASE_URL (through your pooler) or existingSecret" -}}
+{{- end -}}
+{{- if and (not .Values.redis.create) (not .Values.secret.REDIS_URL) -}}
+{{- fail "skybook: redis.create is off: set secret.REDIS_URL or existingSecret" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Settings every function and the migration Job read: the ConfigMap, the
+     Secret, and the URLs of the data services this chart creates, built from
+     the passwords their operators generate (env wins over envFrom). Called
+     with (dict "root" $ "migrate" bool): only the Job gets PostgreSQL's own URL. */}}
+{{- define "skybook.env" -}}
+{{- $v := .root.Values -}}
+envFrom:
+  - configMapRef:
+      name: skybook-config
+  - secretRef:
+      name: {{ include "skybook.secretName" .root }}
+{{- if or $v.postgresql.create (and $v.redis.create (not .migrate)) }}
+env:
+  {{- if $v.postgresql.create }}
+  {{- if .migrate }}
+  - name: MIGRATION_DATABASE_URL
+    valueFrom:
+      secretKeyRef:
+        name: skybook-db-app
+        key: uri
+  {{- else }}
+  - name: DB_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: skybook-db-app
+        key: password
+  - name: DATABASE_URL
+    value: postgres://skybook:$(DB_PASSWORD)@skybook-db-pooler:5432/skybook
+  {{- end }}
+  {{- end }}
+  {{- if and $v.redis.create (not .migrate) }}
+  - name: REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: skybook-redis
+        key: password
+  - name: REDIS_URL
+    value: redis://:$(REDIS_PASSWORD)@skybook-redis:6379
+  {{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* The pod security every container runs with. */}}

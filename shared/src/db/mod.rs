@@ -2,6 +2,7 @@
 //! pooler), the migrations, and error triage.
 
 mod conn;
+mod migrate;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -12,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use conn::Inner;
 pub use conn::{Conn, Exec};
+pub use migrate::migrate_main;
 
 use crate::config::{PoolMode, Settings};
 
@@ -133,48 +135,4 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 pub async fn ping(db: &Database) -> Result<(), sqlx::Error> {
     let mut conn = db.read().await?;
     sqlx::query("SELECT 1").execute(conn.exec()).await.map(|_| ())
-}
-
-/// The migration job's whole life: read the settings, migrate, exit 0 or 1.
-pub fn migrate_main() -> std::process::ExitCode {
-    let settings = match Settings::load() {
-        Ok(settings) => settings,
-        Err(line) => {
-            eprintln!("skybook-migrate: {line}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    crate::telemetry::init(&settings);
-    let migrated = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| {
-            rt.block_on(async {
-                // Migrations hold a session-level advisory lock: they go to
-                // PostgreSQL itself, never through a transaction-mode pooler.
-                let url = std::env::var("MIGRATION_DATABASE_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty())
-                    .unwrap_or_else(|| settings.database_url.expose().to_owned());
-                let options = PgConnectOptions::from_str(&url)
-                    .map_err(|e| format!("MIGRATION_DATABASE_URL or DATABASE_URL: {e}"))?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                MIGRATOR.run(&pool).await.map_err(|e| e.to_string())
-            })
-        });
-    match migrated {
-        Ok(()) => {
-            tracing::info!("migrations applied");
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("skybook-migrate: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }

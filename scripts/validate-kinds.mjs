@@ -1,13 +1,19 @@
-// Validates every Knative object under the given directories against the
-// @kubernetes-models/knative schemas. Exits 1 on the first invalid object.
-// (EventType v1beta2 has no model in that package: it is listed, not checked.)
+// Validates every Knative and CloudNativePG object under the given
+// directories against the @kubernetes-models schemas (kubernetes-validate
+// knows only core kinds). Exits 1 on the first invalid object. Kinds with no
+// model here (EventType v1beta2, RabbitmqCluster, RabbitmqBrokerConfig) are
+// listed, not checked.
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 
 const require = createRequire(path.join(process.env.TOOLS_NODE, "package.json"));
 const yaml = require("js-yaml");
+const cnpg = await import(path.join(process.env.TOOLS_NODE,
+  "node_modules/@kubernetes-models/cloudnative-pg/postgresql.cnpg.io/v1/index.js"));
 const models = {
+  "postgresql.cnpg.io/v1/Cluster": cnpg.Cluster,
+  "postgresql.cnpg.io/v1/Pooler": cnpg.Pooler,
   "serving.knative.dev/v1/Service": require("@kubernetes-models/knative/serving.knative.dev/v1/Service").Service,
   "serving.knative.dev/v1beta1/DomainMapping": require("@kubernetes-models/knative/serving.knative.dev/v1beta1/DomainMapping").DomainMapping,
   "eventing.knative.dev/v1/Broker": require("@kubernetes-models/knative/eventing.knative.dev/v1/Broker").Broker,
@@ -29,7 +35,7 @@ for (const dir of process.argv.slice(2)) {
       if (!doc) continue;
       const Model = models[`${doc.apiVersion}/${doc.kind}`];
       if (!Model) {
-        if (doc.apiVersion.includes("knative.dev")) unchecked.add(`${doc.apiVersion}/${doc.kind}`);
+        if (/knative\.dev|rabbitmq\.com|cnpg\.io/.test(doc.apiVersion)) unchecked.add(`${doc.apiVersion}/${doc.kind}`);
         continue;
       }
       try {
@@ -42,4 +48,4 @@ for (const dir of process.argv.slice(2)) {
     }
   }
 }
-console.log(`knative: ${checked} Knative objects valid; no schema for: ${[...unchecked].join(", ") || "none"}`);
+console.log(`kinds: ${checked} Knative and CloudNativePG objects valid; no schema for: ${[...unchecked].join(", ") || "none"}`);

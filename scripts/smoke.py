@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The smoke test of a running Skybook: a destination, a flight, a booking at
+the README's price, a refused pet, and the booking in the stats, through the
+broker. The same script runs against the local stack (`cargo xtask test`,
+with target/devstack/urls.json) and against a Knative cluster (the kind job,
+with the URLs of `kubectl get ksvc`).
+
+    scripts/smoke.py URLS.json [--key API_KEY] [--stats-timeout SECONDS]
+
+URLS.json maps each function's name to its URL, at the top level or under
+"functions". Only the standard library: it runs wherever Python 3 does.
+"""
+
+import argparse
+import datetime
+import json
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+class Failed(Exception):
+    pass
+
+
+class Skybook:
+    def __init__(self, urls, key):
+        self.urls = urls
+        self.key = key
+
+    def call(self, function, data):
+        """POSTs `data` as plain JSON to `function`: (status, body as JSON)."""
+        if function not in self.urls:
+            raise Failed(f"no URL for {function} in the map")
+        request = urllib.request.Request(
+            self.urls[function],
+            data=json.dumps(data).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        if self.key:
+            request.add_header("authorization", f"Bearer {self.key}")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            body = error.read()
+            try:
+                return error.code, json.loads(body)
+            except ValueError:
+                return error.code, body.decode(errors="replace")
+
+    def expect(self, function, data, status):
+        got, body = self.call(function, data)
+        if got != status:
+            raise Failed(f"{function}: expected {status}, got {got}: {body}")
+        return body
+
+
+def step(name):
+    print(f"smoke: {name}", flush=True)
+
+
+def run(skybook, stats_timeout):
+    suffix = secrets.token_hex(3)
+    name = f"Cancún {suffix}"
+
+    step(f"create-destination {name!r}: 10% promotion, tax 50, no pets")
+    destination = skybook.expect(
+        "create-destination",
+        {"name": name, "tax_amount": "50", "is_promotion": True, "allows_pets": False},
+        200,
+    )
+
+    step("create-flight: base price 1000")
+    departure = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+    flight = skybook.expect(
+        "create-flight",
+        {
+            "destination_id": destination["id"],
+            "flight_number": f"SK{secrets.randbelow(10**6):06d}",
+            "base_price": "1000",
+            "departure_at": departure.isoformat(),
+            "capacity": 10,
+        },
+        200,
+    )
+    found = skybook.expect("get-flight", {"id": flight["id"]}, 200)
+    if found["id"] != flight["id"]:
+        raise Failed(f"get-flight answered another flight: {found}")
+
+    step("create-booking: 1000 × 0.90 + 50 = 950.00")
+    booking = skybook.expect(
+        "create-booking",
+        {"flight_id": flight["id"], "passenger_name": "Ada", "passenger_age": 30, "has_pet": False},
+        200,
+    )
+    if booking["price"]["total"] != "950.00":
+        raise Failed(f"the booking's total is {booking['price']['total']}, not 950.00: {booking}")
+
+    step("create-booking with a pet: refused, 422 pets_not_allowed")
+    status, body = skybook.call(
+        "create-booking",
+        {"flight_id": flight["id"], "passenger_name": "Rex", "passenger_age": 30, "has_pet": True},
+    )
+    expected = f"El destino {name} no acepta mascotas"
+    if status != 422 or body["error"]["code"] != "pets_not_allowed" or body["error"]["message"] != expected:
+        raise Failed(f"a pet to {name}: expected 422 pets_not_allowed ({expected!r}), got {status}: {body}")
+
+    step("get-stats: the booking arrives through the broker and its trigger")
+    deadline = time.monotonic() + stats_timeout
+    while True:
+        stats = skybook.expect("get-stats", {"destinations": 100, "candy_log": 0}, 200)
+        mine = [d for d in stats["destinations"] if d["name"] == name]
+        if mine and mine[0]["bookings"] == 1 and mine[0]["revenue"] == "950.00":
+            break
+        if time.monotonic() > deadline:
+            raise Failed(f"after {stats_timeout}s the stats still do not show the booking to {name}: {stats}")
+        time.sleep(0.5)
+    step("every step passed")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("urls", help="a JSON file mapping function names to URLs")
+    parser.add_argument("--key", default="", help="the API key to send (Authorization: Bearer)")
+    parser.add_argument("--stats-timeout", type=float, default=60, help="seconds to wait for the stats")
+    args = parser.parse_args()
+    with open(args.urls) as file:
+        urls = json.load(file)
+    urls = urls.get("functions", urls)
+    try:
+        run(Skybook(urls, args.key), args.stats_timeout)
+    except Failed as failure:
+        print(f"smoke: FAILED: {failure}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

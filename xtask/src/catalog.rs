@@ -1,0 +1,205 @@
+//! The one list of functions (`functions:` in `helm/skybook/values.yaml`)
+//! and the files written from it: skaffold.yaml, docker-compose.yml and
+//! docker-bake.json. The chart renders knative/ from the same list.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+/// What is said of a function in the list.
+#[derive(Debug, Clone)]
+pub struct Function {
+    pub name: String,
+    /// It gets K_SINK (the SinkBinding selects it).
+    pub emits_events: bool,
+}
+
+/// The images besides the functions': the migration Job's and the local
+/// broker's (docker-compose runs it; a cluster has a real Broker).
+const MIGRATE: &str = "skybook-migrate";
+const BROKER: &str = "skybook-broker";
+
+/// The functions, in the order the list gives them.
+pub fn functions(root: &Path) -> anyhow::Result<Vec<Function>> {
+    let path = root.join("helm/skybook/values.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let values: serde_norway::Value = serde_norway::from_str(&text).context("values.yaml")?;
+    let Some(list) = values.get("functions").and_then(|f| f.as_mapping()) else {
+        bail!("values.yaml has no `functions:` map");
+    };
+    let mut functions = Vec::new();
+    for (name, entry) in list {
+        let name = name.as_str().context("a function's name is not a string")?.to_owned();
+        let visibility = entry.get("visibility").and_then(|v| v.as_str()).unwrap_or_default();
+        if !matches!(visibility, "external" | "cluster-local") {
+            bail!("values.yaml: {name}: visibility must be external or cluster-local");
+        }
+        let emits_events = entry.get("emitsEvents").and_then(|v| v.as_bool()).unwrap_or(false);
+        functions.push(Function { name, emits_events });
+    }
+    Ok(functions)
+}
+
+/// The function binaries that exist: `functions/<slice>/src/bin/<name>.rs`,
+/// as (slice, name).
+pub fn binaries(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for slice in std::fs::read_dir(root.join("functions"))? {
+        let slice = slice?.path();
+        let Some(slice_name) = slice.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let Ok(bins) = std::fs::read_dir(slice.join("src/bin")) else { continue };
+        for bin in bins {
+            if let Some(name) = bin?.path().file_stem().and_then(|n| n.to_str()) {
+                found.push((slice_name.clone(), name.to_owned()));
+            }
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(found)
+}
+
+/// The list, checked against the binaries: each entry has one, each binary an entry.
+pub fn checked(root: &Path) -> anyhow::Result<Vec<Function>> {
+    let functions = functions(root)?;
+    let binaries = binaries(root)?;
+    for function in &functions {
+        if !binaries.iter().any(|(_, name)| name == &function.name) {
+            bail!("values.yaml lists {0}, but there is no functions/<slice>/src/bin/{0}.rs", function.name);
+        }
+    }
+    for (slice, name) in &binaries {
+        if !functions.iter().any(|f| &f.name == name) {
+            bail!("functions/{slice}/src/bin/{name}.rs is not in values.yaml's `functions:`: add one line");
+        }
+    }
+    Ok(functions)
+}
+
+const GENERATED: &str = "Generated from the `functions:` list in helm/skybook/values.yaml by `cargo xtask manifests`. Do not edit.";
+
+/// skaffold.yaml: every image, and the chart deployed with each function's
+/// image as skaffold built it.
+pub fn skaffold(functions: &[Function]) -> String {
+    let mut images: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    images.push(MIGRATE);
+    let mut out = format!(
+        "# {GENERATED}\n# Builds every image (one Dockerfile, FUNCTION names the binary) and deploys the chart:\n\
+         # `skaffold run` (with the Secret skybook-secrets in place) or `skaffold dev` (auth off, debug logs).\n\
+         apiVersion: skaffold/v4beta11\nkind: Config\nmetadata:\n  name: skybook\nbuild:\n  tagPolicy:\n    gitCommit: {{}}\n\
+         \x20 local:\n    useBuildkit: true\n    concurrency: 1\n  artifacts:\n"
+    );
+    for image in &images {
+        let _ = write!(
+            out,
+            "    - image: skybook/{image}\n      docker:\n        dockerfile: Dockerfile\n        buildArgs:\n          FUNCTION: {image}\n"
+        );
+    }
+    let release = |indent: &str, values: &str| {
+        let mut r = format!(
+            "{indent}releases:\n{indent}  - name: skybook\n{indent}    chartPath: helm/skybook\n\
+             {indent}    namespace: skybook\n{indent}    createNamespace: true\n{values}\
+             {indent}    # Each image by its full reference, as skaffold built and tagged it.\n\
+             {indent}    setValueTemplates:\n"
+        );
+        for f in functions {
+            let var = f.name.replace('-', "_");
+            let _ = writeln!(
+                r,
+                "{indent}      functions.{}.image: \"{{{{.IMAGE_FULLY_QUALIFIED_skybook_{var}}}}}\"",
+                f.name
+            );
+        }
+        let _ = writeln!(
+            r,
+            "{indent}      migrateImage: \"{{{{.IMAGE_FULLY_QUALIFIED_skybook_skybook_migrate}}}}\""
+        );
+        r
+    };
+    out.push_str("deploy:\n  helm:\n");
+    out.push_str(&release("    ", "        setValues:\n          existingSecret: skybook-secrets\n"));
+    out.push_str("profiles:\n  - name: dev\n    activation:\n      - command: dev\n    build:\n      local:\n        push: false\n    deploy:\n      helm:\n");
+    out.push_str(&release(
+        "        ",
+        "            setValues:\n              auth.disabled: true\n              config.RUST_LOG: debug\n              config.LOG_FORMAT: pretty\n",
+    ));
+    out
+}
+
+/// docker-compose.yml: the services, the local broker and every function,
+/// on ports from 8081 in the list's order.
+pub fn compose(functions: &[Function]) -> String {
+    let mut out = format!(
+        "# {GENERATED}\n# The whole system on one Docker host: PostgreSQL, Redis, RabbitMQ, the local\n\
+         # broker and every function (ports from 8081), without API keys.\n#   docker compose up --build\n\
+         name: skybook\n\nx-function: &function\n  read_only: true\n  user: \"65532:65532\"\n\
+         \x20 security_opt: [\"no-new-privileges:true\"]\n  cap_drop: [ALL]\n  environment:\n\
+         \x20   DATABASE_URL: postgres://postgres:postgres@postgres:5432/skybook\n\
+         \x20   DB_POOL_MODE: session\n    REDIS_URL: redis://redis:6379\n\
+         \x20   K_SINK: http://broker:8080/skybook/default\n    GROQ_API_KEY: ${{GROQ_API_KEY:-}}\n\
+         \x20   AUTH_API_KEYS: ${{AUTH_API_KEYS:-}}\n    AUTH_DISABLED: ${{AUTH_DISABLED:-true}}\n\
+         \x20   LOG_FORMAT: pretty\n    RUST_LOG: info\n  depends_on:\n    migrate:\n\
+         \x20     condition: service_completed_successfully\n    redis:\n      condition: service_healthy\n\n\
+         services:\n"
+    );
+    out.push_str(
+        "  postgres:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: postgres\n      POSTGRES_DB: skybook\n\
+         \x20   healthcheck:\n      test: [\"CMD\", \"pg_isready\", \"-U\", \"postgres\"]\n      interval: 2s\n      retries: 30\n\n\
+         \x20 redis:\n    image: redis:7\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 2s\n      retries: 30\n\n\
+         \x20 rabbitmq:\n    image: rabbitmq:3.13\n    environment:\n      RABBITMQ_DEFAULT_USER: skybook\n      RABBITMQ_DEFAULT_PASS: skybook\n\
+         \x20   healthcheck:\n      test: [\"CMD\", \"rabbitmq-diagnostics\", \"-q\", \"ping\"]\n      interval: 5s\n      retries: 30\n\n",
+    );
+    let _ = write!(
+        out,
+        "  migrate:\n    build:\n      context: .\n      args:\n        FUNCTION: {MIGRATE}\n    environment:\n\
+         \x20     DATABASE_URL: postgres://postgres:postgres@postgres:5432/skybook\n    depends_on:\n      postgres:\n\
+         \x20       condition: service_healthy\n\n  broker:\n    build:\n      context: .\n      args:\n        FUNCTION: {BROKER}\n\
+         \x20   read_only: true\n    user: \"65532:65532\"\n    command:\n      - --manifests\n      - /knative\n"
+    );
+    for f in functions {
+        let _ = write!(out, "      - --service\n      - {0}=http://{0}:8080\n", f.name);
+    }
+    out.push_str(
+        "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n    volumes:\n      - ./knative:/knative:ro\n\
+         \x20   ports: [\"8100:8080\"]\n    depends_on:\n      rabbitmq:\n        condition: service_healthy\n",
+    );
+    for (i, f) in functions.iter().enumerate() {
+        let _ = write!(
+            out,
+            "\n  {0}:\n    <<: *function\n    build:\n      context: .\n      args:\n        FUNCTION: {0}\n    ports: [\"{1}:8080\"]\n",
+            f.name,
+            8081 + i
+        );
+    }
+    out
+}
+
+/// docker-bake.json: every image as one bake target of the one Dockerfile,
+/// so `docker buildx bake` compiles the workspace once for all of them.
+pub fn bake(functions: &[Function]) -> anyhow::Result<String> {
+    let mut images: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    images.extend([MIGRATE, BROKER]);
+    let mut targets = serde_json::Map::new();
+    for image in &images {
+        targets.insert(
+            (*image).to_owned(),
+            serde_json::json!({
+                "context": ".",
+                "dockerfile": "Dockerfile",
+                "args": { "FUNCTION": image },
+                "tags": [format!("${{REPOSITORY}}/{image}:${{TAG}}")],
+            }),
+        );
+    }
+    let bake = serde_json::json!({
+        "variable": {
+            "REPOSITORY": { "default": "skybook" },
+            "TAG": { "default": "dev" },
+        },
+        "group": { "default": { "targets": images } },
+        "target": targets,
+    });
+    Ok(serde_json::to_string_pretty(&bake)? + "\n")
+}

@@ -1,0 +1,280 @@
+//! What `helm install` would do with the chart, checked on its renders: it
+//! refuses to install without secrets (or auth disabled explicitly) and with
+//! a moving image tag; every object a hook reads exists before the hook
+//! runs; every ConfigMap, Secret and ServiceAccount a pod names is in the
+//! render (or made by an operator from an object in it); and the
+//! PostgreSQL connection budget holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde::Deserialize;
+use serde_norway::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// `helm template` with these arguments: the objects, or helm's error.
+fn render(args: &[&str]) -> Result<Vec<Value>, String> {
+    let helm = root().join("target/tools/bin/helm");
+    assert!(helm.exists(), "helm is installed by scripts/tools.sh (the test command runs it)");
+    let output = Command::new(helm)
+        .args(["template", "skybook", "--namespace", "skybook"])
+        .arg(root().join("helm/skybook"))
+        .args(args)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let text = String::from_utf8(output.stdout).unwrap();
+    Ok(serde_norway::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect())
+}
+
+fn with_values(file: &str) -> Vec<Value> {
+    let path = root().join("helm/skybook/ci").join(file);
+    render(&["--values", path.to_str().unwrap()]).unwrap()
+}
+
+fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap()
+}
+
+fn name(doc: &Value) -> &str {
+    doc["metadata"]["name"].as_str().unwrap()
+}
+
+/// The pod spec of a workload, if it is one.
+fn pod(doc: &Value) -> Option<&Value> {
+    match kind(doc) {
+        "Service" if doc["apiVersion"] == "serving.knative.dev/v1" => Some(&doc["spec"]["template"]["spec"]),
+        "Job" | "Deployment" => Some(&doc["spec"]["template"]["spec"]),
+        _ => None,
+    }
+}
+
+/// What a pod needs to exist before it can start: (kind, name).
+fn references(pod: &Value) -> BTreeSet<Key> {
+    let mut found = BTreeSet::new();
+    if let Some(account) = pod["serviceAccountName"].as_str() {
+        found.insert(("ServiceAccount", account.to_owned()));
+    }
+    for secret in pod["imagePullSecrets"].as_sequence().into_iter().flatten() {
+        found.insert(("Secret", secret["name"].as_str().unwrap().to_owned()));
+    }
+    for container in pod["containers"].as_sequence().unwrap() {
+        for source in container["envFrom"].as_sequence().into_iter().flatten() {
+            if let Some(map) = source["configMapRef"]["name"].as_str() {
+                found.insert(("ConfigMap", map.to_owned()));
+            }
+            if let Some(secret) = source["secretRef"]["name"].as_str() {
+                found.insert(("Secret", secret.to_owned()));
+            }
+        }
+        for var in container["env"].as_sequence().into_iter().flatten() {
+            if let Some(secret) = var["valueFrom"]["secretKeyRef"]["name"].as_str() {
+                found.insert(("Secret", secret.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// When an object exists in the install: `None` for ordinary objects;
+/// hooks by phase and weight.
+fn hook(doc: &Value) -> Option<(Vec<String>, i64)> {
+    let annotations = &doc["metadata"]["annotations"];
+    let phases = annotations["helm.sh/hook"].as_str()?;
+    let weight = annotations["helm.sh/hook-weight"].as_str().map_or(0, |w| w.parse().unwrap());
+    Some((phases.split(',').map(|p| p.trim().to_owned()).collect(), weight))
+}
+
+/// Secrets an operator makes from an object of the render.
+fn generated(objects: &[Value]) -> BTreeSet<Key> {
+    let mut made = BTreeSet::new();
+    for doc in objects {
+        match (doc["apiVersion"].as_str().unwrap(), kind(doc)) {
+            ("postgresql.cnpg.io/v1", "Cluster") => made.insert(("Secret", format!("{}-app", name(doc)))),
+            ("rabbitmq.com/v1beta1", "RabbitmqCluster") => {
+                made.insert(("Secret", format!("{}-default-user", name(doc))))
+            }
+            _ => false,
+        };
+    }
+    made
+}
+
+/// An object by kind and name.
+type Key = (&'static str, String);
+
+/// Every value file the chart is checked with: its render, and what the user provides.
+fn renders() -> Vec<(&'static str, Vec<Value>, BTreeSet<Key>)> {
+    let provided = |secrets: &[&str]| secrets.iter().map(|s| ("Secret", (*s).to_owned())).collect();
+    vec![
+        ("fresh-cluster", with_values("fresh-cluster-values.yaml"), BTreeSet::new()),
+        ("hpa", with_values("hpa-values.yaml"), provided(&["skybook-secrets", "registry-pull"])),
+        ("knative", with_values("knative-values.yaml"), provided(&["skybook-secrets"])),
+    ]
+}
+
+#[test]
+fn the_chart_refuses_to_install_open_or_with_example_secrets_or_a_moving_tag() {
+    let refused = render(&[]).unwrap_err();
+    assert!(
+        refused.contains("set secret.AUTH_API_KEYS") && refused.contains("auth.disabled=true"),
+        "{refused}"
+    );
+    let open = render(&["--set", "auth.disabled=true"]).unwrap();
+    let config = open.iter().find(|d| kind(d) == "ConfigMap").unwrap();
+    assert_eq!(config["data"]["AUTH_DISABLED"].as_str(), Some("true"), "said to the functions");
+
+    let example = render(&["--set", "secret.AUTH_API_KEYS=change-me"]).unwrap_err();
+    assert!(example.contains("secret.AUTH_API_KEYS holds an example value"), "{example}");
+    let latest = render(&["--set", "secret.AUTH_API_KEYS=k", "--set", "image.tag=latest"]).unwrap_err();
+    assert!(latest.contains("\"latest\" moves"), "{latest}");
+    let own_db = render(&["--set", "auth.disabled=true", "--set", "postgresql.create=false"]).unwrap_err();
+    assert!(own_db.contains("set secret.DATABASE_URL"), "{own_db}");
+
+    // By default images are the chart's version, never `latest`.
+    let images: Vec<String> = with_values("fresh-cluster-values.yaml")
+        .iter()
+        .filter_map(pod)
+        .flat_map(|p| p["containers"].as_sequence().unwrap().iter())
+        .map(|c| c["image"].as_str().unwrap().to_owned())
+        .filter(|i| i.contains("/skybook/"))
+        .collect();
+    assert!(images.len() >= 16, "{images:?}");
+    assert!(images.iter().all(|i| i.ends_with(":0.1.0")), "{images:?}");
+}
+
+#[test]
+fn every_object_a_hook_reads_exists_before_it_runs() {
+    for (values, objects, provided) in renders() {
+        let made = generated(&objects);
+        let ordinary: BTreeSet<(&str, String)> =
+            objects.iter().filter(|d| hook(d).is_none()).map(|d| (kind(d), name(d).to_owned())).collect();
+        let hooks: Vec<&Value> = objects.iter().filter(|d| hook(d).is_some()).collect();
+        assert!(!hooks.is_empty(), "{values}: the migration Job is a hook");
+        for job in &hooks {
+            let (phases, weight) = hook(job).unwrap();
+            for (ref_kind, ref_name) in references(pod(job).unwrap()) {
+                let key = (ref_kind, ref_name.clone());
+                if provided.contains(&key) {
+                    continue;
+                }
+                for phase in &phases {
+                    let earlier_hook = hooks.iter().any(|h| {
+                        let (p, w) = hook(h).unwrap();
+                        (kind(h), name(h)) == (ref_kind, ref_name.as_str()) && p.contains(phase) && w < weight
+                    });
+                    // Pre-install hooks run before any ordinary object exists;
+                    // post-install after all; on upgrade, the release's exist.
+                    let exists = match phase.as_str() {
+                        "pre-install" => earlier_hook,
+                        "post-install" | "pre-upgrade" | "post-upgrade" => {
+                            earlier_hook || ordinary.contains(&key) || made.contains(&key)
+                        }
+                        other => panic!("{values}: unexpected hook phase {other}"),
+                    };
+                    assert!(
+                        exists,
+                        "{values}: hook {} ({phase}) reads {ref_kind} {ref_name}, which does not exist by then",
+                        name(job)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_config_map_secret_and_service_account_a_pod_names_is_in_the_render() {
+    for (values, objects, provided) in renders() {
+        let mut present: BTreeSet<(&str, String)> =
+            objects.iter().map(|d| (kind(d), name(d).to_owned())).collect();
+        present.extend(generated(&objects));
+        present.extend(provided);
+        for doc in objects.iter().filter(|d| pod(d).is_some()) {
+            for reference in references(pod(doc).unwrap()) {
+                assert!(
+                    present.contains(&reference),
+                    "{values}: {} {} names {reference:?}",
+                    kind(doc),
+                    name(doc)
+                );
+            }
+            let pod = pod(doc).unwrap();
+            assert_eq!(pod["serviceAccountName"].as_str(), Some("skybook"), "{values}: {}", name(doc));
+        }
+        let account = objects.iter().find(|d| kind(d) == "ServiceAccount").expect("a ServiceAccount");
+        assert_eq!(account["automountServiceAccountToken"].as_bool(), Some(false), "{values}: no API token");
+        assert_eq!(account["metadata"]["namespace"].as_str(), Some("skybook"), "the release's namespace");
+    }
+}
+
+#[test]
+fn the_postgresql_connection_budget_holds() {
+    let values: Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join("helm/skybook/values.yaml")).unwrap())
+            .unwrap();
+    let without_database: BTreeSet<&str> = values["functions"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, f)| f["database"].as_bool() == Some(false))
+        .map(|(n, _)| n.as_str().unwrap())
+        .collect();
+    let reserved = values["postgresql"]["reservedConnections"].as_u64().unwrap();
+    for file in ["fresh-cluster-values.yaml", "hpa-values.yaml"] {
+        let objects = with_values(file);
+        let config = objects.iter().find(|d| kind(d) == "ConfigMap").unwrap();
+        let pool_size: u64 = config["data"]["DB_POOL_SIZE"].as_str().unwrap().parse().unwrap();
+        assert_eq!(config["data"]["DB_POOL_MODE"].as_str(), Some("transaction"), "behind the pooler");
+        let mut clients = 1; // the migration Job
+        let mut by_function = BTreeMap::new();
+        for service in
+            objects.iter().filter(|d| kind(d) == "Service" && d["apiVersion"] == "serving.knative.dev/v1")
+        {
+            if without_database.contains(name(service)) || name(service) == "dead-letters" {
+                continue;
+            }
+            let annotations = &service["spec"]["template"]["metadata"]["annotations"];
+            let max_scale: u64 =
+                annotations["autoscaling.knative.dev/max-scale"].as_str().unwrap().parse().unwrap();
+            assert!(max_scale > 0, "{file}: {} has no upper bound", name(service));
+            by_function.insert(name(service), pool_size * max_scale);
+            clients += pool_size * max_scale;
+        }
+        assert_eq!(by_function.len(), 13, "{file}: the functions that use PostgreSQL: {by_function:?}");
+        if file == "fresh-cluster-values.yaml" {
+            let pooler = objects.iter().find(|d| kind(d) == "Pooler").expect("the chart's pooler");
+            let parameters = &pooler["spec"]["pgbouncer"]["parameters"];
+            assert_eq!(pooler["spec"]["pgbouncer"]["poolMode"].as_str(), Some("transaction"));
+            let max_client: u64 = parameters["max_client_conn"].as_str().unwrap().parse().unwrap();
+            let pool: u64 = parameters["default_pool_size"].as_str().unwrap().parse().unwrap();
+            let instances = pooler["spec"]["instances"].as_u64().unwrap();
+            let cluster = objects.iter().find(|d| kind(d) == "Cluster").expect("the chart's PostgreSQL");
+            let max_connections: u64 = cluster["spec"]["postgresql"]["parameters"]["max_connections"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                clients <= max_client,
+                "{clients} function connections at full scale > max_client_conn {max_client}"
+            );
+            assert!(
+                instances * pool <= max_connections - reserved,
+                "{instances} poolers × {pool} server connections > PostgreSQL's {max_connections} − {reserved} reserved"
+            );
+        } else {
+            let pooler_clients = values["pooler"]["maxClientConn"].as_u64().unwrap();
+            assert!(clients <= pooler_clients, "{file}: {clients} > {pooler_clients}");
+        }
+    }
+}
