@@ -35,8 +35,9 @@ node scripts/validate-kinds.mjs knative
 echo "check: actionlint, workflow schema"
 actionlint .github/workflows/*.yml
 check-jsonschema -q --builtin-schema vendor.github-workflows .github/workflows/*.yml
-echo "check: hadolint"
+echo "check: hadolint, shellcheck"
 hadolint Dockerfile
+shellcheck scripts/*.sh scripts/cluster/*.sh .ci/run
 echo "check: skaffold.yaml"
 check-jsonschema -q --schemafile scripts/skaffold.schema.json skaffold.yaml
 echo "check: every deployment check passed"

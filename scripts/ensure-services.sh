@@ -49,7 +49,7 @@ apt_install() {
 start_postgres() {
   command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-contrib
   local version
-  version="$(ls /etc/postgresql | sort -V | tail -n1)"
+  version="$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
   pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
   wait_for PostgreSQL "$1" "$2" 30
   # Debian asks for a password over TCP: give the default URL's one.

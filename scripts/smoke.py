@@ -8,7 +8,8 @@ with the URLs of `kubectl get ksvc`).
     scripts/smoke.py URLS.json [--key API_KEY] [--stats-timeout SECONDS]
 
 URLS.json maps each function's name to its URL, at the top level or under
-"functions". Only the standard library: it runs wherever Python 3 does.
+"functions"; or it is `kubectl get ksvc -o json` as it stands. Only the
+standard library: it runs wherever Python 3 does.
 """
 
 import argparse
@@ -130,6 +131,8 @@ def main():
     args = parser.parse_args()
     with open(args.urls) as file:
         urls = json.load(file)
+    if "items" in urls:  # kubectl get ksvc -o json
+        urls = {s["metadata"]["name"]: s["status"]["url"] for s in urls["items"] if s.get("status", {}).get("url")}
     urls = urls.get("functions", urls)
     try:
         run(Skybook(urls, args.key), args.stats_timeout)

