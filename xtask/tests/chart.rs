@@ -150,6 +150,18 @@ fn the_chart_refuses_to_install_open_or_with_example_secrets_or_a_moving_tag() {
         .collect();
     assert!(images.len() >= 16, "{images:?}");
     assert!(images.iter().all(|i| i.ends_with(":0.1.0")), "{images:?}");
+
+    // No image of any render moves under a running release: a fixed tag or a digest.
+    for (values, objects, _) in renders() {
+        for container in objects.iter().filter_map(pod).flat_map(|p| p["containers"].as_sequence().unwrap()) {
+            let image = container["image"].as_str().unwrap();
+            let tag = image.rsplit_once(':').map(|(_, t)| t).filter(|t| !t.contains('/'));
+            assert!(
+                image.contains("@sha256:") || tag.is_some_and(|t| t != "latest"),
+                "{values}: image {image} has no fixed tag"
+            );
+        }
+    }
 }
 
 #[test]
