@@ -76,7 +76,8 @@ password_of() { local rest="${1#*://}"; rest="${rest%%@*}"; [[ "$rest" == *:* ]]
 
 # PgBouncer as the functions meet it in a cluster: transaction mode, every
 # database of the PostgreSQL above, strict about startup parameters. Its
-# server connections are capped below PostgreSQL's max_connections.
+# server connections, all databases together, are capped well below
+# PostgreSQL's max_connections.
 start_pgbouncer() {
   if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
     apt_install pgbouncer
@@ -87,20 +88,25 @@ start_pgbouncer() {
   mkdir -p "$dir"
   owner="$(id -un)"
   [[ "$owner" == "root" ]] && owner=postgres
+  # Clients log in as DATABASE_URL's user, without a password (trust, on
+  # loopback); PgBouncer logs into PostgreSQL with the one in the auth file.
+  printf '"%s" "%s"\n' "$(user_of "$DATABASE_URL")" "$(password_of "$DATABASE_URL")" >"$dir/users.txt"
   cat >"$dir/pgbouncer.ini" <<INI
 [databases]
-* = host=$(host_of "$DATABASE_URL") port=$(port_of "$DATABASE_URL" 5432) user=$(user_of "$DATABASE_URL") password=$(password_of "$DATABASE_URL")
+* = host=$(host_of "$DATABASE_URL") port=$(port_of "$DATABASE_URL" 5432)
 
 [pgbouncer]
 listen_addr = $1
 listen_port = $2
 unix_socket_dir =
-auth_type = any
+auth_type = trust
+auth_file = $dir/users.txt
 pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = 10
+; every database together (the tests make many), well under max_connections
 max_user_connections = 40
-server_idle_timeout = 10
+server_idle_timeout = 2
 server_lifetime = 300
 query_wait_timeout = 60
 pidfile = $dir/pgbouncer.pid

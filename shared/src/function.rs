@@ -72,6 +72,8 @@ struct CtxInner {
     db: Database,
     redis: redis::aio::ConnectionManager,
     http: reqwest::Client,
+    /// Sends committed events to `K_SINK` after the reply; none without a sink.
+    publisher: Option<outbox::Publisher>,
     /// Clients a slice builds once per process (the model's, say), by type.
     singletons:
         std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
@@ -97,12 +99,39 @@ impl Ctx {
             }
         }
         let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Ctx { inner: Arc::new(CtxInner { settings, db, redis, http, singletons: Default::default() }) })
+        let publisher = settings.k_sink.clone().map(|url| {
+            let sink = outbox::Sink { url, http: http.clone(), overrides: settings.k_ce_overrides.clone() };
+            outbox::Publisher::start(sink, db.clone())
+        });
+        Ok(Ctx {
+            inner: Arc::new(CtxInner {
+                settings,
+                db,
+                redis,
+                http,
+                publisher,
+                singletons: Default::default(),
+            }),
+        })
     }
 
     /// The HTTP client for outbound calls (the sink): built once, pooled.
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+
+    /// Hands committed events to the background sender; the caller does not wait.
+    pub fn publish(&self, events: Vec<OutboxEvent>) {
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.enqueue(events);
+        }
+    }
+
+    /// Sends what the process still owes the sink, for at most `grace`.
+    pub async fn flush_events(&self, grace: std::time::Duration) {
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.flush(grace).await;
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -166,7 +195,8 @@ impl Tx {
     }
 
     /// Writes an event to the outbox in this transaction. It is published
-    /// to the broker once the command commits (and by the relay if that fails).
+    /// to the broker once the command commits, after the reply (and by the
+    /// relay if that fails).
     pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
         let event = OutboxEvent {
             event_id: Uuid::now_v7(),
@@ -267,7 +297,8 @@ impl Function {
                 let traceparent = incoming.traceparent.clone();
                 let tx = Tx { tx, ctx: ctx.clone(), spec, claim, traceparent, events: Vec::new() };
                 let done = handler(tx, input).await?;
-                outbox::publish_committed(&ctx, &done.events).await;
+                // The events are safe in the outbox: the reply need not wait for the broker.
+                ctx.publish(done.events);
                 Ok(Some(done.reply))
             })
         };

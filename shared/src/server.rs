@@ -111,6 +111,11 @@ impl Server {
         }
         let metrics = Metrics::new(function.spec.name);
         let ctx = Ctx::new(settings)?;
+        // The first request should find a connection open, or nearly: one is
+        // opened now, in the background, never holding up the listener.
+        if function.spec.dependencies.contains(&Dependency::Postgres) {
+            ctx.db().warm_up();
+        }
         Ok(Server { listener, app: Arc::new(App { function, ctx, metrics }) })
     }
 
@@ -131,6 +136,9 @@ impl Server {
             async move { app.handle(request).await }
         };
         serve_http(listener, handler, shutdown, grace).await;
+        // What the process owes the broker goes out before it exits (Knative
+        // may be scaling it to zero); whatever does not, the relay sends.
+        app.ctx.flush_events(grace).await;
         tracing::info!(function = name, "stopped");
         app.ctx.db().pool().close().await;
         Ok(())

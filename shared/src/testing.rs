@@ -54,8 +54,9 @@ impl TestDb {
             .await
             .expect("create the test database");
         let options = admin.database(&name);
+        // Few connections: the functions under test need PostgreSQL's too.
         let pool =
-            PgPoolOptions::new().max_connections(20).connect_with(options.clone()).await.expect("connect");
+            PgPoolOptions::new().max_connections(5).connect_with(options.clone()).await.expect("connect");
         crate::db::MIGRATOR.run(&pool).await.expect("migrate the test database");
         TestDb { name, pool, options }
     }
@@ -384,6 +385,19 @@ impl TestSink {
     /// What it has accepted so far (events answered with a 2xx).
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().expect("sink lock").clone()
+    }
+
+    /// Waits (10 s at most) until it has accepted `count` events, and
+    /// returns them: functions publish after they reply, in the background.
+    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let received = self.received();
+            if received.len() >= count || std::time::Instant::now() > deadline {
+                return received;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Requests it has had, whatever it answered.

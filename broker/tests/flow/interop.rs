@@ -80,7 +80,7 @@ async fn the_python_sdk_reads_the_events_we_publish() {
         .expect(200)
         .json();
 
-    let event = &sink.received()[0];
+    let event = &sink.wait_for(1).await[0];
     let headers: serde_json::Map<String, Value> = event
         .headers
         .iter()

@@ -94,6 +94,17 @@ impl Database {
         Ok(Conn { inner, unnamed: self.unnamed() })
     }
 
+    /// Opens one connection in the background, so the first request does
+    /// not pay for it; a database that is down only costs a log line.
+    pub fn warm_up(&self) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pool.acquire().await {
+                tracing::debug!(error = %e, "the database is not reachable yet");
+            }
+        });
+    }
+
     fn unnamed(&self) -> bool {
         self.mode == PoolMode::Transaction
     }

@@ -20,7 +20,7 @@ async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_ne
     let reply = w.book.post().header("traceparent", traceparent).json(&data).send().await;
     let booking = shared::testing::ReadResponse::read(reply).await.expect(200).json();
 
-    let received = sink.received();
+    let received = sink.wait_for(1).await;
     assert_eq!(received.len(), 1);
     let event = received[0].cloudevent();
     use shared::testing::cloudevents::AttributesReader;
@@ -59,12 +59,21 @@ async fn with_the_sink_down_bookings_succeed_and_the_relays_publish_each_event_o
     for i in 0..30 {
         w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
     }
-    let (unsent, attempts, with_error): (i64, i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE published_at IS NULL), sum(attempts), count(last_error) FROM outbox",
-    )
-    .fetch_one(&w.db.pool)
-    .await
-    .unwrap();
+    // Each booking's own attempt fails, after its reply, and is recorded.
+    let mut outbox = (0, 0, 0);
+    for _ in 0..200 {
+        outbox = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE published_at IS NULL), sum(attempts)::int8, count(last_error) FROM outbox",
+        )
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+        if outbox.2 == 30 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (unsent, attempts, with_error): (i64, i64, i64) = outbox;
     assert_eq!((unsent, attempts, with_error), (30, 30, 30));
 
     // The sink comes back; two relays tick at the same moment.
@@ -119,6 +128,15 @@ async fn the_relay_leaves_young_rows_to_their_command_and_counts_failures() {
     let lima = w.destination("Lima", "1", false, true).await;
     let flight = w.flight(&lima, "100", 10).await;
     w.book(&flight, "Ana", 30, false).await.expect(200);
+    // The booking's own attempt, made after its reply, fails and is recorded.
+    for _ in 0..200 {
+        let attempts: i32 =
+            sqlx::query_scalar("SELECT attempts FROM outbox").fetch_one(&w.db.pool).await.unwrap();
+        if attempts == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 
     let url = w.db.url();
     let young = TestApp::spawn_with(
@@ -188,7 +206,7 @@ async fn every_emitted_event_carries_the_extensions_the_platform_asks_for() {
     .await;
     let data = json!({"flight_id": flight, "passenger_name": "Ada", "passenger_age": 40, "has_pet": false});
     book.json(&data, None).await.expect(200);
-    let events = sink.received();
+    let events = sink.wait_for(1).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].header("ce-cluster"), Some("eu-1"));
     // Non-ASCII goes percent-encoded, as the HTTP binding writes it.

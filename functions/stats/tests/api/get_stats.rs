@@ -47,7 +47,7 @@ async fn stats_of_real_bookings_read_back_exactly() {
     }
     cancel.json(&json!({"id": booking_ids[2]}), None).await.expect(200);
 
-    for event in sink.received() {
+    for event in sink.wait_for(4).await {
         let mut request = record.post().body(event.body.clone());
         for (name, value) in &event.headers {
             if name.as_str().starts_with("ce-") || name == "content-type" {

@@ -1,5 +1,10 @@
 //! The transactional outbox: events written with the command's own writes,
-//! published to `K_SINK` after commit, and relayed later if that failed.
+//! published to `K_SINK` after commit (by the process's [`Publisher`]), and
+//! relayed later if that failed.
+
+mod publisher;
+
+pub use publisher::{Publisher, Sink};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -97,26 +102,6 @@ async fn record(conn: Exec<'_>, event_id: Uuid, outcome: &std::result::Result<()
         }
     };
     Ok(())
-}
-
-/// Publishes events a command just committed. A failure is logged and left
-/// for the relay: the command has succeeded either way.
-pub async fn publish_committed(ctx: &Ctx, events: &[OutboxEvent]) {
-    let Some(sink) = ctx.settings().k_sink.as_deref() else { return };
-    for event in events {
-        let outcome = send(ctx.http(), sink, &ctx.settings().k_ce_overrides, event).await;
-        if let Err(error) = &outcome {
-            tracing::warn!(event_id = %event.event_id, error, "publish failed; the relay will retry");
-        }
-        let recorded = async {
-            let mut conn = ctx.db().begin().await?;
-            record(conn.exec(), event.event_id, &outcome).await?;
-            conn.commit().await.map_err(crate::Error::from)
-        };
-        if let Err(e) = recorded.await {
-            tracing::warn!(event_id = %event.event_id, error = %e, "could not record the publish attempt");
-        }
-    }
 }
 
 /// What one relay pass did.

@@ -1,0 +1,125 @@
+//! The process's background sender: a command hands it the events it just
+//! committed and replies at once; the sender publishes them to `K_SINK` in
+//! batches and marks them sent. Nothing here is needed for safety: the
+//! events are in the outbox from the commit on, and what the sender does
+//! not publish (a full queue, a failure, a killed process) the relay does.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::{OutboxEvent, send};
+use crate::db::Database;
+
+/// Events waiting to be sent, at most; past that a command leaves its
+/// events to the relay rather than wait.
+const QUEUE: usize = 4096;
+/// Events sent at once, and recorded in one statement.
+const BATCH: usize = 64;
+
+/// Where and how events are sent.
+#[derive(Clone)]
+pub struct Sink {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub overrides: BTreeMap<String, String>,
+}
+
+pub struct Publisher {
+    queue: Mutex<Option<mpsc::Sender<OutboxEvent>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Publisher {
+    /// Starts the sender on the current runtime.
+    pub fn start(sink: Sink, db: Database) -> Publisher {
+        let (queue, events) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(sink, db, events));
+        Publisher { queue: Mutex::new(Some(queue)), task: Mutex::new(Some(task)) }
+    }
+
+    /// Hands over committed events; never waits. An event that does not
+    /// fit stays in the outbox for the relay.
+    pub fn enqueue(&self, events: Vec<OutboxEvent>) {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(queue) = queue else {
+            tracing::debug!(count = events.len(), "stopping: the relay will publish these events");
+            return;
+        };
+        for event in events {
+            if let Err(e) = queue.try_send(event) {
+                tracing::warn!(event_id = %e.into_inner().event_id, "publish queue full: the relay will publish it");
+            }
+        }
+    }
+
+    /// Stops taking events and sends what is queued, for at most `grace`
+    /// (SIGTERM: Knative may be scaling the pod to zero). What is left is
+    /// the relay's.
+    pub async fn flush(&self, grace: Duration) {
+        drop(self.queue.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task
+            && tokio::time::timeout(grace, task).await.is_err()
+        {
+            tracing::warn!("events left unsent at shutdown: the relay will publish them");
+        }
+    }
+}
+
+async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while events.recv_many(&mut batch, BATCH).await > 0 {
+        let mut sends = tokio::task::JoinSet::new();
+        for event in batch.drain(..) {
+            let sink = sink.clone();
+            sends.spawn(async move {
+                let outcome = send(&sink.http, &sink.url, &sink.overrides, &event).await;
+                (event.event_id, outcome)
+            });
+        }
+        let mut published = Vec::new();
+        let mut failed = Vec::new();
+        while let Some(joined) = sends.join_next().await {
+            match joined {
+                Ok((id, Ok(()))) => published.push(id),
+                Ok((id, Err(error))) => {
+                    tracing::warn!(event_id = %id, error, "publish failed; the relay will retry");
+                    failed.push((id, error));
+                }
+                Err(e) => tracing::warn!(error = %e, "a publish task failed; the relay will retry"),
+            }
+        }
+        if let Err(e) = record(&db, &published, &failed).await {
+            // The events were sent; unmarked, the relay sends them again,
+            // and consumers drop the duplicates by event id.
+            tracing::warn!(error = %e, count = published.len(), "could not mark events as published");
+        }
+    }
+}
+
+/// Marks a batch: the published in one statement, each failure with its error.
+async fn record(db: &Database, published: &[Uuid], failed: &[(Uuid, String)]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if !published.is_empty() {
+        sqlx::query(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+             WHERE event_id = ANY($1) AND published_at IS NULL",
+        )
+        .bind(published)
+        .execute(tx.exec())
+        .await?;
+    }
+    for (id, error) in failed {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1")
+            .bind(id)
+            .bind(error)
+            .execute(tx.exec())
+            .await?;
+    }
+    tx.commit().await
+}
