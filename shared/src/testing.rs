@@ -319,6 +319,7 @@ struct SinkState {
     attempts: std::sync::atomic::AtomicUsize,
     status: std::sync::atomic::AtomicU16,
     reply_type: std::sync::Mutex<Option<String>>,
+    delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl TestSink {
@@ -337,6 +338,8 @@ impl TestSink {
                         async move {
                             let (parts, body) = request.into_parts();
                             let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let delay = state.delay_ms.load(Ordering::SeqCst);
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             state.attempts.fetch_add(1, Ordering::SeqCst);
                             let code = state.status.load(Ordering::SeqCst);
                             let ok = (200..300).contains(&code);
@@ -403,6 +406,11 @@ impl TestSink {
     /// Requests it has had, whatever it answered.
     pub fn attempts(&self) -> usize {
         self.state.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Takes this long over each request from now on, as a slow broker does.
+    pub fn delay(&self, delay: std::time::Duration) {
+        self.state.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// The status to answer from now on; a non-2xx one records nothing.
@@ -558,6 +566,14 @@ impl TestProcess {
         };
         process.restart().await;
         process
+    }
+
+    /// SIGTERM, as Knative stops a pod, and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the process is running");
+        let pid = child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        child.wait().expect("wait for the process")
     }
 
     /// Kills the process at once, as a crash would.

@@ -213,3 +213,99 @@ async fn every_emitted_event_carries_the_extensions_the_platform_asks_for() {
     assert_eq!(events[0].header("ce-team"), Some("r%C3%A9servas"));
     assert_eq!(events[0].header("ce-type"), Some("skybook.booking.created"));
 }
+
+/// A broker that takes the connection and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/default/default", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+fn booking_data(flight: &str) -> serde_json::Value {
+    json!({"flight_id": flight, "passenger_name": "Ada", "passenger_age": 40, "has_pet": false})
+}
+
+#[tokio::test]
+async fn the_reply_does_not_wait_for_the_broker_and_a_process_killed_before_publishing_loses_nothing() {
+    let hole = black_hole().await;
+    let w = World::new(&hole).await;
+    let oslo = w.destination("Oslo", "0", false, true).await;
+    let flight = w.flight(&oslo, "100", 10).await;
+    let url = w.db.url();
+    let mut process = shared::testing::TestProcess::start(
+        shared::testing::binary("create-booking"),
+        &[],
+        &[("DATABASE_URL", &url), ("K_SINK", &hole), ("PUBLISH_TIMEOUT_MS", "5000")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let reply = client.post(&process.url).json(&booking_data(&flight)).send().await.unwrap();
+    assert_eq!(reply.status(), 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the reply waited for a broker that never answers: {:?}",
+        started.elapsed()
+    );
+
+    // Killed while its publish hangs: the event is in the outbox, unsent.
+    process.kill();
+    let (published, attempts): (Option<chrono::DateTime<chrono::Utc>>, i32) =
+        sqlx::query_as("SELECT published_at, attempts FROM outbox").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!((published, attempts), (None, 0));
+
+    // The relay's next tick sends it.
+    let sink = TestSink::start().await;
+    let relay = TestApp::spawn_with(
+        outbox::consumers::relay_outbox::function(),
+        &[("database_url", &url), ("k_sink", &sink.url), ("outbox_grace_ms", "0")],
+    )
+    .await;
+    relay.binary(TICK, "t1", &json!({})).await.expect(202);
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("ce-type"), Some("skybook.booking.created"));
+    let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(unsent, 0);
+}
+
+#[tokio::test]
+async fn sigterm_sends_what_the_process_owes_before_it_exits() {
+    let sink = TestSink::start().await;
+    let w = World::new(&sink.url).await;
+    let oslo = w.destination("Oslo", "0", false, true).await;
+    let flight = w.flight(&oslo, "100", 10).await;
+    // A slow broker: each publish takes 800 ms, longer than the reply.
+    sink.delay(std::time::Duration::from_millis(800));
+    let url = w.db.url();
+    let mut process = shared::testing::TestProcess::start(
+        shared::testing::binary("create-booking"),
+        &[],
+        &[("DATABASE_URL", &url), ("K_SINK", &sink.url)],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let reply = client.post(&process.url).json(&booking_data(&flight)).send().await.unwrap();
+        assert_eq!(reply.status(), 200);
+    }
+    // Scaled to zero right after replying: nothing in flight, three events
+    // owed. (Waited for off this thread: the sink runs on it.)
+    let status = tokio::task::spawn_blocking(move || process.terminate()).await.unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(sink.received().len(), 3, "the events were not sent before the process exited");
+    let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(unsent, 0, "sent, and marked so");
+}
