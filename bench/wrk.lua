@@ -5,18 +5,23 @@
 --   hello         a plain GET (the baseline)
 -- Flight n has the id 00000000-0000-4000-8000-<n, 12 digits> (bench/seed.sql).
 -- done() prints one WRK_JSON line the xtask reads.
+-- Every Idempotency-Key is unique: RUN (one per wrk run, from the xtask),
+-- the thread's number and a counter. Each thread is its own Lua state:
+-- `thread_id` is the global that setup() gives each one (not a local, which
+-- would hide it), and each seeds its own random numbers from it.
 local mode = os.getenv("MODE") or "hello"
 local flights = tonumber(os.getenv("FLIGHTS") or "200")
+local run = os.getenv("RUN") or tostring(os.time())
 local counter = 0
-local tag = ""
+local threads = 0
 
 function setup(thread)
-  thread:set("tag", tostring(math.random(1, 1e9)))
+  threads = threads + 1
+  thread:set("thread_id", threads)
 end
 
 function init(args)
-  tag = tostring(tag ~= "" and tag or math.random(1, 1e9))
-  math.randomseed(tonumber(tag) or os.time())
+  math.randomseed(os.time() + 7919 * (thread_id or 0))
 end
 
 local function flight_id(n)
@@ -31,7 +36,7 @@ function request()
     local body = string.format(
       '{"flight_id":"%s","passenger_name":"Bench %d","passenger_age":%d,"has_pet":false}',
       flight_id(math.random(1, flights)), counter, math.random(0, 90))
-    local headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = "wrk-" .. tag .. "-" .. counter }
+    local headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = "wrk-" .. run .. "-" .. tostring(thread_id) .. "-" .. counter }
     return wrk.format("POST", "/", headers, body)
   elseif mode == "get-flight" then
     return wrk.format("POST", "/", json, string.format('{"id":"%s"}', flight_id(math.random(1, flights))))

@@ -13,6 +13,8 @@ pub struct Function {
     pub name: String,
     /// It gets K_SINK (the SinkBinding selects it).
     pub emits_events: bool,
+    /// It opens PostgreSQL connections (all but the Redis-only functions).
+    pub database: bool,
 }
 
 /// The images besides the functions': the migration Job's and the local
@@ -36,7 +38,8 @@ pub fn functions(root: &Path) -> anyhow::Result<Vec<Function>> {
             bail!("values.yaml: {name}: visibility must be external or cluster-local");
         }
         let emits_events = entry.get("emitsEvents").and_then(|v| v.as_bool()).unwrap_or(false);
-        functions.push(Function { name, emits_events });
+        let database = entry.get("database").and_then(|v| v.as_bool()).unwrap_or(true);
+        functions.push(Function { name, emits_events, database });
     }
     Ok(functions)
 }

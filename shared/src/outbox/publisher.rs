@@ -73,7 +73,22 @@ impl Publisher {
 
 async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) {
     let mut batch = Vec::with_capacity(BATCH);
-    while events.recv_many(&mut batch, BATCH).await > 0 {
+    let mut marks = Marks::default();
+    loop {
+        // Wait for events, or for the moment the sent ones are due to be marked.
+        let received = match marks.due {
+            Some(due) => tokio::select! {
+                received = events.recv_many(&mut batch, BATCH) => received,
+                () = tokio::time::sleep_until(due) => {
+                    marks.record(&db).await;
+                    continue;
+                }
+            },
+            None => events.recv_many(&mut batch, BATCH).await,
+        };
+        if received == 0 {
+            break;
+        }
         let mut sends = tokio::task::JoinSet::new();
         for event in batch.drain(..) {
             let sink = sink.clone();
@@ -82,29 +97,61 @@ async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) 
                 (event.event_id, outcome)
             });
         }
-        let mut published = Vec::new();
-        let mut failed = Vec::new();
         while let Some(joined) = sends.join_next().await {
             match joined {
-                Ok((id, Ok(()))) => published.push(id),
+                Ok((id, Ok(()))) => marks.published.push(id),
                 Ok((id, Err(error))) => {
                     tracing::warn!(event_id = %id, error, "publish failed; the relay will retry");
-                    failed.push((id, error));
+                    marks.failed.push((id, error));
                 }
                 Err(e) => tracing::warn!(error = %e, "a publish task failed; the relay will retry"),
             }
         }
-        if let Err(e) = record(&db, &published, &failed).await {
+        if marks.published.len() >= MARK_BATCH {
+            marks.record(&db).await;
+        } else if marks.due.is_none() {
+            marks.due = Some(tokio::time::Instant::now() + MARK_EVERY);
+        }
+    }
+    marks.record(&db).await;
+}
+
+/// Events sent but not yet marked so: marked together, at most MARK_EVERY
+/// after the first of them, so a busy process writes a few marks a second,
+/// not one per booking.
+#[derive(Default)]
+struct Marks {
+    published: Vec<Uuid>,
+    failed: Vec<(Uuid, String)>,
+    due: Option<tokio::time::Instant>,
+}
+
+const MARK_EVERY: Duration = Duration::from_millis(50);
+const MARK_BATCH: usize = 512;
+
+impl Marks {
+    async fn record(&mut self, db: &Database) {
+        self.due = None;
+        if self.published.is_empty() && self.failed.is_empty() {
+            return;
+        }
+        if let Err(e) = record(db, &self.published, &self.failed).await {
             // The events were sent; unmarked, the relay sends them again,
             // and consumers drop the duplicates by event id.
-            tracing::warn!(error = %e, count = published.len(), "could not mark events as published");
+            tracing::warn!(error = %e, count = self.published.len(), "could not mark events as published");
         }
+        self.published.clear();
+        self.failed.clear();
     }
 }
 
 /// Marks a batch: the published in one statement, each failure with its error.
 async fn record(db: &Database, published: &[Uuid], failed: &[(Uuid, String)]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
+    // A mark lost in a crash costs a second publish, which consumers drop by
+    // event id: it need not wait for the disk, and halves the fsyncs a
+    // booking costs.
+    sqlx::query("SET LOCAL synchronous_commit = off").execute(tx.exec()).await?;
     if !published.is_empty() {
         sqlx::query(
             "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL

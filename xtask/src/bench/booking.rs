@@ -1,11 +1,19 @@
-//! create-booking under load (wrk) against the same SQL transaction in pgbench,
-//! at 1, 16 and 64 clients, over many flights and on one hot flight.
+//! create-booking under load (wrk) at 1, 16 and 64 clients, over many flights
+//! and on one hot flight: with events on (the broker running, `K_SINK` set,
+//! the stats consumer applying every event), as it runs; with events sent to
+//! a sink that answers at once (the function's own cost of publishing,
+//! without the broker's work on the same cores); and without events; against
+//! the same SQL transaction in pgbench. Every run is checked: each reply is
+//! one booking (no key sent twice), and with events on every booking reaches
+//! the stats.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use serde_json::Value;
 
-use super::{Bench, Figure, median, median_of};
+use super::{Bench, Figure, median, median_of, pipeline, sql_value};
 
 const CLIENTS: [u32; 3] = [1, 16, 64];
 /// Many flights (contention spread out), and one (every client on one row).
@@ -15,40 +23,127 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
     for (flights, label) in FLIGHTS {
         for clients in CLIENTS {
-            let mut function = Vec::new();
-            let mut baseline = Vec::new();
+            let (mut on, mut instant, mut off, mut baseline) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             for _ in 0..bench.runs {
-                bench.seed(flights)?;
-                let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8")])?;
-                process.wait_listening()?;
-                function.push(bench.wrk(process.port, "booking", clients, flights)?);
-                drop(process);
+                on.push(with_events(bench, clients, flights)?);
+                instant.push(to_an_instant_sink(bench, clients, flights)?);
+                off.push(without_events(bench, clients, flights)?);
                 bench.seed(flights)?;
                 baseline.push(pgbench(bench, clients, flights)?);
             }
-            let rps = median_of(&function, "rps");
-            let tps = median(baseline);
+            let (rps_on, rps_off, tps) = (median_of(&on, "rps"), median_of(&off, "rps"), median(baseline));
             eprintln!(
-                "bench: create-booking {clients} clients, {label}: {rps:.0} req/s, pgbench {tps:.0} tx/s"
+                "bench: create-booking {clients} clients, {label}: events on {rps_on:.0} req/s, \
+                 off {rps_off:.0} req/s, pgbench {tps:.0} tx/s"
             );
             let name = format!("create-booking {clients} clients, {label}");
-            figures.push(Figure::against(format!("{name}: throughput"), rps, "req/s", tps));
-            figures.push(Figure::plain(format!("{name}: p50"), median_of(&function, "p50_ms"), "ms"));
-            figures.push(Figure::plain(format!("{name}: p99"), median_of(&function, "p99_ms"), "ms"));
-            let errors: f64 = function.iter().map(|w| w["errors"].as_f64().unwrap_or(0.0)).sum();
-            if errors > 0.0 {
-                figures.push(Figure::plain(format!("{name}: errors"), errors, "count"));
-            }
+            figures.push(Figure::against(format!("{name}, events on: throughput"), rps_on, "req/s", tps));
+            figures.push(Figure::against(
+                format!("{name}, events on: throughput against events off"),
+                rps_on,
+                "req/s",
+                rps_off,
+            ));
+            figures.push(Figure::plain(format!("{name}, events on: p50"), median_of(&on, "p50_ms"), "ms"));
+            figures.push(Figure::plain(format!("{name}, events on: p99"), median_of(&on, "p99_ms"), "ms"));
+            figures.push(Figure::against(
+                format!("{name}, events to a sink that answers at once: throughput against events off"),
+                median_of(&instant, "rps"),
+                "req/s",
+                rps_off,
+            ));
+            figures.push(Figure::against(format!("{name}, events off: throughput"), rps_off, "req/s", tps));
+            figures.push(Figure::plain(format!("{name}, events off: p99"), median_of(&off, "p99_ms"), "ms"));
         }
     }
     Ok(figures)
 }
 
+/// create-booking as it runs: publishing to the local broker, which
+/// delivers to record-booking-stats. Waits until the stats count every
+/// booking the run made.
+fn with_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
+    bench.seed(flights)?;
+    pipeline::redis_cli(&["FLUSHDB"])?;
+    let stats = bench.start("record-booking-stats", &[])?;
+    let services = vec![
+        "--manifests".to_owned(),
+        bench.root.join("knative").display().to_string(),
+        "--service".to_owned(),
+        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
+    ];
+    let broker = bench.start_with("skybook-broker", &services, &[])?;
+    let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
+    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &ingress)])?;
+    for p in [&stats, &broker, &process] {
+        p.wait_listening()?;
+    }
+    let summary = bench.wrk(process.port, "booking", clients, flights)?;
+    let made = check_bookings(bench, &summary, clients)?;
+    // Every event reaches the stats: the benchmark measured the whole path.
+    let started = Instant::now();
+    loop {
+        let counted: i64 = pipeline::redis_cli(&["GET", "stats:total_bookings"])?.trim().parse().unwrap_or(0);
+        if counted >= made {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("events on: {made} bookings, but the stats counted {counted} after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(summary)
+}
+
+/// Events on, to the hello server (which answers anything at once): what
+/// publishing costs the function itself.
+fn to_an_instant_sink(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
+    bench.seed(flights)?;
+    let sink = bench.start("hello-baseline", &[])?;
+    let url = format!("http://127.0.0.1:{}/", sink.port);
+    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &url)])?;
+    for p in [&sink, &process] {
+        p.wait_listening()?;
+    }
+    let summary = bench.wrk(process.port, "booking", clients, flights)?;
+    check_bookings(bench, &summary, clients)?;
+    Ok(summary)
+}
+
+fn without_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
+    bench.seed(flights)?;
+    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8")])?;
+    process.wait_listening()?;
+    let summary = bench.wrk(process.port, "booking", clients, flights)?;
+    check_bookings(bench, &summary, clients)?;
+    Ok(summary)
+}
+
+/// Each successful reply made one booking: no Idempotency-Key was sent
+/// twice (a replay would reply without booking). Requests still in flight
+/// when wrk stopped may have booked without being counted. Returns the
+/// bookings the run made.
+fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> anyhow::Result<i64> {
+    let replies = summary["requests"].as_i64().unwrap_or(0) - summary["errors"].as_i64().unwrap_or(0);
+    // The seed leaves one booking behind.
+    let made: i64 = sql_value(bench, "SELECT count(*) - 1 FROM bookings")?.parse()?;
+    if made < replies || made > replies + i64::from(clients) {
+        bail!("{replies} successful replies but {made} bookings: keys were not unique");
+    }
+    Ok(made)
+}
+
 fn pgbench(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<f64> {
+    pgbench_script(bench, "bench/create_booking.pgbench.sql", clients, flights)
+}
+
+/// pgbench running `script` at `clients`, prepared statements as the
+/// function's driver sends them: the same work on the wire.
+pub fn pgbench_script(bench: &Bench, script: &str, clients: u32, flights: u32) -> anyhow::Result<f64> {
     let output = Command::new("pgbench")
         .args([
             "-n",
-            // Prepared statements, as the function's driver uses them: the same work on the wire.
             "-M",
             "prepared",
             &format!("-j{}", clients.min(2)),
@@ -56,7 +151,7 @@ fn pgbench(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<f64> {
             &format!("-T{}", bench.seconds),
         ])
         .args(["-D", &format!("flights={flights}"), "-f"])
-        .arg(bench.root.join("bench/create_booking.pgbench.sql"))
+        .arg(bench.root.join(script))
         .arg(&bench.database_url)
         .output()
         .context("pgbench")?;

@@ -137,6 +137,7 @@ impl Bench {
             .arg(format!("http://127.0.0.1:{port}/"))
             .env("MODE", mode)
             .env("FLIGHTS", flights.to_string())
+            .env("RUN", uuid_like())
             .output()
             .context("wrk")?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -144,6 +145,24 @@ impl Bench {
             text.lines().find_map(|l| l.strip_prefix("WRK_JSON ")).context("wrk printed no summary")?;
         Ok(serde_json::from_str(line)?)
     }
+}
+
+/// One value a query on the bench database returns, as text (psql).
+pub fn sql_value(bench: &Bench, query: &str) -> anyhow::Result<String> {
+    let output = Command::new("psql")
+        .args([&bench.database_url, "-tA", "-v", "ON_ERROR_STOP=1", "-c", query])
+        .output()?;
+    if !output.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A name no other run has had: the time in nanoseconds and the process id.
+fn uuid_like() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}{:x}", std::process::id())
 }
 
 /// A benchmarked process, stopped (SIGTERM) when dropped.

@@ -1,6 +1,8 @@
 //! Booking events from the broker's ingress to the Redis stats: throughput,
 //! and the latency from a booking's reply to its stats being visible, against
-//! the stats script alone in redis-benchmark.
+//! two baselines measured in the same run: RabbitMQ alone (persistent
+//! publishes with confirms, a consumer acking each, messages of the same
+//! size) and the stats script alone in redis-benchmark.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,12 +38,21 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     let (rate, latencies) = runtime.block_on(measure(&ingress, booking.port))?;
     drop((booking, broker, stats));
 
+    let rabbitmq = runtime.block_on(rabbitmq_rate())?;
     let script = std::fs::read_to_string(bench.root.join("functions/stats/src/consumers/apply_booking.lua"))?;
     let baseline = redis_benchmark_rate(&script)?;
     // redis-benchmark leaves its event ids behind: leave the database empty.
     redis_cli(&["FLUSHDB"])?;
-    eprintln!("bench: pipeline {rate:.0} events/s, redis-benchmark {baseline:.0}/s");
+    eprintln!(
+        "bench: pipeline {rate:.0} events/s, RabbitMQ alone {rabbitmq:.0}/s, redis-benchmark {baseline:.0}/s"
+    );
     Ok(vec![
+        Figure::against(
+            "pipeline: booking events ingress to stats applied, against RabbitMQ alone",
+            rate,
+            "events/s",
+            rabbitmq,
+        ),
         Figure::against("pipeline: booking events ingress to stats applied", rate, "events/s", baseline),
         Figure::plain("pipeline: booking reply to stats visible, p50", percentile(&latencies, 0.50), "ms"),
         Figure::plain("pipeline: booking reply to stats visible, p99", percentile(&latencies, 0.99), "ms"),
@@ -118,6 +129,93 @@ async fn wait_for_count(redis: &redis::Client, expected: i64, limit: Duration) -
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
+}
+
+/// An event as the broker keeps it in RabbitMQ, for the baseline's size.
+fn sample_event(sender: usize, i: usize) -> Vec<u8> {
+    let data = json!({"id": format!("00000000-0000-4000-{sender:04x}-{i:012}"),
+                      "destination_name": format!("Bench {}", i % 20), "passenger_name": "Bench",
+                      "passenger_age": i % 90, "has_pet": i.is_multiple_of(5), "price": {"total": "950.00"}});
+    json!({"specversion": "1.0", "id": format!("bench-{sender}-{i}"), "source": "/bench",
+           "type": "skybook.booking.created", "datacontenttype": "application/json", "data": data})
+    .to_string()
+    .into_bytes()
+}
+
+/// RabbitMQ alone: SENDERS tasks publish EVENTS persistent messages to a
+/// durable queue on one confirming channel, each waiting for its confirm
+/// (as the ingress does), while a consumer acks each; events per second
+/// until the last is acked.
+async fn rabbitmq_rate() -> anyhow::Result<f64> {
+    use futures_util::StreamExt;
+    use lapin::options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+        QueueDeclareOptions, QueueDeleteOptions,
+    };
+    use lapin::types::FieldTable;
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let conn = Connection::connect(&url, ConnectionProperties::default()).await?;
+    let queue = "skybook.bench.rabbitmq-alone";
+    let setup = conn.create_channel().await?;
+    let _ = setup.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+    setup.queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default()).await?;
+
+    let consumer_channel = conn.create_channel().await?;
+    consumer_channel.basic_qos(32, BasicQosOptions::default()).await?;
+    let mut consumer = consumer_channel
+        .basic_consume(queue.into(), "bench".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    let per_sender = EVENTS.div_ceil(SENDERS);
+    let total = per_sender * SENDERS;
+    let started = Instant::now();
+    let consumed = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < total {
+            let delivery = consumer.next().await.context("the consumer stopped")??;
+            delivery.ack(BasicAckOptions::default()).await?;
+            acked += 1;
+        }
+        anyhow::Ok(())
+    });
+    let publisher = conn.create_channel().await?;
+    publisher.confirm_select(ConfirmSelectOptions::default()).await?;
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..SENDERS {
+        let channel = publisher.clone();
+        senders.spawn(async move {
+            for i in 0..per_sender {
+                let properties = BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type("application/cloudevents+json".into());
+                let confirm = channel
+                    .basic_publish(
+                        "".into(),
+                        queue.into(),
+                        BasicPublishOptions::default(),
+                        &sample_event(sender, i),
+                        properties,
+                    )
+                    .await?
+                    .await?;
+                if !confirm.is_ack() {
+                    bail!("RabbitMQ refused a message");
+                }
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done??;
+    }
+    tokio::time::timeout(Duration::from_secs(120), consumed)
+        .await
+        .context("the consumer took too long")???;
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let _ = setup.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+    let _ = conn.close(200, "bye".into()).await;
+    Ok(rate)
 }
 
 /// The stats script by itself: every call a new event id (redis-benchmark's

@@ -1,7 +1,9 @@
 //! Cold start, footprint and size of every function, against the minimal
 //! hyper binary: exec to the first successful reply to a real request (a
-//! query reads PostgreSQL or Redis, a command writes), peak RSS idle and
-//! after 10,000 requests, and the stripped binary's size.
+//! query reads PostgreSQL or Redis, a command writes), straight to
+//! PostgreSQL and, for the functions that use it, through PgBouncer in
+//! transaction mode as in a cluster; peak RSS idle and after 10,000
+//! requests, and the stripped binary's size.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -100,9 +102,25 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
         Figure::plain("hello-baseline peak RSS idle", hello_idle, "MiB"),
         Figure::plain("hello-baseline binary", hello_size, "MiB"),
     ];
+    let catalog = crate::catalog::functions(&bench.root)?;
+    let pooled_url = crate::services::via_pooler(&bench.database_url);
     for (function, env) in FUNCTIONS {
         let cold =
             median((0..runs).map(|_| cold_start(bench, function, env)).collect::<anyhow::Result<_>>()?);
+        if catalog.iter().any(|f| f.name == *function && f.database) {
+            let mut pooled_env = env.to_vec();
+            pooled_env.extend([("DATABASE_URL", pooled_url.as_str()), ("DB_POOL_MODE", "transaction")]);
+            let pooled = median(
+                (0..runs).map(|_| cold_start(bench, function, &pooled_env)).collect::<anyhow::Result<_>>()?,
+            );
+            eprintln!("bench: {function}: cold start through PgBouncer {pooled:.2} ms");
+            figures.push(Figure::against(
+                format!("{function} cold start through PgBouncer"),
+                pooled,
+                "ms",
+                hello_cold,
+            ));
+        }
         let (idle, loaded) = footprint(bench, function, env)?;
         eprintln!(
             "bench: {function}: cold start {cold:.2} ms, RSS {idle:.1} MiB idle, {loaded:.1} MiB loaded"
