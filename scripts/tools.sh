@@ -17,6 +17,8 @@ say() { printf 'tools: %s\n' "$*" >&2; }
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv python3-pip)
 command -v npm >/dev/null || missing+=(nodejs npm)
+# The TLS sink test makes its certificates with the openssl command.
+command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
   if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]}"

@@ -147,7 +147,7 @@ fn copy_context(root: &Path, dest: &Path, ignore: &Ignore) -> anyhow::Result<usi
 }
 
 /// Copies the build context and compiles every binary of the workspace
-/// from it, offline and with the committed lock file, as the image build
+/// from it with the committed lock file, as the image build
 /// does (dependencies already built for the workspace are reused).
 pub fn check() -> anyhow::Result<()> {
     let root = services::workspace_root();
@@ -156,7 +156,7 @@ pub fn check() -> anyhow::Result<()> {
     let files = copy_context(&root, &dest, &ignore)?;
     println!("context: the Docker build context holds {files} files; compiling the workspace from it");
     let status = Command::new(env!("CARGO"))
-        .args(["check", "--workspace", "--bins", "--locked", "--offline", "--quiet", "--target-dir"])
+        .args(["check", "--workspace", "--bins", "--locked", "--quiet", "--target-dir"])
         .arg(root.join("target"))
         .current_dir(&dest)
         .status()

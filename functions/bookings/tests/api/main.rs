@@ -6,3 +6,4 @@ mod create_booking;
 mod helpers;
 mod outbox;
 mod queries;
+mod tls_sink;
