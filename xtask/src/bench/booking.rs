@@ -65,20 +65,9 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
 /// booking the run made.
 fn with_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
     bench.seed(flights)?;
-    pipeline::redis_cli(&["FLUSHDB"])?;
-    let stats = bench.start("record-booking-stats", &[])?;
-    let services = vec![
-        "--manifests".to_owned(),
-        bench.root.join("knative").display().to_string(),
-        "--service".to_owned(),
-        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
-    ];
-    let broker = bench.start_with("skybook-broker", &services, &[])?;
-    let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
+    let (_stats, _broker, ingress) = pipeline::event_path(bench)?;
     let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &ingress)])?;
-    for p in [&stats, &broker, &process] {
-        p.wait_listening()?;
-    }
+    process.wait_listening()?;
     let summary = bench.wrk(process.port, "booking", clients, flights)?;
     let made = check_bookings(bench, &summary, clients)?;
     // Every event reaches the stats: the benchmark measured the whole path.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use super::{BENCH_REDIS_DB, Bench, Figure, percentile, redis_url};
+use super::{BENCH_REDIS_DB, Bench, Figure, Process, percentile, redis_url};
 
 /// Events sent for the throughput figure, by this many senders.
 const EVENTS: usize = 5000;
@@ -20,20 +20,9 @@ const BOOKINGS: usize = 1000;
 
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     bench.seed(20)?;
-    redis_cli(&["FLUSHDB"])?;
-    let stats = bench.start("record-booking-stats", &[])?;
-    let services = vec![
-        "--manifests".to_owned(),
-        bench.root.join("knative").display().to_string(),
-        "--service".to_owned(),
-        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
-    ];
-    let broker = bench.start_with("skybook-broker", &services, &[])?;
-    let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
+    let (stats, broker, ingress) = event_path(bench)?;
     let booking = bench.start("create-booking", &[("K_SINK", &ingress)])?;
-    for process in [&stats, &broker, &booking] {
-        process.wait_listening()?;
-    }
+    booking.wait_listening()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let (rate, latencies) = runtime.block_on(measure(&ingress, booking.port))?;
     drop((booking, broker, stats));
@@ -57,6 +46,25 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
         Figure::plain("pipeline: booking reply to stats visible, p50", percentile(&latencies, 0.50), "ms"),
         Figure::plain("pipeline: booking reply to stats visible, p99", percentile(&latencies, 0.99), "ms"),
     ])
+}
+
+/// The path of an event, empty and listening: record-booking-stats on a
+/// flushed Redis database, and the local broker routing to it as knative/
+/// says; with the broker's ingress URL.
+pub fn event_path(bench: &Bench) -> anyhow::Result<(Process, Process, String)> {
+    redis_cli(&["FLUSHDB"])?;
+    let stats = bench.start("record-booking-stats", &[])?;
+    let services = vec![
+        "--manifests".to_owned(),
+        bench.root.join("knative").display().to_string(),
+        "--service".to_owned(),
+        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
+    ];
+    let broker = bench.start_with("skybook-broker", &services, &[])?;
+    let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
+    stats.wait_listening()?;
+    broker.wait_listening()?;
+    Ok((stats, broker, ingress))
 }
 
 async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f64>)> {
