@@ -1,0 +1,71 @@
+//! A PostgreSQL database of its own for each test, reached through the test
+//! command's PgBouncer as functions reach it in a cluster.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Executor, PgPool};
+
+/// The server tests create their databases on: `DATABASE_URL` if set.
+pub(super) fn admin_options() -> PgConnectOptions {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
+    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
+}
+
+/// The PgBouncer (transaction mode) the tests reach PostgreSQL through, if any.
+pub fn pooler() -> Option<SocketAddr> {
+    std::env::var("TEST_POOLER_ADDR").ok().and_then(|addr| addr.parse().ok())
+}
+
+/// The pool mode functions run in under the tests: `transaction` behind the pooler.
+pub(super) fn pool_mode() -> &'static str {
+    if pooler().is_some() { "transaction" } else { "session" }
+}
+
+/// A database of its own for one test, migrated. Named `skybook_test_*`;
+/// the test command drops those left from earlier runs.
+pub struct TestDb {
+    pub name: String,
+    pub pool: PgPool,
+    options: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let admin = admin_options();
+        let name = format!("skybook_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin.clone().database("postgres").connect().await.expect("connect to PostgreSQL");
+        conn.execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .expect("create the test database");
+        let options = admin.database(&name);
+        // Few connections: the functions under test need PostgreSQL's too.
+        let pool =
+            PgPoolOptions::new().max_connections(5).connect_with(options.clone()).await.expect("connect");
+        crate::db::MIGRATOR.run(&pool).await.expect("migrate the test database");
+        TestDb { name, pool, options }
+    }
+
+    /// The URL functions use: through the transaction-mode pooler the test
+    /// command runs (`TEST_POOLER_ADDR`), as in a cluster; else PostgreSQL.
+    pub fn url(&self) -> String {
+        self.url_via(pooler())
+    }
+
+    /// PostgreSQL itself, past any pooler.
+    pub fn direct_url(&self) -> String {
+        self.url_via(None)
+    }
+
+    /// The database's URL, through another address (a [`TcpProxy`]) if given.
+    pub fn url_via(&self, addr: Option<SocketAddr>) -> String {
+        let host = addr.map_or_else(
+            || format!("{}:{}", self.options.get_host(), self.options.get_port()),
+            |a| a.to_string(),
+        );
+        let user = self.options.get_username();
+        format!("postgres://{user}:postgres@{host}/{}", self.name)
+    }
+}

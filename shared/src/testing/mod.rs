@@ -1,0 +1,18 @@
+//! Test support for the slices: a fresh database per test, a function served
+//! on a random port over real HTTP, a sink standing in for the broker, a TCP
+//! proxy a test can cut, and binaries run as processes.
+
+mod app;
+mod db;
+mod process;
+mod proxy;
+mod redis;
+mod sink;
+
+pub use app::{ReadResponse, TestApp, TestResponse, binary_event};
+pub use cloudevents;
+pub use db::{TestDb, pooler};
+pub use process::{TestProcess, binary, free_port};
+pub use proxy::{TcpProxy, postgres_addr};
+pub use redis::{TestRedis, redis_addr};
+pub use sink::{Received, TestSink, closed_url};
