@@ -113,6 +113,8 @@ pidfile = $dir/pgbouncer.pid
 logfile = $dir/pgbouncer.log
 INI
   chown -R "$owner" "$dir"
+  # Nothing answers on its port, so a pid file left by a killed one is stale.
+  rm -f "$dir/pgbouncer.pid"
   local pgbouncer
   pgbouncer="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
   if [[ "$(id -u)" == "0" ]]; then
@@ -123,8 +125,11 @@ INI
   wait_for PgBouncer "$1" "$2" 30
 }
 
-can_start_pgbouncer() {
-  command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]] || can_install
+# A service can be started here as root with apt-get; PgBouncer also by
+# anyone, once installed (it runs as whoever starts it).
+can_start() {
+  can_install && return 0
+  [[ "$1" == start_pgbouncer ]] && { command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]]; }
 }
 
 ensure() {
@@ -136,7 +141,7 @@ ensure() {
     say "$name answers on $host:$port"
     return 0
   fi
-  if is_local "$host" && { can_install || [[ "$starter" == start_pgbouncer ]] && can_start_pgbouncer; }; then
+  if is_local "$host" && can_start "$starter"; then
     say "$name does not answer on $host:$port: installing if needed and starting it"
     "$starter" "$host" "$port"
     say "$name answers on $host:$port"
