@@ -68,6 +68,9 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Timeout of one call to the model.
     pub groq_timeout_ms: u64,
+    /// The most one request to an AI function may take, retries and tool
+    /// rounds included.
+    pub ai_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -128,6 +131,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("outbox_batch", "100"),
     ("rate_limit_per_minute", "30"),
     ("groq_timeout_ms", "20000"),
+    ("ai_deadline_ms", "30000"),
 ];
 
 impl Settings {
@@ -182,6 +186,10 @@ impl Settings {
 
     pub fn outbox_grace(&self) -> Duration {
         Duration::from_millis(self.outbox_grace_ms)
+    }
+
+    pub fn ai_deadline(&self) -> Duration {
+        Duration::from_millis(self.ai_deadline_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

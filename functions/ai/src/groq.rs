@@ -169,8 +169,7 @@ impl Groq {
                         .headers()
                         .get(reqwest::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .map(Duration::from_secs_f64);
+                        .and_then(retry_after);
                     last_error = format!("Groq answered {}", response.status());
                     match retry_after {
                         Some(wait) if wait > MAX_RETRY_AFTER => break,
@@ -195,6 +194,15 @@ impl Groq {
         }
         Err(unavailable(last_error))
     }
+}
+
+/// A `retry-after` in seconds, as Groq sends it. Whatever the network says
+/// (negative, NaN, infinite, too large, an HTTP date) gives a wait or none,
+/// never a panic: the release profile aborts on panic, taking every request
+/// in flight with it.
+fn retry_after(value: &str) -> Option<Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -229,4 +237,20 @@ pub fn parse_reply(body: &[u8]) -> Result<Message, Error> {
 
 fn unavailable(detail: impl ToString) -> Error {
     Error::unavailable("ai_unavailable", detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_from_the_network_never_panics() {
+        assert_eq!(retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        for bad in ["-1", "NaN", "inf", "-inf", "1e400", "", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(retry_after(bad), None, "{bad:?}");
+        }
+        // Far too long to wait is still a value; the caller gives up on it.
+        assert!(retry_after("1e12").is_some_and(|d| d > MAX_RETRY_AFTER));
+    }
 }

@@ -61,7 +61,16 @@ pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {
             format!("question must be 1 to {MAX_QUESTION_CHARS} characters"),
         ));
     }
-    let groq = Groq::get(&ctx)?;
+    // One deadline for the whole answer: each call to the model is retried,
+    // and there may be several tool rounds.
+    let deadline = ctx.settings().ai_deadline();
+    tokio::time::timeout(deadline, answer(&ctx, question)).await.unwrap_or_else(|_| {
+        Err(Error::unavailable("ai_unavailable", format!("no answer within {} ms", deadline.as_millis())))
+    })
+}
+
+async fn answer(ctx: &Ctx, question: &str) -> Result<Answer> {
+    let groq = Groq::get(ctx)?;
     let specs = tools::specs();
     let mut messages = vec![Message::system(SYSTEM), Message::user(question)];
     let mut used = Vec::new();
@@ -76,7 +85,7 @@ pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {
         let calls = reply.tool_calls.clone();
         messages.push(reply);
         for call in calls {
-            let outcome = tools::run(&ctx, &call.function.name, &call.function.arguments).await?;
+            let outcome = tools::run(ctx, &call.function.name, &call.function.arguments).await?;
             used.push(ToolUse {
                 tool: call.function.name.clone(),
                 arguments: serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null),

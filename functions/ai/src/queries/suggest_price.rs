@@ -215,7 +215,11 @@ async fn explain_by_model(ctx: &Ctx, suggestion: &Suggestion) -> Result<String> 
         ),
         Message::user(&format!("Explain this suggestion: {figures}")),
     ];
-    let reply = groq.chat(&messages, &[], None).await?;
+    // Past the deadline the suggestion goes out with the rule's explanation.
+    let deadline = ctx.settings().ai_deadline();
+    let reply = tokio::time::timeout(deadline, groq.chat(&messages, &[], None)).await.map_err(|_| {
+        Error::unavailable("ai_unavailable", format!("no explanation within {} ms", deadline.as_millis()))
+    })??;
     Ok(reply.content.unwrap_or_default())
 }
 

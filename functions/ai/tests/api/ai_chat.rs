@@ -227,3 +227,29 @@ async fn an_empty_question_is_refused() {
     assert_eq!(app.json(&json!({"query": "x"}), None).await.expect(400).error_code(), "invalid_data");
     assert!(groq.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_retry_after_no_clock_can_wait_is_no_panic() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[]).await;
+    groq.reply(429, json!({"error": "slow down"}), Some("-1"));
+    groq.reply(429, json!({"error": "slow down"}), Some("NaN"));
+    groq.answer("Hola.");
+    let answer = app.json(&json!({"question": "hola"}), None).await.expect(200).json();
+    assert_eq!(answer["answer"], "Hola.");
+    assert_eq!(groq.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn one_deadline_bounds_the_whole_answer() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let app = app(&db, &redis, &groq.url, &[("ai_deadline_ms", "300")]).await;
+    // Each attempt is told to come back in 2 s: three attempts would take 4 s.
+    for _ in 0..3 {
+        groq.reply(429, json!({"error": "slow down"}), Some("2"));
+    }
+    let started = std::time::Instant::now();
+    let late = app.json(&json!({"question": "hola"}), None).await.expect(503);
+    assert_eq!(late.error_code(), "ai_unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+}
