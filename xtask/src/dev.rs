@@ -1,16 +1,18 @@
 //! The local stack: every function binary on its own port (reaching
 //! PostgreSQL through PgBouncer, as in a cluster), the local broker routing
 //! events between them as the `knative/` manifests say, their URLs in
-//! `target/devstack/urls.json`, all stopped on Ctrl-C.
+//! `target/devstack/urls.json`; a process that exits is restarted, as a
+//! kubelet would; all stopped on Ctrl-C.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use crate::supervise::{Recipe, Supervisor};
 use crate::{catalog, services};
 
 #[derive(clap::Args)]
@@ -36,18 +38,11 @@ pub struct Options {
     pub logs: bool,
 }
 
-/// A running stack; dropping it stops every process (SIGTERM, so each drains).
+/// A running stack, its processes supervised; dropping it stops every one
+/// (SIGTERM, so each drains).
 pub struct Stack {
     pub urls: BTreeMap<String, String>,
-    children: Vec<(String, Child)>,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.children {
-            stop(child);
-        }
-    }
+    pub processes: Supervisor,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -118,41 +113,48 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             "dev: AUTH_DISABLED=true: no function asks for an API key (set AUTH_API_KEYS to require them)"
         );
     }
-    let output = || if options.logs { Stdio::inherit() } else { Stdio::null() };
-    let mut stack = Stack { urls: BTreeMap::new(), children: Vec::new() };
-    let mut command = Command::new(bin_dir.join("skybook-broker"));
-    command.arg("--manifests").arg(root.join("knative")).env("PORT", broker_port.to_string());
+    let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new() };
+    let mut args = vec!["--manifests".into(), root.join("knative").into_os_string()];
     for (name, url) in &urls {
-        command.arg("--service").arg(format!("{name}={url}"));
+        args.extend(["--service".into(), format!("{name}={url}").into()]);
     }
-    command.stdout(output()).stderr(output());
-    stack.children.push(("skybook-broker".into(), command.spawn().context("starting the broker")?));
+    stack.processes.start(Recipe {
+        name: "skybook-broker".into(),
+        program: bin_dir.join("skybook-broker"),
+        args,
+        env: vec![("PORT".into(), broker_port.to_string())],
+        logs: options.logs,
+    })?;
     for function in &functions {
         let (name, url) = (&function.name, &urls[&function.name]);
         let port = url.rsplit(':').next().unwrap_or_default();
-        let mut command = Command::new(bin_dir.join(name));
         // Through PgBouncer in transaction mode, as in a cluster.
-        command
-            .env("PORT", port)
-            .env("DATABASE_URL", services::via_pooler(&options.database_url))
-            .env("DB_POOL_MODE", "transaction")
-            .stdout(output())
-            .stderr(output());
+        let mut env = vec![
+            ("PORT".to_owned(), port.to_owned()),
+            ("DATABASE_URL".to_owned(), services::via_pooler(&options.database_url)),
+            ("DB_POOL_MODE".to_owned(), "transaction".to_owned()),
+        ];
         if let Some(redis) = &options.redis_url {
-            command.env("REDIS_URL", redis);
+            env.push(("REDIS_URL".into(), redis.clone()));
         }
         // As the SinkBinding does: only the functions that emit get the Broker.
         if function.emits_events {
-            command.env("K_SINK", &broker);
+            env.push(("K_SINK".into(), broker.clone()));
         }
         if std::env::var_os("LOG_FORMAT").is_none() {
-            command.env("LOG_FORMAT", "pretty");
+            env.push(("LOG_FORMAT".into(), "pretty".into()));
         }
         if !auth {
-            command.env("AUTH_DISABLED", "true");
+            env.push(("AUTH_DISABLED".into(), "true".into()));
         }
-        let child = command.spawn().with_context(|| format!("starting {name}"))?;
-        stack.children.push((name.clone(), child));
+        let program = bin_dir.join(name);
+        stack.processes.start(Recipe {
+            name: name.clone(),
+            program,
+            args: Vec::new(),
+            env,
+            logs: options.logs,
+        })?;
     }
 
     let dir: PathBuf = root.join("target/devstack");
@@ -161,8 +163,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     std::fs::write(dir.join("urls.json"), serde_json::to_string_pretty(&json)?)?;
     urls.insert("skybook-broker".into(), broker);
     wait_ready(&urls, Duration::from_secs(20))?;
-    stack.urls = urls;
-    Ok(stack)
+    Ok(Stack { urls, ..stack })
 }
 
 /// Polls each process's readiness until all answer 200.
@@ -198,23 +199,10 @@ fn free_port_from(start: u16) -> anyhow::Result<u16> {
     (start..u16::MAX).find(|port| TcpListener::bind(("0.0.0.0", *port)).is_ok()).context("no free port")
 }
 
-/// SIGTERM, so each function drains; then wait for it.
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// The smoke script (`scripts/smoke.py`, the one the kind job runs against
 /// a cluster) against a local stack of its own: a fresh database and Redis
-/// database, so what it reads back is only what it wrote.
+/// database, so what it reads back is only what it wrote. Then the stats
+/// function is killed, and the script runs again: the stack restarts it.
 pub fn smoke(root: &Path) -> anyhow::Result<()> {
     let database_url = {
         let base = services::database_url();
@@ -227,14 +215,25 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     let options =
         Options { base_port: 18081, release: false, database_url, redis_url: Some(redis_url), logs: false };
     let stack = start(&options)?;
-    let status = Command::new("python3")
-        .arg(root.join("scripts/smoke.py"))
-        .arg(root.join("target/devstack/urls.json"))
-        .status()
-        .context("python3 scripts/smoke.py")?;
-    drop(stack);
-    if !status.success() {
-        anyhow::bail!("the smoke script failed against the local stack");
-    }
+    let smoke = || -> anyhow::Result<()> {
+        let status = Command::new("python3")
+            .arg(root.join("scripts/smoke.py"))
+            .arg(root.join("target/devstack/urls.json"))
+            .status()
+            .context("python3 scripts/smoke.py")?;
+        if !status.success() {
+            anyhow::bail!("the smoke script failed against the local stack");
+        }
+        Ok(())
+    };
+    smoke()?;
+    // The stats function crashes: the stack restarts it, as a kubelet would,
+    // and the broker's retries carry the next booking's event to it.
+    let pid = stack.processes.pid("record-booking-stats").context("record-booking-stats is not running")?;
+    Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
+    println!("dev: killed record-booking-stats ({pid}); the smoke test again");
+    smoke()?;
+    let restarted = stack.processes.pid("record-booking-stats");
+    anyhow::ensure!(restarted.is_some_and(|p| p != pid), "record-booking-stats was not restarted");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod fuzz;
 mod manifests;
 mod services;
 mod soak;
+mod supervise;
 
 use clap::{Parser, Subcommand};
 

@@ -1,0 +1,167 @@
+//! The local stack's kubelet: every process it starts is restarted when it
+//! exits, after a back-off that doubles up to 30 s (reset once it has run
+//! for a minute), and each restart is logged; stopping sends SIGTERM to all.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// How to start a process, again and again.
+#[derive(Clone)]
+pub struct Recipe {
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, String)>,
+    /// Its output to the terminal; otherwise nowhere.
+    pub logs: bool,
+}
+
+impl Recipe {
+    fn spawn(&self) -> std::io::Result<Child> {
+        let output = || if self.logs { Stdio::inherit() } else { Stdio::null() };
+        Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+    }
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Running this long resets the back-off: the process had recovered.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+struct Process {
+    recipe: Recipe,
+    child: Option<Child>,
+    started: Instant,
+    backoff: Duration,
+    restart_at: Option<Instant>,
+    restarts: u32,
+}
+
+/// Processes kept running until this is dropped.
+pub struct Supervisor {
+    processes: Arc<Mutex<Vec<Process>>>,
+    stopping: Arc<AtomicBool>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+impl Supervisor {
+    pub fn new() -> Supervisor {
+        let processes: Arc<Mutex<Vec<Process>>> = Arc::default();
+        let stopping: Arc<AtomicBool> = Arc::default();
+        let watcher = {
+            let (processes, stopping) = (processes.clone(), stopping.clone());
+            std::thread::spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    if let Ok(mut processes) = processes.lock() {
+                        processes.iter_mut().for_each(watch);
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            })
+        };
+        Supervisor { processes, stopping, watcher: Some(watcher) }
+    }
+
+    /// Starts a process and keeps it running.
+    pub fn start(&self, recipe: Recipe) -> anyhow::Result<()> {
+        let child = recipe.spawn().with_context(|| format!("starting {}", recipe.name))?;
+        let process = Process {
+            recipe,
+            child: Some(child),
+            started: Instant::now(),
+            backoff: FIRST_BACKOFF,
+            restart_at: None,
+            restarts: 0,
+        };
+        self.processes.lock().map_err(|_| anyhow::anyhow!("the supervisor failed"))?.push(process);
+        Ok(())
+    }
+
+    /// The process id of a running process, by name.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let processes = self.processes.lock().ok()?;
+        processes.iter().find(|p| p.recipe.name == name)?.child.as_ref().map(Child::id)
+    }
+}
+
+impl Default for Supervisor {
+    fn default() -> Self {
+        Supervisor::new()
+    }
+}
+
+/// One look at a process: note an exit, restart when its back-off is over.
+fn watch(process: &mut Process) {
+    if let Some(child) = &mut process.child
+        && let Ok(Some(status)) = child.try_wait()
+    {
+        process.child = None;
+        if process.started.elapsed() > HEALTHY_AFTER {
+            process.backoff = FIRST_BACKOFF;
+        }
+        println!(
+            "dev: {} exited ({status}); restarting it in {} s",
+            process.recipe.name,
+            process.backoff.as_secs()
+        );
+        process.restart_at = Some(Instant::now() + process.backoff);
+        process.backoff = (process.backoff * 2).min(MAX_BACKOFF);
+    }
+    if process.child.is_none() && process.restart_at.is_some_and(|at| Instant::now() >= at) {
+        match process.recipe.spawn() {
+            Ok(child) => {
+                process.restarts += 1;
+                println!("dev: {} restarted (restart {})", process.recipe.name, process.restarts);
+                process.child = Some(child);
+                process.started = Instant::now();
+                process.restart_at = None;
+            }
+            Err(e) => {
+                println!("dev: {} could not be restarted: {e}; trying again", process.recipe.name);
+                process.restart_at = Some(Instant::now() + process.backoff);
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
+        }
+        if let Ok(mut processes) = self.processes.lock() {
+            for process in processes.iter_mut() {
+                if let Some(child) = &mut process.child {
+                    stop(child);
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM, so each function drains; then wait for it (10 s at most).
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
