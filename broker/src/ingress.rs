@@ -2,6 +2,7 @@
 //! 202 once RabbitMQ has it on disk.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -21,11 +22,12 @@ const MAX_EVENT_BYTES: usize = 1024 * 1024;
 pub struct Ingress {
     path: Arc<str>,
     rabbit: Arc<Rabbit>,
+    body_timeout: Duration,
 }
 
 impl Ingress {
-    pub fn new(broker: BrokerName, rabbit: Arc<Rabbit>) -> Self {
-        Ingress { path: format!("/{}/{}", broker.namespace, broker.name).into(), rabbit }
+    pub fn new(broker: BrokerName, rabbit: Arc<Rabbit>, body_timeout: Duration) -> Self {
+        Ingress { path: format!("/{}/{}", broker.namespace, broker.name).into(), rabbit, body_timeout }
     }
 
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
@@ -42,10 +44,19 @@ impl Ingress {
 
     async fn accept(&self, request: Request<Incoming>) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
-        let body: Bytes = Limited::new(body, MAX_EVENT_BYTES)
-            .collect()
+        // A client that trickles its body would hold a connection and a
+        // buffer for as long as it liked: it gets a deadline.
+        let timeout = self.body_timeout;
+        let body: Bytes = tokio::time::timeout(timeout, Limited::new(body, MAX_EVENT_BYTES).collect())
             .await
-            .map_err(|_| Error::PayloadTooLarge { limit: MAX_EVENT_BYTES })?
+            .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
+            .map_err(|e| {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    Error::PayloadTooLarge { limit: MAX_EVENT_BYTES }
+                } else {
+                    Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
+                }
+            })?
             .to_bytes();
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;

@@ -39,6 +39,10 @@ pub struct Config {
     /// Timeout of one delivery to a subscriber.
     #[arg(long, env = "BROKER_DELIVERY_TIMEOUT_MS", default_value_t = 10_000)]
     pub delivery_timeout_ms: u64,
+    /// How long a client may take to send an event once its headers are in
+    /// (408 past it), as the functions allow.
+    #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub body_timeout_ms: u64,
     /// Ticks PingSources this often instead of by their schedule (seconds).
     #[arg(long, env = "BROKER_PING_EVERY_SECS")]
     pub ping_every_secs: Option<u64>,
@@ -111,7 +115,8 @@ pub async fn start(
         )));
     }
 
-    let ingress = ingress::Ingress::new(routing.broker.clone(), rabbit.clone());
+    let body_timeout = Duration::from_millis(config.body_timeout_ms);
+    let ingress = ingress::Ingress::new(routing.broker.clone(), rabbit.clone(), body_timeout);
     let done = tokio::spawn(async move {
         let stopped = async move {
             tokio::select! {

@@ -158,3 +158,37 @@ async fn events_queued_when_the_broker_is_killed_are_all_delivered_after_restart
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stats = TestSink::start().await;
+    let dead = TestSink::start().await;
+    let broker = TestBroker::start_with(
+        0,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("BODY_TIMEOUT_MS", "300")],
+    )
+    .await;
+    let path = format!("/{}/default", broker.namespace);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", broker.process.port)).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: broker\r\nce-specversion: 1.0\r\nce-id: slow\r\nce-source: /tests\r\n\
+         ce-type: {CREATED}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"n\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut response = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("the ingress kept the connection open")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    // Nothing went in.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(stats.attempts(), 0);
+}
