@@ -15,7 +15,7 @@ use cloudevents::Event;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -98,9 +98,25 @@ impl Dispatcher {
         let event = match event::from_amqp(&delivery.data) {
             Ok(event) => event,
             Err(e) => {
-                // Not an event at all: nothing will ever deliver it.
-                tracing::error!(trigger = %self.trigger.name, error = %e, "unreadable message dropped");
-                let _ = delivery.ack(BasicAckOptions::default()).await;
+                // Not an event at all: nothing will ever deliver it, but it is
+                // kept, as it came, in the Trigger's dead-letter queue.
+                tracing::error!(trigger = %self.trigger.name, error = %e, "unreadable message: to the dead-letter queue");
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    "x-skybook-error".into(),
+                    AMQPValue::LongString(format!("unreadable: {e}").into()),
+                );
+                let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
+                match self.rabbit.publish_to_queue(&queue, &delivery.data, headers).await {
+                    Ok(()) => {
+                        let _ = delivery.ack(BasicAckOptions::default()).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(trigger = %self.trigger.name, error = %e, "could not keep it; requeued");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    }
+                }
                 return;
             }
         };

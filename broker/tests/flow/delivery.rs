@@ -192,3 +192,69 @@ async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(stats.attempts(), 0);
 }
+
+#[tokio::test]
+async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped() {
+    use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+    let stats = TestSink::start().await;
+    let dead = TestSink::start().await;
+    let broker = TestBroker::start(
+        0,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+    )
+    .await;
+    // The broker declares its queues as it starts consuming.
+    let queue = format!("skybook.trigger.{}.booking-created-to-stats", broker.namespace);
+    let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    eventually(10, "the trigger's queue", || async {
+        channel
+            .queue_declare(
+                queue.clone().into(),
+                lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+                lapin::types::FieldTable::default(),
+            )
+            .await
+            .is_ok()
+    })
+    .await;
+    let garbage = b"\x00not an event at all\xff";
+    channel
+        .basic_publish(
+            "".into(),
+            queue.clone().into(),
+            BasicPublishOptions::default(),
+            garbage,
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dlq = format!("skybook.dead-letter.{}.booking-created-to-stats", broker.namespace);
+    let mut kept = None;
+    for _ in 0..100 {
+        if let Ok(Some(message)) =
+            channel.basic_get(dlq.clone().into(), BasicGetOptions { no_ack: true }).await
+        {
+            kept = Some(message);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kept = kept.expect("the unreadable message was dropped, not kept");
+    assert_eq!(kept.delivery.data, garbage, "kept as it came");
+    let error =
+        match kept.delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-skybook-error")) {
+            Some(lapin::types::AMQPValue::LongString(text)) => {
+                String::from_utf8_lossy(text.as_bytes()).into_owned()
+            }
+            other => panic!("no error header: {other:?}"),
+        };
+    assert!(error.starts_with("unreadable: "), "{error}");
+    assert_eq!(stats.attempts(), 0);
+    let _ = conn.close(200, "bye".into()).await;
+}
