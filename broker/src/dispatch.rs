@@ -23,6 +23,8 @@ use crate::event;
 use crate::manifest::Trigger;
 use crate::rabbit::Rabbit;
 
+/// How long a stopping broker lets deliveries under way finish.
+const DRAIN: Duration = Duration::from_secs(10);
 /// How much of a failed response body `knativeerrordata` carries.
 const ERROR_DATA_LIMIT: usize = 1024;
 
@@ -88,7 +90,15 @@ impl Dispatcher {
                 _ = halt.changed() => break Ok(()),
             }
         };
-        // Unsettled deliveries go back to the queue when the channel closes.
+        // Stopping (SIGTERM): deliveries under way finish and are settled,
+        // for a while, rather than go back to the queue to be delivered
+        // again. Past that, or on an error, what is unsettled goes back.
+        if result.is_ok() {
+            let drained = async { while in_flight.join_next().await.is_some() {} };
+            if tokio::time::timeout(DRAIN, drained).await.is_err() {
+                tracing::warn!(trigger = %self.trigger.name, "deliveries still under way at shutdown go back to the queue");
+            }
+        }
         in_flight.abort_all();
         let _ = connection.close(200, "bye".into()).await;
         result

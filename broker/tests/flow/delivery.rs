@@ -258,3 +258,30 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
     assert_eq!(stats.attempts(), 0);
     let _ = conn.close(200, "bye".into()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again() {
+    let stats = TestSink::start().await;
+    let dead = TestSink::start().await;
+    // A slow subscriber: the delivery is under way when the broker is stopped.
+    stats.delay(std::time::Duration::from_millis(1500));
+    let mut broker = TestBroker::start(
+        2,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+    )
+    .await;
+    assert_eq!(broker.send(CREATED, "e-drain", &json!({"n": 1})).await, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let status = broker.process.terminate();
+    assert!(status.success(), "{status}");
+    assert_eq!(stats.received().len(), 1, "the delivery under way finished before the broker stopped");
+
+    // Started again, the broker has nothing left to deliver.
+    stats.delay(std::time::Duration::ZERO);
+    broker.process.restart().await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(stats.received().len(), 1, "delivered again after a graceful stop");
+    assert!(dead.received().is_empty());
+}
