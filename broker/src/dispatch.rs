@@ -154,6 +154,7 @@ impl Dispatcher {
                 let _ = delivery.ack(BasicAckOptions::default()).await;
             }
             Err(e) => {
+                // Not even RabbitMQ would keep it: try it all again later.
                 tracing::error!(trigger = %self.trigger.name, error = %e, "dead-lettering failed; requeued");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
@@ -203,20 +204,29 @@ impl Dispatcher {
         })
     }
 
-    /// To the dead-letter sink with Knative's error extensions; to a
-    /// RabbitMQ queue of its own when the Trigger names no reachable sink.
+    /// To the dead-letter sink with Knative's error extensions, retried by
+    /// the Trigger's delivery policy; parked in a RabbitMQ queue of the
+    /// Trigger's own when the sink still fails, or there is none.
     async fn dead_letter(&self, mut event: Event, failure: &Failure) -> Result<(), String> {
         let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
         event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
         event.set_extension("knativeerrorcode", failure.code.to_string());
         event.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
         if let Some(sink) = &self.trigger.delivery.dead_letter_sink {
-            let response = event::post(&self.http, sink, &event)?.send().await.map_err(|e| e.to_string())?;
-            return if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("dead-letter sink answered {}", response.status()))
-            };
+            let mut attempt = 0;
+            loop {
+                let sent = match event::post(&self.http, sink, &event)?.send().await {
+                    Ok(response) if response.status().is_success() => return Ok(()),
+                    Ok(response) => format!("answered {}", response.status()),
+                    Err(e) => e.to_string(),
+                };
+                if attempt >= self.trigger.delivery.retry {
+                    tracing::error!(trigger = %self.trigger.name, error = sent, "the dead-letter sink fails; parked in RabbitMQ");
+                    break;
+                }
+                attempt += 1;
+                tokio::time::sleep(self.trigger.delivery.backoff.before_retry(attempt)).await;
+            }
         }
         let (payload, headers) = event::to_amqp(&event).map_err(|e| e.to_string())?;
         let queue = self.rabbit.dead_letter_queue(&self.trigger.name);

@@ -285,3 +285,42 @@ async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again()
     assert_eq!(stats.received().len(), 1, "delivered again after a graceful stop");
     assert!(dead.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requeued_forever() {
+    use lapin::options::BasicGetOptions;
+    let stats = TestSink::start().await;
+    stats.answer(400);
+    let dead = TestSink::start().await;
+    dead.answer(500);
+    let broker = TestBroker::start(
+        2,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+    )
+    .await;
+    assert_eq!(broker.send(CREATED, "e-park", &json!({"n": 1})).await, 202);
+    let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let dlq = format!("skybook.dead-letter.{}.booking-created-to-stats", broker.namespace);
+    let mut parked = None;
+    for _ in 0..100 {
+        if let Ok(Some(message)) =
+            channel.basic_get(dlq.clone().into(), BasicGetOptions { no_ack: true }).await
+        {
+            parked = Some(message);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let parked = parked.expect("the event was not parked");
+    let text = String::from_utf8_lossy(&parked.delivery.data).into_owned();
+    assert!(text.contains("e-park") && text.contains("knativeerrorcode"), "{text}");
+    // One try and two retries of the sink, as the Trigger's policy says; then nothing more.
+    assert_eq!(dead.attempts(), 3);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(dead.attempts(), 3, "the event went round again");
+    assert_eq!(stats.attempts(), 1, "a 400 is not retried");
+    let _ = conn.close(200, "bye".into()).await;
+}
