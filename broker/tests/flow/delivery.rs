@@ -195,7 +195,7 @@ async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
 
 #[tokio::test]
 async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped() {
-    use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     let stats = TestSink::start().await;
     let dead = TestSink::start().await;
     let broker = TestBroker::start(
@@ -234,18 +234,8 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
         .unwrap()
         .await
         .unwrap();
-    let dlq = format!("skybook.dead-letter.{}.booking-created-to-stats", broker.namespace);
-    let mut kept = None;
-    for _ in 0..100 {
-        if let Ok(Some(message)) =
-            channel.basic_get(dlq.clone().into(), BasicGetOptions { no_ack: true }).await
-        {
-            kept = Some(message);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let kept = kept.expect("the unreadable message was dropped, not kept");
+    let kept =
+        broker.dead_letter_queued(&channel).await.expect("the unreadable message was dropped, not kept");
     assert_eq!(kept.delivery.data, garbage, "kept as it came");
     let error =
         match kept.delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-skybook-error")) {
@@ -288,7 +278,6 @@ async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again()
 
 #[tokio::test]
 async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requeued_forever() {
-    use lapin::options::BasicGetOptions;
     let stats = TestSink::start().await;
     stats.answer(400);
     let dead = TestSink::start().await;
@@ -303,18 +292,7 @@ async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requ
     assert_eq!(broker.send(CREATED, "e-park", &json!({"n": 1})).await, 202);
     let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
-    let dlq = format!("skybook.dead-letter.{}.booking-created-to-stats", broker.namespace);
-    let mut parked = None;
-    for _ in 0..100 {
-        if let Ok(Some(message)) =
-            channel.basic_get(dlq.clone().into(), BasicGetOptions { no_ack: true }).await
-        {
-            parked = Some(message);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let parked = parked.expect("the event was not parked");
+    let parked = broker.dead_letter_queued(&channel).await.expect("the event was not parked");
     let text = String::from_utf8_lossy(&parked.delivery.data).into_owned();
     assert!(text.contains("e-park") && text.contains("knativeerrorcode"), "{text}");
     // One try and two retries of the sink, as the Trigger's policy says; then nothing more.

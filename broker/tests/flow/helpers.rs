@@ -87,6 +87,25 @@ impl TestBroker {
     }
 }
 
+impl TestBroker {
+    /// The next message in the booking-created Trigger's dead-letter queue,
+    /// waiting up to 5 s for one; taken off the queue.
+    pub async fn dead_letter_queued(
+        &self,
+        channel: &lapin::Channel,
+    ) -> Option<lapin::message::BasicGetMessage> {
+        let queue = format!("skybook.dead-letter.{}.booking-created-to-stats", self.namespace);
+        for _ in 0..100 {
+            let options = lapin::options::BasicGetOptions { no_ack: true };
+            if let Ok(Some(message)) = channel.basic_get(queue.clone().into(), options).await {
+                return Some(message);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+}
+
 impl Drop for TestBroker {
     fn drop(&mut self) {
         self.process.kill();
