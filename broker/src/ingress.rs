@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use shared::Error;
-use shared::server::{Body, accepted, text};
+use shared::server::{Body, accepted, read_body, text};
 
 use crate::event;
 use crate::manifest::BrokerName;
@@ -44,20 +42,7 @@ impl Ingress {
 
     async fn accept(&self, request: Request<Incoming>) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
-        // A client that trickles its body would hold a connection and a
-        // buffer for as long as it liked: it gets a deadline.
-        let timeout = self.body_timeout;
-        let body: Bytes = tokio::time::timeout(timeout, Limited::new(body, MAX_EVENT_BYTES).collect())
-            .await
-            .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    Error::PayloadTooLarge { limit: MAX_EVENT_BYTES }
-                } else {
-                    Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
-                }
-            })?
-            .to_bytes();
+        let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
         let (payload, headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;

@@ -254,20 +254,8 @@ impl App {
         if declared.is_some_and(|len| len > limit as u64) {
             return Err(Error::PayloadTooLarge { limit });
         }
-        // A client that trickles its body would hold a connection and a
-        // buffer for as long as it liked: it gets a deadline.
-        let timeout = settings.body_timeout();
-        let body = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
-            .await
-            .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    Error::PayloadTooLarge { limit }
-                } else {
-                    Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
-                }
-            })?;
-        let incoming = Incoming::parse(&parts.headers, body.to_bytes(), spec.accepts)?;
+        let body = read_body(body, limit, settings.body_timeout()).await?;
+        let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
         let span = tracing::info_span!(
             "invoke",
             function = spec.name,
@@ -322,6 +310,23 @@ impl App {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+/// A request's whole body, at most `limit` bytes (413 past it), within
+/// `timeout`: a client that trickles its body would hold a connection and a
+/// buffer for as long as it liked, so it gets a deadline (408).
+pub async fn read_body(body: IncomingBody, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                Error::PayloadTooLarge { limit }
+            } else {
+                Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
+            }
+        })?;
+    Ok(collected.to_bytes())
 }
 
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {

@@ -204,13 +204,9 @@ fn free_port_from(start: u16) -> anyhow::Result<u16> {
 /// database, so what it reads back is only what it wrote. Then the stats
 /// function is killed, and the script runs again: the stack restarts it.
 pub fn smoke(root: &Path) -> anyhow::Result<()> {
-    let database_url = {
-        let base = services::database_url();
-        let (server, _) = base.rsplit_once('/').context("DATABASE_URL has no database")?;
-        format!("{server}/skybook_smoke")
-    };
+    let database_url = services::sibling_database_url("smoke")?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(services::recreate_database(&database_url))?;
+    runtime.block_on(services::drop_database(&database_url))?;
     let redis_url = services::fresh_redis_db(15)?;
     let options =
         Options { base_port: 18081, release: false, database_url, redis_url: Some(redis_url), logs: false };

@@ -85,8 +85,18 @@ pub async fn drop_test_databases(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the database named in `url` if it exists, then creates and migrates it.
-pub async fn recreate_database(url: &str) -> anyhow::Result<()> {
+/// The database `<name>_<suffix>` on DATABASE_URL's server, beside the
+/// development one (the benchmarks', the smoke test's).
+pub fn sibling_database_url(suffix: &str) -> anyhow::Result<String> {
+    let url = database_url();
+    let options = PgConnectOptions::from_str(&url).context("DATABASE_URL")?;
+    let name = options.get_database().unwrap_or("skybook");
+    let base = url.rsplit_once('/').map(|(base, _)| base).context("DATABASE_URL has no database")?;
+    Ok(format!("{base}/{name}_{suffix}"))
+}
+
+/// Drops the database named in `url` if it exists.
+pub async fn drop_database(url: &str) -> anyhow::Result<()> {
     let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
     let name = options.get_database().context("no database in the URL")?.to_owned();
     let mut admin =
@@ -95,7 +105,7 @@ pub async fn recreate_database(url: &str) -> anyhow::Result<()> {
         .execute(format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, name.replace('"', "\"\"")).as_str())
         .await?;
     admin.close().await?;
-    migrate(url).await
+    Ok(())
 }
 
 /// Redis database `index` of REDIS_URL's server, emptied; its URL.

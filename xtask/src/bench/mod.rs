@@ -18,13 +18,11 @@ mod startup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::postgres::PgConnectOptions;
 
 use crate::services;
 
@@ -310,11 +308,7 @@ pub fn need(tool: &str, install: &str) -> anyhow::Result<()> {
 
 /// The bench database beside the development one: `<name>_bench`.
 pub fn bench_database_url() -> anyhow::Result<String> {
-    let url = services::database_url();
-    let options = PgConnectOptions::from_str(&url).context("DATABASE_URL")?;
-    let name = options.get_database().unwrap_or("skybook");
-    let base = url.rsplit_once('/').map(|(base, _)| base).context("DATABASE_URL has no database")?;
-    Ok(format!("{base}/{name}_bench"))
+    services::sibling_database_url("bench")
 }
 
 /// The Redis database the benchmarks use (0 is the local stack's, 1 to 14 the tests').
