@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(created.subscriber, Destination::Service("record-booking-stats".into()));
         assert_eq!(created.delivery.retry, 5);
         assert_eq!(created.delivery.backoff, Backoff::Exponential(Duration::from_millis(200)));
-        assert_eq!(created.delivery.dead_letter_sink, Some(Destination::Service("dead-letters".into())));
+        assert_eq!(created.delivery.dead_letter_sink, Some(Destination::Service("store-dead-letter".into())));
         let tick = &routing.ping_sources[0];
         assert_eq!((tick.sink.as_str(), tick.every), ("relay-outbox", Duration::from_secs(60)));
     }

@@ -1,6 +1,8 @@
 //! CloudEvents in and out: binary, structured and plain-JSON requests become
 //! one [`Incoming`]; a reply becomes a binary-mode CloudEvent response.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use cloudevents::{AttributesReader, Data, EventBuilder, EventBuilderV10};
@@ -13,6 +15,8 @@ use crate::server::Body;
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
 const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// In a [`Spec`](crate::Spec)'s `accepts`: events of any type (a dead-letter sink).
+pub const ANY_TYPE: &str = "*";
 
 /// A request as a function sees it, whatever mode it arrived in.
 #[derive(Debug, Clone)]
@@ -21,7 +25,10 @@ pub struct Incoming {
     pub source: String,
     pub ty: String,
     pub subject: Option<String>,
+    pub time: Option<DateTime<Utc>>,
     pub traceparent: Option<String>,
+    /// Extension attributes other than `traceparent`, as strings.
+    pub extensions: BTreeMap<String, String>,
     /// The key that makes a redelivered command a no-op: ce-source + ce-id,
     /// or the `Idempotency-Key` header of a plain JSON request.
     pub idempotency_key: Option<String>,
@@ -60,7 +67,7 @@ impl Incoming {
                 });
             }
         };
-        if !accepts.contains(&incoming.ty.as_str()) {
+        if !accepts.contains(&incoming.ty.as_str()) && !accepts.contains(&ANY_TYPE) {
             return Err(Error::malformed(
                 "wrong_event_type",
                 format!("this function accepts events of type {}, not {}", accepts.join(" or "), incoming.ty),
@@ -100,18 +107,31 @@ impl Incoming {
         };
         let source = event.source().to_string();
         let id = event.id().to_owned();
+        let extensions = event
+            .iter_extensions()
+            .filter(|(name, _)| *name != "traceparent")
+            .map(|(name, value)| (name.to_owned(), value.to_string()))
+            .collect();
         Ok(Incoming {
             idempotency_key: Some(format!("{source}\n{id}")),
             id,
             source,
             ty: event.ty().to_owned(),
             subject: event.subject().map(str::to_owned),
+            time: event.time().copied(),
             traceparent,
+            extensions,
             data,
         })
     }
 
     fn from_plain_json(headers: &HeaderMap, body: Bytes, accepts: &[&str]) -> Result<Self, Error> {
+        if accepts.first() == Some(&ANY_TYPE) {
+            return Err(Error::malformed(
+                "invalid_cloudevent",
+                "this function takes CloudEvents only: plain JSON names no type",
+            ));
+        }
         let key = match headers.get("idempotency-key") {
             None => None,
             Some(v) => {
@@ -132,7 +152,9 @@ impl Incoming {
             source: "/skybook/http".to_owned(),
             ty: accepts.first().copied().unwrap_or_default().to_owned(),
             subject: None,
+            time: None,
             traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            extensions: BTreeMap::new(),
             idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),
             data: body,
         })

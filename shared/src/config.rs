@@ -64,6 +64,13 @@ pub struct Settings {
     pub outbox_grace_ms: u64,
     /// Rows one relay pass publishes at most.
     pub outbox_batch: i64,
+    /// Days published outbox rows and idempotency keys are kept: at least
+    /// the stats' memory of applied events (7 days), so a rebuild knows
+    /// every event that could still arrive.
+    pub retention_days: u32,
+    /// How long reconcile-stats lets events under way land before it
+    /// compares Redis with PostgreSQL.
+    pub stats_settle_ms: u64,
     /// Requests a client may make each minute to a rate-limited function.
     pub rate_limit_per_minute: u32,
     /// Timeout of one call to the model.
@@ -129,6 +136,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("publish_timeout_ms", "2000"),
     ("outbox_grace_ms", "10000"),
     ("outbox_batch", "100"),
+    ("retention_days", "8"),
+    ("stats_settle_ms", "5000"),
     ("rate_limit_per_minute", "30"),
     ("groq_timeout_ms", "20000"),
     ("ai_deadline_ms", "30000"),
@@ -186,6 +195,10 @@ impl Settings {
 
     pub fn outbox_grace(&self) -> Duration {
         Duration::from_millis(self.outbox_grace_ms)
+    }
+
+    pub fn stats_settle(&self) -> Duration {
+        Duration::from_millis(self.stats_settle_ms)
     }
 
     pub fn ai_deadline(&self) -> Duration {

@@ -69,3 +69,21 @@ pub async fn complete(conn: Exec<'_>, claim: &Claim, reply: &ReplyEvent) -> Resu
         .await?;
     Ok(())
 }
+
+/// Deletes claims older than `days` (a batch of them): a command delivered
+/// again after that runs again. Returns how many.
+pub async fn prune(db: &crate::db::Database, days: u32) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query(
+        "DELETE FROM idempotency WHERE (function, key) IN (
+             SELECT function, key FROM idempotency
+             WHERE created_at < now() - make_interval(days => $1)
+             LIMIT 5000)",
+    )
+    .bind(days as i32)
+    .execute(tx.exec())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
+}

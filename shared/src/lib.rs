@@ -9,6 +9,7 @@ pub mod cloudevent;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod function;
 pub mod idempotency;
 pub mod metrics;

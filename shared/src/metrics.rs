@@ -1,13 +1,13 @@
-//! Prometheus metrics: requests by function and status, their latency, and
-//! whether each dependency answered when last checked.
+//! Prometheus metrics: requests by function and status, their latency,
+//! whether each dependency answered when last checked, and what a handler
+//! reports of its own ([`gauge_family`], [`counter_family`]).
 
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+pub use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +70,36 @@ impl Metrics {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let reported = HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut theirs = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut theirs, &reported);
+        if theirs.trim() != "# EOF" {
+            // One exposition, so one `# EOF`: the handlers' metrics go before it.
+            out.truncate(out.trim_end().trim_end_matches("# EOF").len());
+            out.push_str(&theirs);
+        }
         out
     }
+}
+
+/// Labels a handler chooses: name and value pairs.
+pub type Labels = Vec<(String, String)>;
+
+/// The metrics handlers register, exposed with the function's own.
+static HANDLERS: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::with_prefix("skybook")));
+
+/// A gauge family a handler reports (`skybook_<name>`), registered once per
+/// process: keep it in a `LazyLock`.
+pub fn gauge_family(name: &'static str, help: &'static str) -> Family<Labels, Gauge> {
+    let family = Family::<Labels, Gauge>::default();
+    HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, family.clone());
+    family
+}
+
+/// A counter family a handler reports (`skybook_<name>_total`), registered
+/// once per process: keep it in a `LazyLock`.
+pub fn counter_family(name: &'static str, help: &'static str) -> Family<Labels, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, family.clone());
+    family
 }

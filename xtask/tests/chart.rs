@@ -252,7 +252,7 @@ fn the_postgresql_connection_budget_holds() {
         for service in
             objects.iter().filter(|d| kind(d) == "Service" && d["apiVersion"] == "serving.knative.dev/v1")
         {
-            if without_database.contains(name(service)) || name(service) == "dead-letters" {
+            if without_database.contains(name(service)) {
                 continue;
             }
             let annotations = &service["spec"]["template"]["metadata"]["annotations"];

@@ -151,7 +151,14 @@ fn consumers_are_cluster_local_and_every_container_is_locked_down() {
     for service in &manifests["Service"] {
         let local = service["metadata"]["labels"]["networking.knative.dev/visibility"].as_str()
             == Some("cluster-local");
-        let consumer = ["record-booking-stats", "relay-outbox", "dead-letters"].contains(&name(service));
+        let consumer = [
+            "record-booking-stats",
+            "record-destination-name",
+            "reconcile-stats",
+            "relay-outbox",
+            "store-dead-letter",
+        ]
+        .contains(&name(service));
         assert_eq!(local, consumer, "{}: visibility", name(service));
     }
     let pods = manifests["Service"]

@@ -27,9 +27,6 @@ fn visibility() -> BTreeMap<String, String> {
         for doc in serde_norway::Deserializer::from_str(&text) {
             let service = Value::deserialize(doc).unwrap();
             let labels = &service["metadata"]["labels"];
-            if labels["app.kubernetes.io/name"].as_str() == Some("dead-letters") {
-                continue;
-            }
             let local = labels["networking.knative.dev/visibility"].as_str() == Some("cluster-local");
             let name = service["metadata"]["name"].as_str().unwrap().to_owned();
             functions.insert(name, if local { "cluster-local" } else { "external" }.to_owned());

@@ -19,7 +19,7 @@ async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_er
         2,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
     )
     .await;
 
@@ -47,7 +47,7 @@ async fn a_400_is_dead_lettered_without_retries() {
         5,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
     )
     .await;
     assert_eq!(broker.send(CREATED, "e-400", &json!({})).await, 202);
@@ -168,7 +168,7 @@ async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
         0,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
         &[("BODY_TIMEOUT_MS", "300")],
     )
     .await;
@@ -202,7 +202,7 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
         0,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
     )
     .await;
     // The broker declares its queues as it starts consuming.
@@ -259,7 +259,7 @@ async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again()
         2,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
     )
     .await;
     assert_eq!(broker.send(CREATED, "e-drain", &json!({"n": 1})).await, 202);
@@ -286,7 +286,7 @@ async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requ
         2,
         "PT0.01S",
         "",
-        &[("record-booking-stats", &stats.url), ("dead-letters", &dead.url)],
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
     )
     .await;
     assert_eq!(broker.send(CREATED, "e-park", &json!({"n": 1})).await, 202);

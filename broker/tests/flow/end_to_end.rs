@@ -30,7 +30,7 @@ impl Flow {
             retry,
             backoff,
             "",
-            &[("record-booking-stats", &stats.url), ("dead-letters", &dead_letters.url)],
+            &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead_letters.url)],
         )
         .await;
         let url = db.url();

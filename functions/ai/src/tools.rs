@@ -231,25 +231,23 @@ pub async fn demand(ctx: &Ctx, destination: Option<&str>) -> Result<Outcome, Err
         ])
         .await?;
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
-    // The consumer keeps destinations ranked in a sorted set: read the top
-    // of it (or one member), never the keyspace.
-    let ranked: Vec<(String, i64)> = match destination {
+    // The consumer keeps destinations ranked in a sorted set and keyed by
+    // id: one destination is found by name in PostgreSQL, then read by id.
+    let destinations = match destination {
         Some(name) => {
-            let score: Option<i64> = redis.zscore(keys::POPULARITY, name).await?;
-            score.map(|bookings| vec![(name.to_owned(), bookings)]).unwrap_or_default()
+            let ids: Vec<uuid::Uuid> =
+                sqlx::query_scalar("SELECT id FROM destinations WHERE lower(name) = lower($1)")
+                    .bind(name.trim())
+                    .fetch_all(ctx.db().read().await?.exec())
+                    .await?;
+            stats::ranking::of(&mut redis, &ids).await?
         }
         None => stats::ranking::most_booked(&mut redis, MAX_DESTINATIONS).await?,
     };
-    let mut destinations = Vec::new();
-    for (name, bookings) in ranked {
-        let cents: Option<i64> = redis.hget(keys::destination(&name), "revenue_cents").await?;
-        destinations.push(json!({
-            "destination": name,
-            "bookings": bookings,
-            "revenue": Money::from_cents(cents.unwrap_or(0)),
-        }));
-    }
-    destinations.sort_by_key(|d| std::cmp::Reverse(d["bookings"].as_i64().unwrap_or(0)));
+    let destinations: Vec<Value> = destinations
+        .into_iter()
+        .map(|d| json!({"destination": d.name, "bookings": d.bookings, "revenue": d.revenue}))
+        .collect();
     Ok(Outcome {
         summary: format!("demand for {} destinations from the live stats", destinations.len()),
         result: json!({

@@ -7,7 +7,7 @@ pub mod queries;
 /// The ce-source of every reply and event of this slice.
 pub const SOURCE: &str = "/skybook/bookings";
 
-/// Emitted when a booking is confirmed; the stats consumer's input.
-pub const BOOKING_CREATED: &str = "skybook.booking.created";
 /// Emitted when a booking is cancelled; reverses the stats.
-pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";
+pub use shared::events::BOOKING_CANCELLED;
+/// Emitted when a booking is confirmed; the stats consumer's input.
+pub use shared::events::BOOKING_CREATED;

@@ -50,6 +50,21 @@ pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
     Ok(())
 }
 
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub message: String,
+    /// The sink refused the event itself (a 4xx other than those that pass
+    /// with time): sending it again will fail the same way.
+    pub poison: bool,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// POSTs one event to the sink, with the extensions the platform asked for
 /// (`K_CE_OVERRIDES`). Any 2xx is delivery; the broker owns it from there.
 pub async fn send(
@@ -57,7 +72,7 @@ pub async fn send(
     sink: &str,
     overrides: &BTreeMap<String, String>,
     event: &OutboxEvent,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), SendError> {
     let mut request = client
         .post(sink)
         .header("ce-specversion", "1.0")
@@ -76,73 +91,154 @@ pub async fn send(
     }
     match request.send().await {
         Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => Err(format!("sink answered {}", response.status())),
-        Err(e) => Err(format!("sink unreachable: {e}")),
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let poison = (400..500).contains(&code) && !matches!(code, 404 | 408 | 409 | 429);
+            Err(SendError { message: format!("sink answered {}", response.status()), poison })
+        }
+        Err(e) => Err(SendError { message: format!("sink unreachable: {e}"), poison: false }),
     }
-}
-
-/// Records one attempt: published, or the error that kept it back.
-async fn record(conn: Exec<'_>, event_id: Uuid, outcome: &std::result::Result<(), String>) -> Result<()> {
-    match outcome {
-        Ok(()) => {
-            sqlx::query(
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
-                 WHERE event_id = $1 AND published_at IS NULL",
-            )
-            .bind(event_id)
-            .execute(conn)
-            .await?
-        }
-        Err(error) => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1")
-                .bind(event_id)
-                .bind(error)
-                .execute(conn)
-                .await?
-        }
-    };
-    Ok(())
 }
 
 /// What one relay pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct RelayReport {
+    /// Rows the pass took on: at most its batch.
+    pub claimed: u32,
     pub published: u32,
-    pub failed: u32,
+    /// Failed for now; tried again after a back-off of their own.
+    pub deferred: u32,
+    /// Refused by the sink as malformed; kept, with the error, for an operator.
+    pub parked: u32,
 }
 
-/// Publishes rows left unsent for longer than `grace`, oldest first, at
-/// most `batch` of them. Rows are locked with SKIP LOCKED, so relays running
-/// at once never take the same row; a row another relay holds is skipped.
+/// How long a relay may hold rows it claimed before another may take them.
+const LEASE: Duration = Duration::from_secs(300);
+/// Sends one relay pass makes at once.
+const CONCURRENT_SENDS: usize = 16;
+/// The longest a failing row waits before its next try.
+const MAX_BACKOFF_SECS: f64 = 300.0;
+
+/// Publishes due rows left unsent for longer than `grace`, at most `batch`.
+///
+/// Rows are claimed in one short transaction (SKIP LOCKED, then leased by
+/// moving their `next_attempt_at`), sent with no transaction open, and each
+/// recorded on its own terms: published; deferred with a back-off that
+/// doubles per attempt up to five minutes; or parked if the sink refuses it
+/// as malformed. So failing rows never sort ahead of the rest, and a poison
+/// row is tried once and set aside.
 pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport> {
     let Some(sink) = ctx.settings().k_sink.clone() else {
         return Err(crate::Error::unavailable("sink_not_configured", "K_SINK is not set"));
     };
     let mut tx = ctx.db().begin().await?;
-    let rows: Vec<OutboxEvent> = sqlx::query_as(
-        "SELECT event_id, type, source, subject, data, traceparent, created_at
-         FROM outbox
-         WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)
-         ORDER BY created_at, event_id
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED",
+    let mut rows: Vec<Claimed> = sqlx::query_as(
+        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3), attempts = attempts + 1
+         WHERE event_id IN (
+             SELECT event_id FROM outbox
+             WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
+               AND created_at < now() - make_interval(secs => $1)
+             ORDER BY next_attempt_at, event_id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING event_id, type, source, subject, data, traceparent, created_at, attempts",
     )
     .bind(grace.as_secs_f64())
     .bind(batch)
+    .bind(LEASE.as_secs_f64())
     .fetch_all(tx.exec())
     .await?;
-    let mut report = RelayReport::default();
-    for event in &rows {
-        let outcome = send(ctx.http(), &sink, &ctx.settings().k_ce_overrides, event).await;
-        match &outcome {
-            Ok(()) => report.published += 1,
-            Err(error) => {
-                report.failed += 1;
-                tracing::warn!(event_id = %event.event_id, error, "relay: publish failed");
+    tx.commit().await?;
+    rows.sort_by_key(|row| (row.event.created_at, row.event.event_id));
+
+    let mut outcomes: Vec<(Uuid, i32, std::result::Result<(), SendError>)> = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(CONCURRENT_SENDS) {
+        let mut sends = tokio::task::JoinSet::new();
+        for row in chunk {
+            let (http, sink, overrides) =
+                (ctx.http().clone(), sink.clone(), ctx.settings().k_ce_overrides.clone());
+            let (event, attempts) = (row.event.clone(), row.attempts);
+            sends.spawn(async move {
+                let outcome = send(&http, &sink, &overrides, &event).await;
+                (event.event_id, attempts, outcome)
+            });
+        }
+        // A send that panicked leaves its row leased: it is tried again after the lease.
+        while let Some(joined) = sends.join_next().await {
+            if let Ok(outcome) = joined {
+                outcomes.push(outcome);
             }
         }
-        record(tx.exec(), event.event_id, &outcome).await?;
+    }
+
+    let mut report = RelayReport { claimed: rows.len() as u32, ..RelayReport::default() };
+    let mut tx = ctx.db().begin().await?;
+    for (event_id, attempts, outcome) in &outcomes {
+        match outcome {
+            Ok(()) => {
+                report.published += 1;
+                sqlx::query(
+                    "UPDATE outbox SET published_at = now(), last_error = NULL
+                     WHERE event_id = $1 AND published_at IS NULL",
+                )
+                .bind(event_id)
+                .execute(tx.exec())
+                .await?;
+            }
+            Err(error) if error.poison => {
+                report.parked += 1;
+                tracing::error!(%event_id, %error, "relay: the sink refuses this event; parked");
+                sqlx::query("UPDATE outbox SET parked_at = now(), last_error = $2 WHERE event_id = $1")
+                    .bind(event_id)
+                    .bind(&error.message)
+                    .execute(tx.exec())
+                    .await?;
+            }
+            Err(error) => {
+                report.deferred += 1;
+                let backoff = 2f64.powi((*attempts - 1).clamp(0, 16)).min(MAX_BACKOFF_SECS);
+                tracing::warn!(%event_id, %error, backoff_secs = backoff, "relay: publish failed; deferred");
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3), last_error = $2
+                     WHERE event_id = $1",
+                )
+                .bind(event_id)
+                .bind(&error.message)
+                .bind(backoff)
+                .execute(tx.exec())
+                .await?;
+            }
+        }
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// A row a relay pass claimed.
+#[derive(Debug, FromRow)]
+struct Claimed {
+    #[sqlx(flatten)]
+    event: OutboxEvent,
+    attempts: i32,
+}
+
+/// Rows deleted at most per statement, so retention never holds locks long.
+const PRUNE_BATCH: i64 = 5000;
+
+/// Deletes published rows older than `days` (a batch of them); returns how many.
+pub async fn prune(ctx: &Ctx, days: u32) -> Result<u64> {
+    let mut tx = ctx.db().begin().await?;
+    let deleted = sqlx::query(
+        "DELETE FROM outbox WHERE event_id IN (
+             SELECT event_id FROM outbox
+             WHERE published_at < now() - make_interval(days => $1)
+             LIMIT $2)",
+    )
+    .bind(days as i32)
+    .bind(PRUNE_BATCH)
+    .execute(tx.exec())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
 }

@@ -101,8 +101,8 @@ async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) 
             match joined {
                 Ok((id, Ok(()))) => marks.published.push(id),
                 Ok((id, Err(error))) => {
-                    tracing::warn!(event_id = %id, error, "publish failed; the relay will retry");
-                    marks.failed.push((id, error));
+                    tracing::warn!(event_id = %id, %error, "publish failed; the relay will retry");
+                    marks.failed.push((id, error.message));
                 }
                 Err(e) => tracing::warn!(error = %e, "a publish task failed; the relay will retry"),
             }

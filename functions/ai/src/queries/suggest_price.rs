@@ -103,6 +103,7 @@ pub fn adjustment(demand: &Demand) -> f64 {
 #[derive(sqlx::FromRow)]
 struct FlightFacts {
     flight_number: String,
+    destination_id: uuid::Uuid,
     destination_name: String,
     departure_at: DateTime<Utc>,
     base_price: Money,
@@ -118,7 +119,7 @@ pub fn function() -> Function {
 
 pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> {
     let flight: FlightFacts = sqlx::query_as(
-        "SELECT f.flight_number, d.name AS destination_name, f.departure_at, f.base_price, d.tax_amount,
+        "SELECT f.flight_number, d.id AS destination_id, d.name AS destination_name, f.departure_at, f.base_price, d.tax_amount,
                 d.is_promotion, f.capacity, f.seats_taken
          FROM flights f JOIN destinations d ON d.id = f.destination_id WHERE f.id = $1",
     )
@@ -127,7 +128,7 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
     .await?
     .ok_or_else(|| Error::not_found("flight_not_found", format!("no flight with id {}", input.flight_id)))?;
 
-    let (destination_bookings, popularity_index) = popularity(&ctx, &flight.destination_name).await;
+    let (destination_bookings, popularity_index) = popularity(&ctx, &flight.destination_id).await;
     let demand = Demand {
         seats_sold: flight.seats_taken,
         capacity: flight.capacity,
@@ -182,12 +183,12 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
 
 /// The destination's bookings and its popularity against the mean; neutral
 /// (1) when the stats are empty or Redis cannot be reached.
-async fn popularity(ctx: &Ctx, destination: &str) -> (i64, f64) {
+async fn popularity(ctx: &Ctx, destination: &uuid::Uuid) -> (i64, f64) {
     // The mean is all confirmed bookings over the destinations that have any,
     // both kept by the stats consumer: no scan of the keyspace.
     let read = async {
         let mut redis = ctx.redis();
-        let mine: Option<i64> = redis.zscore(keys::POPULARITY, destination).await?;
+        let mine: Option<i64> = redis.zscore(keys::POPULARITY, destination.to_string()).await?;
         let ranked: i64 = redis.zcount(keys::POPULARITY, "(0", "+inf").await?;
         let total: Option<i64> = redis.get(keys::TOTAL_BOOKINGS).await?;
         Ok::<_, redis::RedisError>((mine.unwrap_or(0), ranked, total.unwrap_or(0)))

@@ -79,18 +79,21 @@ async fn runs_the_tool_the_model_asks_for_on_real_data_and_answers() {
 async fn the_demand_tool_reads_the_live_stats_from_redis() {
     let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
     let mut conn = redis.conn().await;
+    let lima = uuid::Uuid::now_v7();
     let _: () = redis::cmd("MSET")
-        .arg("stats:total_bookings")
+        .arg(stats::keys::TOTAL_BOOKINGS)
         .arg(7)
-        .arg("stats:total_revenue_cents")
+        .arg(stats::keys::TOTAL_REVENUE_CENTS)
         .arg(665_000)
-        .arg("stats:pet_bookings")
+        .arg(stats::keys::PET_BOOKINGS)
         .arg(2)
         .query_async(&mut conn)
         .await
         .unwrap();
     let _: () = redis::cmd("HSET")
-        .arg("stats:destination:Lima")
+        .arg(stats::keys::destination(&lima))
+        .arg("name")
+        .arg("Lima")
         .arg("bookings")
         .arg(7)
         .arg("revenue_cents")
@@ -99,9 +102,9 @@ async fn the_demand_tool_reads_the_live_stats_from_redis() {
         .await
         .unwrap();
     let _: () = redis::cmd("ZADD")
-        .arg("stats:destinations_by_bookings")
+        .arg(stats::keys::POPULARITY)
         .arg(7)
-        .arg("Lima")
+        .arg(lima.to_string())
         .query_async(&mut conn)
         .await
         .unwrap();

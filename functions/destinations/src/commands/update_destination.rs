@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::events::DESTINATION_UPDATED;
 use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
@@ -11,7 +12,7 @@ use crate::model::{self, Destination, DestinationName};
 pub const SPEC: Spec = Spec {
     name: "update-destination",
     accepts: &["skybook.destination.update"],
-    replies: "skybook.destination.updated",
+    replies: DESTINATION_UPDATED,
     source: crate::SOURCE,
     authenticated: true,
     dependencies: &[Dependency::Postgres],
@@ -115,5 +116,7 @@ pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<
     .await
     .map_err(model::name_taken(changes.name.as_ref()))?;
     let destination = destination.ok_or_else(|| model::not_found(changes.id))?;
+    // The stats show destinations by name: they learn of a rename from this.
+    tx.emit(DESTINATION_UPDATED, destination.id.to_string(), &destination).await?;
     tx.commit(destination).await
 }

@@ -9,7 +9,7 @@ use shared::{Ctx, Dependency, Function, Result, Spec};
 
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
-    accepts: &["dev.knative.sources.ping"],
+    accepts: &[shared::events::PING],
     replies: "",
     source: crate::SOURCE,
     authenticated: false,
@@ -26,18 +26,30 @@ const TICK_BUDGET: Duration = Duration::from_secs(20);
 
 /// A tick's data is whatever the PingSource carries; only its arrival counts.
 /// While passes come back full (a backlog after the broker was down), the tick
-/// keeps going, within its budget, rather than sending one batch a minute.
+/// keeps going, within its budget, rather than sending one batch a minute; a
+/// failing row is deferred on its own and never ends the tick. Then rows past
+/// their retention go.
 pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: IgnoredAny) -> Result<()> {
     let settings = ctx.settings();
     let started = Instant::now();
     loop {
         let report = shared::outbox::relay(&ctx, settings.outbox_grace(), settings.outbox_batch).await?;
-        if report.published + report.failed > 0 {
-            tracing::info!(published = report.published, failed = report.failed, "relay pass");
+        if report.claimed > 0 {
+            tracing::info!(
+                published = report.published,
+                deferred = report.deferred,
+                parked = report.parked,
+                "relay pass"
+            );
         }
-        let full = i64::from(report.published) >= settings.outbox_batch;
-        if !full || report.failed > 0 || started.elapsed() > TICK_BUDGET {
-            return Ok(());
+        if i64::from(report.claimed) < settings.outbox_batch || started.elapsed() > TICK_BUDGET {
+            break;
         }
     }
+    let outbox = shared::outbox::prune(&ctx, settings.retention_days).await?;
+    let keys = shared::idempotency::prune(ctx.db(), settings.retention_days).await?;
+    if outbox + keys > 0 {
+        tracing::info!(outbox, idempotency_keys = keys, days = settings.retention_days, "retention");
+    }
+    Ok(())
 }

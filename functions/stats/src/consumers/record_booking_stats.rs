@@ -5,14 +5,12 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 use shared::cloudevent::Incoming;
+use shared::events::{BOOKING_CANCELLED, BOOKING_CREATED};
 use shared::money::Money;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::keys;
-
-pub const BOOKING_CREATED: &str = "skybook.booking.created";
-pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";
 
 pub const SPEC: Spec = Spec {
     name: "record-booking-stats",
@@ -29,6 +27,7 @@ pub const SPEC: Spec = Spec {
 #[derive(Debug, Deserialize)]
 pub struct BookingEvent {
     pub id: Uuid,
+    pub destination_id: Uuid,
     pub destination_name: String,
     pub passenger_name: String,
     pub passenger_age: i16,
@@ -52,25 +51,30 @@ pub fn function() -> Function {
 pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEvent) -> Result<()> {
     let sign: i64 = if event.ty == BOOKING_CANCELLED { -1 } else { 1 };
     let gets_candy = booking.passenger_age < keys::CANDY_AGE_LIMIT;
+    let event_key = keys::event_key(&event.source, &event.id);
     let applied: i64 = APPLY
-        .key(keys::seen(&event.source, &event.id))
+        .key(keys::seen(&event_key))
         .key(keys::TOTAL_REVENUE_CENTS)
         .key(keys::TOTAL_BOOKINGS)
         .key(keys::PET_BOOKINGS)
-        .key(keys::destination(&booking.destination_name))
+        .key(keys::destination(&booking.destination_id))
         .key(keys::TOTAL_CANDY_COST_CENTS)
         .key(keys::TOTAL_INFANT_COUNT)
         .key(keys::CANDY_LOG)
         .key(keys::POPULARITY)
+        .key(keys::RECONCILING)
+        .key(keys::JOURNAL)
         .arg(keys::SEEN_TTL_SECS)
         .arg(sign)
         .arg(booking.price.total.to_cents())
         .arg(u8::from(booking.has_pet))
         .arg(u8::from(gets_candy))
         .arg(keys::CANDY_COST_CENTS)
-        .arg(format!("Reserva {}: Dulce entregado a {}", booking.id, booking.passenger_name))
+        .arg(keys::candy_entry(&booking.id, &booking.passenger_name))
         .arg(keys::CANDY_LOG_CAP)
+        .arg(booking.destination_id.to_string())
         .arg(&booking.destination_name)
+        .arg(&event_key)
         .invoke_async(&mut ctx.redis())
         .await?;
     if applied == 0 {

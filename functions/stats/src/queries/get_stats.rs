@@ -6,6 +6,7 @@ use shared::money::Money;
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 
 use crate::keys;
+pub use crate::ranking::DestinationStats;
 
 pub const SPEC: Spec = Spec {
     name: "get-stats",
@@ -43,13 +44,6 @@ pub struct Stats {
     pub candy_log: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DestinationStats {
-    pub name: String,
-    pub bookings: i64,
-    pub revenue: Money,
-}
-
 impl Reply for Stats {}
 
 pub fn function() -> Function {
@@ -74,23 +68,7 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
 
     // The ranking is kept as a sorted set by the consumer: the top N come
     // straight from it, with no scan of the keyspace at all.
-    let ranked = crate::ranking::most_booked(&mut redis, input.destinations).await?;
-    let mut pipe = redis::pipe();
-    for (name, _) in &ranked {
-        pipe.hget(keys::destination(name), "revenue_cents");
-    }
-    let revenues: Vec<Option<i64>> =
-        if ranked.is_empty() { Vec::new() } else { pipe.query_async(&mut redis).await? };
-    let mut destinations: Vec<DestinationStats> = ranked
-        .into_iter()
-        .zip(revenues)
-        .map(|((name, bookings), cents)| DestinationStats {
-            name,
-            bookings,
-            revenue: Money::from_cents(cents.unwrap_or(0)),
-        })
-        .collect();
-    destinations.sort_by(|a, b| b.bookings.cmp(&a.bookings).then_with(|| a.name.cmp(&b.name)));
+    let destinations = crate::ranking::most_booked(&mut redis, input.destinations).await?;
 
     let candy_log: Vec<String> = if input.candy_log == 0 {
         Vec::new()

@@ -20,6 +20,7 @@ async fn stats_of_real_bookings_read_back_exactly() {
     let stats = TestApp::spawn_with(get_stats::function(), &[("redis_url", &redis.url)]).await;
 
     let mut flight_to = std::collections::HashMap::new();
+    let mut d_ids = std::collections::HashMap::new();
     for (name, tax, promo) in [("Cancún", "50", true), ("Lima", "10", false)] {
         let d = destinations
             .json(&json!({"name": name, "tax_amount": tax, "is_promotion": promo, "allows_pets": true}), None)
@@ -36,6 +37,7 @@ async fn stats_of_real_bookings_read_back_exactly() {
             .expect(200)
             .json();
         flight_to.insert(name, f["id"].as_str().unwrap().to_owned());
+        d_ids.insert(name, d["id"].clone());
     }
     let mut booking_ids = Vec::new();
     for (to, name, age, pet) in
@@ -66,7 +68,10 @@ async fn stats_of_real_bookings_read_back_exactly() {
     assert_eq!(s["pet_bookings"], 1);
     assert_eq!(s["total_candy_cost"], "5.00");
     assert_eq!(s["passengers_under_12"], 1);
-    assert_eq!(s["destinations"], json!([{"name": "Cancún", "bookings": 2, "revenue": "1900.00"}]));
+    assert_eq!(
+        s["destinations"],
+        json!([{"id": d_ids["Cancún"], "name": "Cancún", "bookings": 2, "revenue": "1900.00"}])
+    );
     assert_eq!(s["candy_log"], json!([format!("Reserva {}: Dulce entregado a Nino", booking_ids[1])]));
 
     let bad = stats.json(&json!({"destinations": 0}), None).await.expect(400);
@@ -83,18 +88,21 @@ async fn destinations_come_most_booked_first_and_an_empty_store_reads_zero() {
     assert_eq!(empty["destinations"], json!([]));
 
     let mut conn = redis.conn().await;
+    let id = |name: &str| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
     for (name, bookings) in [("A", 1), ("B", 5), ("C", 3)] {
         let _: () = redis::pipe()
             .cmd("HSET")
-            .arg(format!("stats:destination:{name}"))
+            .arg(stats::keys::destination(&id(name)))
+            .arg("name")
+            .arg(name)
             .arg("bookings")
             .arg(bookings)
             .arg("revenue_cents")
             .arg(bookings * 100)
             .cmd("ZADD")
-            .arg("stats:destinations_by_bookings")
+            .arg(stats::keys::POPULARITY)
             .arg(bookings)
-            .arg(name)
+            .arg(id(name).to_string())
             .query_async(&mut conn)
             .await
             .unwrap();
@@ -102,6 +110,9 @@ async fn destinations_come_most_booked_first_and_an_empty_store_reads_zero() {
     let top = stats.json(&json!({"destinations": 2}), None).await.expect(200).json();
     assert_eq!(
         top["destinations"],
-        json!([{"name": "B", "bookings": 5, "revenue": "5.00"}, {"name": "C", "bookings": 3, "revenue": "3.00"}])
+        json!([
+            {"id": id("B"), "name": "B", "bookings": 5, "revenue": "5.00"},
+            {"id": id("C"), "name": "C", "bookings": 3, "revenue": "3.00"}
+        ])
     );
 }

@@ -1,5 +1,7 @@
-//! The stats functions over real HTTP against a real Redis, fed with events
-//! that the real create-booking and cancel-booking produced.
+//! The stats functions over real HTTP against a real Redis and PostgreSQL,
+//! fed with events that the real commands produced.
 
 mod get_stats;
+mod helpers;
+mod reconcile_stats;
 mod record_booking_stats;

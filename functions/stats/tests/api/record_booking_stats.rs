@@ -2,13 +2,21 @@ use redis::AsyncCommands;
 use serde_json::{Value, json};
 use shared::testing::{ReadResponse, TcpProxy, TestApp, TestRedis, binary_event, redis_addr};
 use stats::consumers::record_booking_stats;
+use stats::keys;
+use uuid::Uuid;
 
 const CREATED: &str = "skybook.booking.created";
 const CANCELLED: &str = "skybook.booking.cancelled";
 
+/// A destination's id in these tests: derived from its name.
+fn id_of(destination: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, destination.as_bytes())
+}
+
 fn booking(id: &str, destination: &str, name: &str, age: i64, pet: bool, total: &str) -> Value {
     json!({
-        "id": id, "status": "confirmed", "destination_name": destination, "passenger_name": name,
+        "id": id, "status": "confirmed", "destination_id": id_of(destination),
+        "destination_name": destination, "passenger_name": name,
         "passenger_age": age, "has_pet": pet, "flight_number": "SK1",
         "price": {"base_price": total, "discount": "0.00", "tax": "0.00", "total": total}
     })
@@ -20,7 +28,7 @@ async fn deliver(app: &TestApp, ty: &str, id: &str, data: &Value) -> u16 {
 
 async fn destination(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> (i64, i64) {
     redis::cmd("HMGET")
-        .arg(format!("stats:destination:{name}"))
+        .arg(keys::destination(&id_of(name)))
         .arg("bookings")
         .arg("revenue_cents")
         .query_async(conn)
@@ -48,17 +56,17 @@ async fn each_event_is_applied_once_with_every_key_of_the_contract() {
         let mut conn = reader.clone();
         async move { conn.get::<_, Option<i64>>(key).await.unwrap() }
     };
-    assert_eq!(get("stats:total_revenue_cents").await, Some(200_005));
-    assert_eq!(get("stats:total_bookings").await, Some(3));
-    assert_eq!(get("stats:pet_bookings").await, Some(1));
-    assert_eq!(get("stats:total_candy_cost_cents").await, Some(500));
-    assert_eq!(get("stats:total_infant_count").await, Some(1));
+    assert_eq!(get(keys::TOTAL_REVENUE_CENTS).await, Some(200_005));
+    assert_eq!(get(keys::TOTAL_BOOKINGS).await, Some(3));
+    assert_eq!(get(keys::PET_BOOKINGS).await, Some(1));
+    assert_eq!(get(keys::TOTAL_CANDY_COST_CENTS).await, Some(500));
+    assert_eq!(get(keys::TOTAL_INFANT_COUNT).await, Some(1));
     let cancun = destination(&mut conn, "Cancún").await;
     assert_eq!(cancun, (2, 190_000));
-    let log: Vec<String> = conn.lrange("logs:candy_distribution", 0, -1).await.unwrap();
+    let log: Vec<String> = conn.lrange(keys::CANDY_LOG, 0, -1).await.unwrap();
     assert_eq!(log, ["Reserva 0191d9d2-0000-7000-8000-000000000002: Dulce entregado a Nino"]);
     let ranking: Vec<(String, i64)> = redis::cmd("ZRANGE")
-        .arg("stats:destinations_by_bookings")
+        .arg(keys::POPULARITY)
         .arg(0)
         .arg(-1)
         .arg("REV")
@@ -66,18 +74,20 @@ async fn each_event_is_applied_once_with_every_key_of_the_contract() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(ranking, [("Cancún".to_owned(), 2), ("Lima".to_owned(), 1)]);
+    assert_eq!(ranking, [(id_of("Cancún").to_string(), 2), (id_of("Lima").to_string(), 1)]);
+    let name: Option<String> = conn.hget(keys::destination(&id_of("Cancún")), "name").await.unwrap();
+    assert_eq!(name.as_deref(), Some("Cancún"));
 
     // A cancellation reverses revenue and popularity, once, however often it comes.
     for _ in 0..2 {
         assert_eq!(deliver(&app, CANCELLED, "e-4", &adult).await, 202);
     }
-    assert_eq!(get("stats:total_revenue_cents").await, Some(105_005));
-    assert_eq!(get("stats:total_bookings").await, Some(2));
-    assert_eq!(get("stats:pet_bookings").await, Some(0));
+    assert_eq!(get(keys::TOTAL_REVENUE_CENTS).await, Some(105_005));
+    assert_eq!(get(keys::TOTAL_BOOKINGS).await, Some(2));
+    assert_eq!(get(keys::PET_BOOKINGS).await, Some(0));
     let cancun = destination(&mut conn, "Cancún").await;
     assert_eq!(cancun, (1, 95_000));
-    assert_eq!(get("stats:total_candy_cost_cents").await, Some(500), "candy handed out stays handed out");
+    assert_eq!(get(keys::TOTAL_CANDY_COST_CENTS).await, Some(500), "candy handed out stays handed out");
 }
 
 #[tokio::test]
@@ -120,6 +130,27 @@ async fn redis_down_is_503_so_the_broker_retries_and_the_retry_applies() {
     assert_eq!(status, 202);
     assert_eq!(app.get("/health/dependencies").await.expect(200).json()["redis"]["up"], true);
     let mut conn = redis.conn().await;
-    let bookings: i64 = conn.get("stats:total_bookings").await.unwrap();
+    let bookings: i64 = conn.get(keys::TOTAL_BOOKINGS).await.unwrap();
     assert_eq!(bookings, 1);
+}
+
+/// A key of the wrong type fails the event before anything is written, so
+/// the broker's retry (after an operator or a rebuild repairs the key)
+/// applies it whole, not on top of half of it.
+#[tokio::test]
+async fn a_key_of_the_wrong_type_applies_nothing() {
+    let redis = TestRedis::new().await;
+    let app = TestApp::spawn_with(record_booking_stats::function(), &[("redis_url", &redis.url)]).await;
+    let mut conn = redis.conn().await;
+    let _: () = conn.set(keys::TOTAL_INFANT_COUNT, "many").await.unwrap();
+    let child = booking("0191d9d2-0000-7000-8000-000000000005", "Lima", "Nino", 8, true, "10.00");
+    let status = deliver(&app, CREATED, "e-5", &child).await;
+    assert!(status >= 500, "a broken key is the store's fault, so retryable: {status}");
+    let keys_now: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    assert_eq!(keys_now, [keys::TOTAL_INFANT_COUNT], "nothing else was written, the seen mark included");
+
+    let _: () = conn.del(keys::TOTAL_INFANT_COUNT).await.unwrap();
+    assert_eq!(deliver(&app, CREATED, "e-5", &child).await, 202);
+    assert_eq!(conn.get::<_, Option<i64>>(keys::TOTAL_INFANT_COUNT).await.unwrap(), Some(1));
+    assert_eq!(conn.get::<_, Option<i64>>(keys::PET_BOOKINGS).await.unwrap(), Some(1));
 }

@@ -1,0 +1,180 @@
+//! replay-dead-letters: sends dead letters back to the broker (one or more by
+//! id, every pending one of a type, or every pending one), as they first
+//! came, and records each outcome. Consumers drop what they already applied
+//! by event id, so a replay never counts an event twice.
+
+use serde::{Deserialize, Serialize};
+use shared::{Done, Error, Function, Reply, Result, Spec, Tx};
+use uuid::Uuid;
+
+use crate::model::{COLUMNS, DeadLetter};
+
+pub const SPEC: Spec = Spec {
+    name: "replay-dead-letters",
+    accepts: &["skybook.deadletters.replay"],
+    replies: "skybook.deadletters.replayed",
+    source: crate::SOURCE,
+    authenticated: true,
+    dependencies: &[shared::Dependency::Postgres],
+    rate_limited: false,
+};
+
+/// Dead letters one call replays at most; call again for the rest.
+pub const MAX_PER_CALL: i64 = 100;
+
+/// Exactly one of `ids`, `type` or `all: true`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayDeadLetters {
+    pub ids: Option<Vec<Uuid>>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// What to replay: named dead letters whatever their status, or the pending ones of a type, or all pending ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Ids(Vec<Uuid>),
+    Type(String),
+    AllPending,
+}
+
+impl TryFrom<ReplayDeadLetters> for Selection {
+    type Error = Error;
+
+    fn try_from(input: ReplayDeadLetters) -> Result<Self> {
+        match (input.ids, input.event_type, input.all) {
+            (Some(ids), None, false) if !ids.is_empty() && ids.len() as i64 <= MAX_PER_CALL => {
+                Ok(Selection::Ids(ids))
+            }
+            (Some(_), None, false) => {
+                Err(Error::malformed("invalid_data", format!("ids must hold 1 to {MAX_PER_CALL} ids")))
+            }
+            (None, Some(ty), false) if !ty.trim().is_empty() => Ok(Selection::Type(ty.trim().to_owned())),
+            (None, None, true) => Ok(Selection::AllPending),
+            _ => Err(Error::malformed(
+                "invalid_data",
+                "give exactly one of ids, type (not empty) or all: true",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    pub replayed: u32,
+    pub failed: u32,
+    /// Pending dead letters of the selection still left (more than one call holds).
+    pub remaining: i64,
+    pub results: Vec<ReplayResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayResult {
+    pub id: Uuid,
+    pub event_id: String,
+    pub replayed: bool,
+    pub error: Option<String>,
+}
+
+impl Reply for ReplayReport {}
+
+pub fn function() -> Function {
+    Function::command(SPEC, replay_dead_letters)
+}
+
+pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Done<ReplayReport>> {
+    let selection = Selection::try_from(input)?;
+    let ctx = tx.ctx().clone();
+    let Some(sink) = ctx.settings().k_sink.clone() else {
+        return Err(Error::unavailable("sink_not_configured", "K_SINK is not set: nowhere to replay to"));
+    };
+    // Claimed in a short transaction of its own (SKIP LOCKED: two replays
+    // never send the same letter at once); sent with none open.
+    let (ids, ty) = match &selection {
+        Selection::Ids(ids) => (Some(ids.clone()), None),
+        Selection::Type(ty) => (None, Some(ty.clone())),
+        Selection::AllPending => (None, None),
+    };
+    let mut claim = ctx.db().begin().await?;
+    let letters: Vec<DeadLetter> = sqlx::query_as(&format!(
+        "UPDATE dead_letters SET replay_attempts = replay_attempts + 1
+         WHERE id IN (
+             SELECT id FROM dead_letters
+             WHERE CASE WHEN $1::uuid[] IS NOT NULL THEN id = ANY($1)
+                        ELSE status = 'pending' AND ($2::text IS NULL OR event_type = $2) END
+             ORDER BY received_at, id
+             LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(&ids)
+    .bind(&ty)
+    .bind(MAX_PER_CALL)
+    .fetch_all(claim.exec())
+    .await?;
+    claim.commit().await?;
+    if let Selection::Ids(wanted) = &selection
+        && let Some(missing) = wanted.iter().find(|id| !letters.iter().any(|l| l.id == **id))
+    {
+        tracing::info!(%missing, "a dead letter asked for is gone or being replayed");
+    }
+
+    let mut results = Vec::with_capacity(letters.len());
+    for letter in &letters {
+        let outcome = send(ctx.http(), &sink, &letter.event).await;
+        results.push(ReplayResult {
+            id: letter.id,
+            event_id: letter.event_id.clone(),
+            replayed: outcome.is_ok(),
+            error: outcome.err(),
+        });
+    }
+    let mut record = ctx.db().begin().await?;
+    for result in &results {
+        sqlx::query(
+            "UPDATE dead_letters SET
+                 status = CASE WHEN $2 THEN 'replayed' ELSE status END,
+                 replayed_at = CASE WHEN $2 THEN now() ELSE replayed_at END,
+                 last_replay_error = $3
+             WHERE id = $1",
+        )
+        .bind(result.id)
+        .bind(result.replayed)
+        .bind(&result.error)
+        .execute(record.exec())
+        .await?;
+    }
+    let remaining: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dead_letters WHERE status = 'pending' AND ($1::text IS NULL OR event_type = $1)",
+    )
+    .bind(&ty)
+    .fetch_one(record.exec())
+    .await?;
+    record.commit().await?;
+    let replayed = results.iter().filter(|r| r.replayed).count() as u32;
+    tracing::info!(replayed, failed = results.len() as u32 - replayed, remaining, "dead letters replayed");
+    let report = ReplayReport { replayed, failed: results.len() as u32 - replayed, remaining, results };
+    tx.commit(report).await
+}
+
+/// One event back to the broker, structured mode, exactly as it was stored.
+async fn send(
+    http: &reqwest::Client,
+    sink: &str,
+    event: &serde_json::Value,
+) -> std::result::Result<(), String> {
+    match http
+        .post(sink)
+        .header("content-type", "application/cloudevents+json")
+        .body(event.to_string())
+        .send()
+        .await
+    {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("the broker answered {}", response.status())),
+        Err(e) => Err(format!("the broker is unreachable: {e}")),
+    }
+}

@@ -1,0 +1,104 @@
+//! store-dead-letter: the Triggers' dead-letter sink. Keeps each event the
+//! broker gave up on in PostgreSQL, with Knative's reason, once per event and
+//! subscriber however often it arrives.
+
+use base64::Engine;
+use serde::de::IgnoredAny;
+use serde_json::{Map, Value, json};
+use shared::cloudevent::{ANY_TYPE, Incoming};
+use shared::{Ctx, Dependency, Function, Result, Spec};
+use uuid::Uuid;
+
+pub const SPEC: Spec = Spec {
+    name: "store-dead-letter",
+    accepts: &[ANY_TYPE],
+    replies: "",
+    source: crate::SOURCE,
+    authenticated: false,
+    dependencies: &[Dependency::Postgres],
+    rate_limited: false,
+};
+
+/// The extensions Knative adds to a dead-lettered event.
+const ERROR_DEST: &str = "knativeerrordest";
+const ERROR_CODE: &str = "knativeerrorcode";
+const ERROR_DATA: &str = "knativeerrordata";
+
+pub fn function() -> Function {
+    Function::consumer(SPEC, store_dead_letter)
+}
+
+/// Any data is kept as it came: the input is not read as a type.
+pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: IgnoredAny) -> Result<()> {
+    let dest = event.extensions.get(ERROR_DEST).cloned().unwrap_or_default();
+    let code = event.extensions.get(ERROR_CODE).and_then(|c| c.parse::<i32>().ok());
+    let data = event.extensions.get(ERROR_DATA).map(|d| error_data(d));
+    let stored = original(&event);
+    let mut tx = ctx.db().begin().await?;
+    let first = sqlx::query_scalar::<_, bool>(
+        "INSERT INTO dead_letters (id, event_source, event_id, event_type, error_dest, error_code, error_data, event)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (event_source, event_id, error_dest) DO UPDATE
+             SET deliveries = dead_letters.deliveries + 1, error_code = EXCLUDED.error_code,
+                 error_data = EXCLUDED.error_data, status = 'pending', received_at = now()
+         RETURNING xmax = 0",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&event.source)
+    .bind(&event.id)
+    .bind(&event.ty)
+    .bind(&dest)
+    .bind(code)
+    .bind(&data)
+    .bind(&stored)
+    .fetch_one(tx.exec())
+    .await?;
+    tx.commit().await?;
+    tracing::warn!(
+        event_id = %event.id, event_source = %event.source, event_type = %event.ty, dest, code,
+        first, "dead letter stored"
+    );
+    Ok(())
+}
+
+/// `knativeerrordata` is the subscriber's answer in base64: kept as text
+/// when it is text, as it came otherwise.
+fn error_data(raw: &str) -> String {
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| raw.to_owned())
+}
+
+/// The event as its producer sent it, structured mode: the error extensions
+/// are the broker's, not the event's, and a replay must not carry them.
+pub fn original(event: &Incoming) -> Value {
+    let mut out = Map::new();
+    out.insert("specversion".into(), json!("1.0"));
+    out.insert("id".into(), json!(event.id));
+    out.insert("source".into(), json!(event.source));
+    out.insert("type".into(), json!(event.ty));
+    if let Some(subject) = &event.subject {
+        out.insert("subject".into(), json!(subject));
+    }
+    if let Some(time) = &event.time {
+        out.insert("time".into(), json!(time));
+    }
+    if let Some(traceparent) = &event.traceparent {
+        out.insert("traceparent".into(), json!(traceparent));
+    }
+    for (name, value) in &event.extensions {
+        if ![ERROR_DEST, ERROR_CODE, ERROR_DATA].contains(&name.as_str()) {
+            out.insert(name.clone(), json!(value));
+        }
+    }
+    out.insert("datacontenttype".into(), json!("application/json"));
+    let data: Value = if event.data.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&event.data).unwrap_or_else(|_| json!(String::from_utf8_lossy(&event.data)))
+    };
+    out.insert("data".into(), data);
+    Value::Object(out)
+}

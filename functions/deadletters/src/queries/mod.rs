@@ -1,0 +1,3 @@
+//! Queries: reading the dead letters.
+
+pub mod list_dead_letters;

@@ -1,0 +1,74 @@
+//! record-destination-name: keeps the name the stats show for a destination
+//! current when it is renamed (the stats key it by id).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use shared::cloudevent::Incoming;
+use shared::events::DESTINATION_UPDATED;
+use shared::{Ctx, Dependency, Function, Result, Spec};
+use uuid::Uuid;
+
+use crate::keys;
+
+pub const SPEC: Spec = Spec {
+    name: "record-destination-name",
+    accepts: &[DESTINATION_UPDATED],
+    replies: "",
+    source: crate::SOURCE,
+    authenticated: false,
+    dependencies: &[Dependency::Redis],
+    rate_limited: false,
+};
+
+/// The part of a destination event the stats read.
+#[derive(Debug, Deserialize)]
+pub struct DestinationEvent {
+    pub id: Uuid,
+    pub name: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Sets the name only when the event is newer than the name the hash holds,
+/// so a late, older event never puts an old name back.
+static RENAME: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'none' and t ~= 'hash' then
+  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' is a ' .. t .. ', not a hash')
+end
+if tonumber(ARGV[2]) > tonumber(redis.call('HGET', KEYS[1], 'name_version') or '0') then
+  redis.call('HSET', KEYS[1], 'name', ARGV[1], 'name_version', ARGV[2])
+  return 1
+end
+return 0",
+    )
+});
+
+pub fn function() -> Function {
+    Function::consumer(SPEC, record_destination_name)
+}
+
+pub async fn record_destination_name(
+    ctx: Ctx,
+    _event: Incoming,
+    destination: DestinationEvent,
+) -> Result<()> {
+    let renamed: i64 = RENAME
+        .key(keys::destination(&destination.id))
+        .arg(&destination.name)
+        .arg(name_version(destination.updated_at))
+        .invoke_async(&mut ctx.redis())
+        .await?;
+    if renamed == 0 {
+        tracing::info!(destination = %destination.id, "an older name; ignored");
+    }
+    Ok(())
+}
+
+/// A name's version: when the destination was last updated, in microseconds.
+pub fn name_version(updated_at: DateTime<Utc>) -> i64 {
+    updated_at.timestamp_micros()
+}
