@@ -45,6 +45,8 @@ struct SinkState {
     status: std::sync::atomic::AtomicU16,
     reply_type: std::sync::Mutex<Option<String>>,
     delay_ms: std::sync::atomic::AtomicU64,
+    /// Events of this type are refused as malformed (400).
+    refused_type: std::sync::Mutex<Option<String>>,
 }
 
 impl TestSink {
@@ -66,7 +68,11 @@ impl TestSink {
                             let delay = state.delay_ms.load(Ordering::SeqCst);
                             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             state.attempts.fetch_add(1, Ordering::SeqCst);
-                            let code = state.status.load(Ordering::SeqCst);
+                            let refused = state.refused_type.lock().expect("sink lock").clone();
+                            let code = match (refused, parts.headers.get("ce-type")) {
+                                (Some(refused), Some(ty)) if ty.as_bytes() == refused.as_bytes() => 400,
+                                _ => state.status.load(Ordering::SeqCst),
+                            };
                             let ok = (200..300).contains(&code);
                             if ok {
                                 state
@@ -139,6 +145,11 @@ impl TestSink {
     }
 
     /// The status to answer from now on; a non-2xx one records nothing.
+    /// Refuses events of type `ty` with 400, as a broker refuses a malformed event.
+    pub fn refuse_type(&self, ty: &str) {
+        *self.state.refused_type.lock().expect("sink lock") = Some(ty.to_owned());
+    }
+
     pub fn answer(&self, status: u16) {
         self.state.status.store(status, Ordering::SeqCst);
     }

@@ -207,6 +207,99 @@ async fn one_tick_drains_a_backlog_larger_than_a_batch() {
     assert_eq!(left, 0);
 }
 
+/// Rows the broker refuses as malformed, older than everything else and more
+/// than a batch of them: each is tried once and parked with its error, and
+/// the good rows behind them are all published in the same tick.
+#[tokio::test]
+async fn poisoned_rows_are_parked_and_the_rows_behind_them_still_go_out() {
+    let down = closed_url().await;
+    let w = World::new(&down).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 100).await;
+    for i in 0..20 {
+        w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
+    }
+    sqlx::query(
+        "INSERT INTO outbox (event_id, type, source, subject, data, created_at)
+         SELECT gen_random_uuid(), 'skybook.poison', '/tests', 'p', '{}', now() - interval '1 hour'
+         FROM generate_series(1, 120)",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let sink = TestSink::start().await;
+    sink.refuse_type("skybook.poison");
+    let url = w.db.url();
+    let relay = TestApp::spawn_with(
+        outbox::consumers::relay_outbox::function(),
+        &[("database_url", &url), ("k_sink", &sink.url), ("outbox_grace_ms", "0"), ("outbox_batch", "50")],
+    )
+    .await;
+    relay.binary(TICK, "poisoned-tick", &json!({})).await.expect(202);
+    assert_eq!(sink.received().len(), 20, "every good row went out");
+    let (parked, attempts, errors): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(parked_at), max(attempts)::int8, count(*) FILTER (WHERE last_error LIKE '%400%')
+         FROM outbox WHERE type = 'skybook.poison'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((parked, attempts, errors), (120, 1, 120), "each poison row tried once and parked");
+    let unpublished: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(unpublished, 0);
+
+    // A later tick leaves parked rows alone.
+    relay.binary(TICK, "next-tick", &json!({})).await.expect(202);
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT max(attempts)::int8 FROM outbox WHERE type = 'skybook.poison'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 1);
+}
+
+/// A row that fails for now is deferred on its own back-off: it never sorts
+/// ahead of rows that can go, and it goes once the sink is back.
+#[tokio::test]
+async fn a_failing_row_backs_off_on_its_own() {
+    let down = closed_url().await;
+    let w = World::new(&down).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 10).await;
+    w.book(&flight, "Ana", 30, false).await.expect(200);
+    let url = w.db.url();
+    let relay = |sink: String| {
+        let url = url.clone();
+        async move {
+            TestApp::spawn_with(
+                outbox::consumers::relay_outbox::function(),
+                &[("database_url", &url), ("k_sink", &sink), ("outbox_grace_ms", "0")],
+            )
+            .await
+        }
+    };
+    let failing = relay(down.clone()).await;
+    failing.binary(TICK, "a", &json!({})).await.expect(202);
+    let wait: f64 =
+        sqlx::query_scalar("SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM outbox")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert!(wait > 0.5, "deferred, not due at once: {wait}");
+    // Not due yet: a tick with the sink back leaves it, then sends it when due.
+    let sink = TestSink::start().await;
+    let working = relay(sink.url.clone()).await;
+    working.binary(TICK, "b", &json!({})).await.expect(202);
+    assert_eq!(sink.received().len(), 0, "not before its back-off ends");
+    sqlx::query("UPDATE outbox SET next_attempt_at = now()").execute(&w.db.pool).await.unwrap();
+    working.binary(TICK, "c", &json!({})).await.expect(202);
+    assert_eq!(sink.received().len(), 1);
+}
+
 #[tokio::test]
 async fn every_emitted_event_carries_the_extensions_the_platform_asks_for() {
     let sink = TestSink::start().await;

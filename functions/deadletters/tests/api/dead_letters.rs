@@ -1,0 +1,136 @@
+use base64::Engine;
+use deadletters::commands::replay_dead_letters;
+use deadletters::consumers::store_dead_letter;
+use deadletters::queries::list_dead_letters;
+use serde_json::{Value, json};
+use shared::testing::{ReadResponse, TestApp, TestDb, TestSink};
+
+/// A booking event as the broker dead-letters it: Knative's three error
+/// extensions on top of the event as its producer sent it.
+async fn dead_letter(app: &TestApp, id: &str, code: &str, answer: &str) -> u16 {
+    app.post()
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-source", "/skybook/bookings")
+        .header("ce-type", "skybook.booking.created")
+        .header("ce-subject", "b-1")
+        .header("ce-time", "2026-11-27T10:00:00Z")
+        .header("ce-team", "reservas")
+        .header("ce-knativeerrordest", "http://record-booking-stats.skybook.svc.cluster.local")
+        .header("ce-knativeerrorcode", code)
+        .header("ce-knativeerrordata", base64::engine::general_purpose::STANDARD.encode(answer))
+        .header("content-type", "application/json")
+        .body(json!({"id": "b-1", "passenger_name": "Ana"}).to_string())
+        .send()
+        .await
+        .read()
+        .await
+        .status
+}
+
+struct Apps {
+    db: TestDb,
+    store: TestApp,
+    list: TestApp,
+    sink: TestSink,
+    replay: TestApp,
+}
+
+async fn apps() -> Apps {
+    let db = TestDb::new().await;
+    let sink = TestSink::start().await;
+    let url = db.url();
+    Apps {
+        store: TestApp::spawn(store_dead_letter::function(), &db).await,
+        list: TestApp::spawn(list_dead_letters::function(), &db).await,
+        replay: TestApp::spawn_with(
+            replay_dead_letters::function(),
+            &[("database_url", url.as_str()), ("k_sink", sink.url.as_str())],
+        )
+        .await,
+        db,
+        sink,
+    }
+}
+
+async fn pending(apps: &Apps) -> Vec<Value> {
+    let page = apps.list.json(&json!({}), None).await.expect(200).json();
+    page["items"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn each_dead_letter_is_kept_once_with_the_reason_and_the_event_as_it_was() {
+    let apps = apps().await;
+    assert_eq!(dead_letter(&apps.store, "e-1", "503", "redis down").await, 202);
+    assert_eq!(dead_letter(&apps.store, "e-1", "500", "still down").await, 202);
+    assert_eq!(dead_letter(&apps.store, "e-2", "400", "bad").await, 202);
+
+    let letters = pending(&apps).await;
+    assert_eq!(letters.len(), 2, "one row per event and subscriber");
+    let first = &letters[0];
+    assert_eq!(first["event_id"], "e-1");
+    assert_eq!(first["deliveries"], 2);
+    assert_eq!(first["error_code"], 500);
+    assert_eq!(first["error_data"], "still down");
+    assert_eq!(first["error_dest"], "http://record-booking-stats.skybook.svc.cluster.local");
+    let event = &first["event"];
+    assert_eq!(event["type"], "skybook.booking.created");
+    assert_eq!(event["subject"], "b-1");
+    assert_eq!(event["team"], "reservas", "the producer's extensions stay");
+    assert_eq!(event["data"], json!({"id": "b-1", "passenger_name": "Ana"}));
+    assert!(event.get("knativeerrorcode").is_none(), "the broker's extensions go: {event}");
+
+    // A dead-letter sink takes CloudEvents only.
+    let plain = apps.store.json(&json!({"x": 1}), None).await.expect(400);
+    assert_eq!(plain.error_code(), "invalid_cloudevent");
+    let by_type = apps.list.json(&json!({"type": "skybook.other"}), None).await.expect(200).json();
+    assert_eq!(by_type["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_replay_sends_the_event_back_as_it_was_and_records_the_outcome() {
+    let apps = apps().await;
+    dead_letter(&apps.store, "e-1", "503", "down").await;
+    dead_letter(&apps.store, "e-2", "503", "down").await;
+    let letters = pending(&apps).await;
+
+    // The broker is failing: nothing is lost, the error is recorded.
+    apps.sink.answer(503);
+    let report = apps.replay.json(&json!({"all": true}), None).await.expect(200).json();
+    assert_eq!((report["replayed"].as_u64(), report["failed"].as_u64()), (Some(0), Some(2)));
+    let still = pending(&apps).await;
+    assert_eq!(still.len(), 2);
+    assert_eq!(still[0]["replay_attempts"], 1);
+    assert!(still[0]["last_replay_error"].as_str().unwrap().contains("503"));
+
+    // One by id, then the rest by type.
+    apps.sink.answer(202);
+    let one = apps.replay.json(&json!({"ids": [letters[0]["id"]]}), None).await.expect(200).json();
+    assert_eq!((one["replayed"].as_u64(), one["remaining"].as_i64()), (Some(1), Some(1)));
+    let received = apps.sink.wait_for(1).await;
+    let event = received[0].cloudevent();
+    use shared::testing::cloudevents::AttributesReader;
+    assert_eq!(event.id(), "e-1");
+    assert_eq!(event.ty(), "skybook.booking.created");
+    assert_eq!(event.source().to_string(), "/skybook/bookings");
+    assert!(event.extension("knativeerrorcode").is_none());
+    let rest = apps.replay.json(&json!({"type": "skybook.booking.created"}), None).await.expect(200).json();
+    assert_eq!((rest["replayed"].as_u64(), rest["remaining"].as_i64()), (Some(1), Some(0)));
+    assert!(pending(&apps).await.is_empty());
+    let replayed = apps.list.json(&json!({"status": "replayed"}), None).await.expect(200).json();
+    assert_eq!(replayed["items"].as_array().unwrap().len(), 2);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL")
+        .fetch_one(&apps.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+#[tokio::test]
+async fn a_replay_names_exactly_what_it_replays() {
+    let apps = apps().await;
+    for bad in [json!({}), json!({"all": true, "type": "x"}), json!({"ids": []}), json!({"type": " "})] {
+        let refused = apps.replay.json(&bad, None).await.expect(400);
+        assert_eq!(refused.error_code(), "invalid_data", "{bad}");
+    }
+}
