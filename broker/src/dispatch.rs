@@ -130,21 +130,35 @@ impl Dispatcher {
                 return;
             }
         };
-        let mut attempt = 0;
-        let failure = loop {
-            let failure = match self.attempt(&event).await {
-                Ok(()) => {
-                    let _ = delivery.ack(BasicAckOptions::default()).await;
-                    return;
-                }
-                Err(failure) => failure,
-            };
-            if !failure.retryable || attempt >= self.trigger.delivery.retry {
-                break failure;
+        // Retries so far: carried by the message, so they survive a restart.
+        let attempt = retries_of(&delivery);
+        let failure = match self.attempt(&event).await {
+            Ok(()) => {
+                let _ = delivery.ack(BasicAckOptions::default()).await;
+                return;
             }
-            attempt += 1;
-            tokio::time::sleep(self.trigger.delivery.backoff.before_retry(attempt)).await;
+            Err(failure) => failure,
         };
+        if failure.retryable && attempt < self.trigger.delivery.retry {
+            let delay = self.trigger.delivery.backoff.before_retry(attempt + 1);
+            let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+            headers.insert(RETRIES.into(), AMQPValue::LongUInt(attempt + 1));
+            match self.rabbit.schedule_retry(&self.trigger.name, delay, &delivery.data, headers).await {
+                Ok(()) => {
+                    tracing::info!(
+                        trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code,
+                        retry = attempt + 1, delay_ms = delay.as_millis() as u64, "delivery failed; retry scheduled"
+                    );
+                    let _ = delivery.ack(BasicAckOptions::default()).await;
+                }
+                Err(e) => {
+                    tracing::error!(trigger = %self.trigger.name, error = %e, "could not schedule the retry; requeued");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                }
+            }
+            return;
+        }
         tracing::warn!(
             trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code, attempts = attempt + 1,
             "undeliverable; dead-lettering"
@@ -231,6 +245,18 @@ impl Dispatcher {
         let (payload, headers) = event::to_amqp(&event).map_err(|e| e.to_string())?;
         let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
         self.rabbit.publish_to_queue(&queue, &payload, headers).await
+    }
+}
+
+/// The header that counts a message's retries.
+const RETRIES: &str = "x-skybook-retries";
+
+fn retries_of(delivery: &Delivery) -> u32 {
+    match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(RETRIES)) {
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
+        _ => 0,
     }
 }
 

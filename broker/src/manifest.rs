@@ -393,10 +393,16 @@ mod tests {
         let created = routing.triggers.iter().find(|t| t.name == "booking-created-to-stats").unwrap();
         assert_eq!(created.filter.get("type").map(String::as_str), Some("skybook.booking.created"));
         assert_eq!(created.subscriber, Destination::Service("record-booking-stats".into()));
-        assert_eq!(created.delivery.retry, 5);
-        assert_eq!(created.delivery.backoff, Backoff::Exponential(Duration::from_millis(200)));
+        assert_eq!(created.delivery.retry, 10);
+        assert_eq!(created.delivery.backoff, Backoff::Exponential(Duration::from_secs(1)));
         assert_eq!(created.delivery.dead_letter_sink, Some(Destination::Service("store-dead-letter".into())));
-        let tick = &routing.ping_sources[0];
-        assert_eq!((tick.sink.as_str(), tick.every), ("relay-outbox", Duration::from_secs(60)));
+        let renamed = routing.triggers.iter().find(|t| t.name == "destination-updated-to-stats").unwrap();
+        assert_eq!(renamed.subscriber, Destination::Service("record-destination-name".into()));
+        let ticks: Vec<(&str, Duration)> =
+            routing.ping_sources.iter().map(|p| (p.sink.as_str(), p.every)).collect();
+        assert_eq!(
+            ticks,
+            [("relay-outbox", Duration::from_secs(60)), ("reconcile-stats", Duration::from_secs(300))]
+        );
     }
 }

@@ -42,6 +42,42 @@ impl Rabbit {
         format!("skybook.dead-letter.{}.{}", self.broker.namespace, trigger)
     }
 
+    /// Where a Trigger's events wait out a back-off of `delay`: RabbitMQ holds
+    /// them for the delay, then dead-letters them back to the Trigger's queue.
+    pub fn retry_queue(&self, trigger: &str, delay: std::time::Duration) -> String {
+        format!("skybook.retry.{}.{}.{}ms", self.broker.namespace, trigger, delay.as_millis())
+    }
+
+    /// Puts an event aside for `delay` and back on the Trigger's queue after:
+    /// the dispatcher holds no delivery while it waits. The queue is named
+    /// by its delay, so a changed policy gets new queues, and it goes away
+    /// once unused for longer than any message stays in it.
+    pub async fn schedule_retry(
+        &self,
+        trigger: &str,
+        delay: std::time::Duration,
+        payload: &[u8],
+        headers: FieldTable,
+    ) -> Result<(), String> {
+        let queue = self.retry_queue(trigger, delay);
+        let ttl = delay.as_millis().min(u128::from(u32::MAX)) as u32;
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-message-ttl".into(), AMQPValue::LongUInt(ttl));
+        arguments
+            .insert("x-expires".into(), AMQPValue::LongUInt(ttl.saturating_mul(2).saturating_add(60_000)));
+        arguments.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(self.trigger_queue(trigger).into()),
+        );
+        let channel = self.publishing_channel().await?;
+        channel
+            .queue_declare(queue.clone().into(), QueueDeclareOptions::durable(), arguments)
+            .await
+            .map_err(|e| format!("RabbitMQ refused the retry queue: {e}"))?;
+        self.publish_to_queue(&queue, payload, headers).await
+    }
+
     pub async fn connect(&self) -> lapin::Result<Connection> {
         Connection::connect(
             &self.url,

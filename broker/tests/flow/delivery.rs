@@ -38,6 +38,35 @@ async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_er
     assert_eq!(letter.json(), json!({"n": 1}));
 }
 
+/// A delivery waiting out its back-off holds no prefetch slot: with one
+/// event in flight at most, the next event is delivered before the first
+/// one's retry, and the retry count survives the round trip through
+/// RabbitMQ's delay queue.
+#[tokio::test]
+async fn an_event_waiting_to_be_retried_does_not_hold_up_the_next() {
+    let stats = TestSink::start().await;
+    stats.answer_for("ce-id", "e-slow", 503);
+    let dead = TestSink::start().await;
+    let broker = TestBroker::start_with(
+        2,
+        "PT2S",
+        "",
+        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
+        &[("BROKER_INFLIGHT", "1")],
+    )
+    .await;
+    assert_eq!(broker.send(CREATED, "e-slow", &json!({"n": 1})).await, 202);
+    eventually(10, "the first attempt", || async { stats.attempts() == 1 }).await;
+    assert_eq!(broker.send(CREATED, "e-fast", &json!({"n": 2})).await, 202);
+    let received = stats.wait_for(1).await;
+    assert_eq!(received[0].header("ce-id"), Some("e-fast"));
+    assert_eq!(stats.attempts(), 2, "e-fast went first, while e-slow waits out its back-off");
+    // e-slow: retried twice (after 2 s, then 4 s), then dead-lettered.
+    eventually(20, "the dead letter", || async { dead.received().len() == 1 }).await;
+    assert_eq!(stats.attempts(), 4);
+    assert_eq!(dead.received()[0].header("ce-id"), Some("e-slow"));
+}
+
 #[tokio::test]
 async fn a_400_is_dead_lettered_without_retries() {
     let stats = TestSink::start().await;
@@ -210,15 +239,16 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
     let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    // A passive declare of a missing queue closes its channel: one channel per look.
     eventually(10, "the trigger's queue", || async {
-        channel
-            .queue_declare(
-                queue.clone().into(),
-                lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-                lapin::types::FieldTable::default(),
-            )
-            .await
-            .is_ok()
+        let Ok(look) = conn.create_channel().await else { return false };
+        look.queue_declare(
+            queue.clone().into(),
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .is_ok()
     })
     .await;
     let garbage = b"\x00not an event at all\xff";

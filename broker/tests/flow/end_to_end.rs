@@ -4,6 +4,7 @@
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 use shared::testing::{ReadResponse, TestApp, TestDb, TestProcess, TestRedis, TestSink, binary};
+use stats::keys;
 
 use crate::helpers::{TestBroker, eventually};
 
@@ -84,10 +85,16 @@ impl Flow {
         conn.get::<_, Option<i64>>(key).await.unwrap().unwrap_or(0)
     }
 
+    /// A destination's stats, found by its name in PostgreSQL (they are kept by id).
     async fn destination(&self, name: &str) -> (i64, i64) {
+        let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM destinations WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
         let mut conn = self.redis.conn().await;
         let (bookings, cents): (Option<i64>, Option<i64>) = redis::cmd("HMGET")
-            .arg(format!("stats:destination:{name}"))
+            .arg(keys::destination(&id))
             .arg("bookings")
             .arg("revenue_cents")
             .query_async(&mut conn)
@@ -108,24 +115,24 @@ async fn bookings_made_over_http_reach_every_stats_key() {
     let other = flow.book(&lima, "Eva", 70, false).await;
     assert_eq!(adult["price"]["total"], "950.00");
 
-    eventually(20, "three bookings in the stats", || async { flow.int("stats:total_bookings").await == 3 })
+    eventually(20, "three bookings in the stats", || async { flow.int(keys::TOTAL_BOOKINGS).await == 3 })
         .await;
-    assert_eq!(flow.int("stats:total_revenue_cents").await, 95_000 + 95_000 + 100_000);
-    assert_eq!(flow.int("stats:pet_bookings").await, 1);
-    assert_eq!(flow.int("stats:total_candy_cost_cents").await, 500);
-    assert_eq!(flow.int("stats:total_infant_count").await, 1);
+    assert_eq!(flow.int(keys::TOTAL_REVENUE_CENTS).await, 95_000 + 95_000 + 100_000);
+    assert_eq!(flow.int(keys::PET_BOOKINGS).await, 1);
+    assert_eq!(flow.int(keys::TOTAL_CANDY_COST_CENTS).await, 500);
+    assert_eq!(flow.int(keys::TOTAL_INFANT_COUNT).await, 1);
     assert_eq!(flow.destination("Cancún").await, (2, 190_000));
     assert_eq!(flow.destination("Lima").await, (1, 100_000));
     let mut conn = flow.redis.conn().await;
-    let log: Vec<String> = conn.lrange("logs:candy_distribution", 0, -1).await.unwrap();
+    let log: Vec<String> = conn.lrange(keys::CANDY_LOG, 0, -1).await.unwrap();
     assert_eq!(log, [format!("Reserva {}: Dulce entregado a Nino", child["id"].as_str().unwrap())]);
 
     // A cancellation reverses revenue and popularity.
     flow.cancel.json(&json!({"id": other["id"]}), None).await.expect(200);
     flow.cancel.json(&json!({"id": adult["id"]}), None).await.expect(200);
-    eventually(20, "the cancellations", || async { flow.int("stats:total_bookings").await == 1 }).await;
-    assert_eq!(flow.int("stats:total_revenue_cents").await, 95_000);
-    assert_eq!(flow.int("stats:pet_bookings").await, 0);
+    eventually(20, "the cancellations", || async { flow.int(keys::TOTAL_BOOKINGS).await == 1 }).await;
+    assert_eq!(flow.int(keys::TOTAL_REVENUE_CENTS).await, 95_000);
+    assert_eq!(flow.int(keys::PET_BOOKINGS).await, 0);
     assert_eq!(flow.destination("Cancún").await, (1, 95_000));
     assert_eq!(flow.destination("Lima").await, (0, 0));
     assert!(flow.dead_letters.received().is_empty());
@@ -172,7 +179,7 @@ async fn two_thousand_bookings_are_counted_once_each_across_stats_crashes() {
     // Crash the stats function twice while events flow, and bring it back.
     for at in [total as i64 / 3, 2 * total as i64 / 3] {
         eventually(120, "bookings to pass the crash point", || async {
-            flow.int("stats:total_bookings").await >= at
+            flow.int(keys::TOTAL_BOOKINGS).await >= at
         })
         .await;
         flow.stats.kill();
@@ -182,7 +189,7 @@ async fn two_thousand_bookings_are_counted_once_each_across_stats_crashes() {
     booking.await.unwrap();
 
     eventually(120, "every booking in the stats", || async {
-        flow.int("stats:total_bookings").await >= total as i64
+        flow.int(keys::TOTAL_BOOKINGS).await >= total as i64
     })
     .await;
     let (count, revenue_cents, pets): (i64, i64, i64) = sqlx::query_as(
@@ -191,15 +198,15 @@ async fn two_thousand_bookings_are_counted_once_each_across_stats_crashes() {
     .fetch_one(&flow.db.pool)
     .await
     .unwrap();
-    assert_eq!(flow.int("stats:total_bookings").await, count);
-    assert_eq!(flow.int("stats:total_revenue_cents").await, revenue_cents);
-    assert_eq!(flow.int("stats:pet_bookings").await, pets);
+    assert_eq!(flow.int(keys::TOTAL_BOOKINGS).await, count);
+    assert_eq!(flow.int(keys::TOTAL_REVENUE_CENTS).await, revenue_cents);
+    assert_eq!(flow.int(keys::PET_BOOKINGS).await, pets);
     let children: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE passenger_age < 12")
         .fetch_one(&flow.db.pool)
         .await
         .unwrap();
-    assert_eq!(flow.int("stats:total_infant_count").await, children);
-    assert_eq!(flow.int("stats:total_candy_cost_cents").await, children * 500);
+    assert_eq!(flow.int(keys::TOTAL_INFANT_COUNT).await, children);
+    assert_eq!(flow.int(keys::TOTAL_CANDY_COST_CENTS).await, children * 500);
     let (cancun, _) = flow.destination("Cancún").await;
     let (lima, _) = flow.destination("Lima").await;
     assert_eq!(cancun + lima, count);

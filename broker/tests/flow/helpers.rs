@@ -42,8 +42,8 @@ impl TestBroker {
             let text = std::fs::read_to_string(&path)
                 .unwrap()
                 .replace("namespace: skybook", &format!("namespace: {namespace}"))
-                .replace("retry: 5", &format!("retry: {retry}"))
-                .replace("backoffDelay: PT0.2S", &format!("backoffDelay: {backoff}"));
+                .replace("retry: 10", &format!("retry: {retry}"))
+                .replace("backoffDelay: PT1S", &format!("backoffDelay: {backoff}"));
             std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
         }
         let extra = extra.replace("NAMESPACE", &namespace);
@@ -63,7 +63,12 @@ impl TestBroker {
             }
         }
         let mut args = vec!["--manifests".to_owned(), dir.display().to_string()];
-        for (name, url) in services {
+        // Subscribers a test does not name get an address nothing listens on.
+        let unnamed = ["record-booking-stats", "record-destination-name", "store-dead-letter"]
+            .into_iter()
+            .filter(|name| !services.iter().any(|(given, _)| given == name))
+            .map(|name| (name, "http://127.0.0.1:9"));
+        for (name, url) in services.iter().copied().chain(unnamed) {
             args.push("--service".into());
             args.push(format!("{name}={url}"));
         }

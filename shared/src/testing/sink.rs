@@ -45,8 +45,8 @@ struct SinkState {
     status: std::sync::atomic::AtomicU16,
     reply_type: std::sync::Mutex<Option<String>>,
     delay_ms: std::sync::atomic::AtomicU64,
-    /// Events of this type are refused as malformed (400).
-    refused_type: std::sync::Mutex<Option<String>>,
+    /// Events whose header (name, value) matches get this status instead.
+    answer_for: std::sync::Mutex<Option<(String, String, u16)>>,
 }
 
 impl TestSink {
@@ -68,9 +68,16 @@ impl TestSink {
                             let delay = state.delay_ms.load(Ordering::SeqCst);
                             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             state.attempts.fetch_add(1, Ordering::SeqCst);
-                            let refused = state.refused_type.lock().expect("sink lock").clone();
-                            let code = match (refused, parts.headers.get("ce-type")) {
-                                (Some(refused), Some(ty)) if ty.as_bytes() == refused.as_bytes() => 400,
+                            let rule = state.answer_for.lock().expect("sink lock").clone();
+                            let code = match rule {
+                                Some((name, value, code))
+                                    if parts
+                                        .headers
+                                        .get(&name)
+                                        .is_some_and(|v| v.as_bytes() == value.as_bytes()) =>
+                                {
+                                    code
+                                }
                                 _ => state.status.load(Ordering::SeqCst),
                             };
                             let ok = (200..300).contains(&code);
@@ -147,7 +154,12 @@ impl TestSink {
     /// The status to answer from now on; a non-2xx one records nothing.
     /// Refuses events of type `ty` with 400, as a broker refuses a malformed event.
     pub fn refuse_type(&self, ty: &str) {
-        *self.state.refused_type.lock().expect("sink lock") = Some(ty.to_owned());
+        self.answer_for("ce-type", ty, 400);
+    }
+
+    /// Answers `status` to the requests whose header `name` is `value`.
+    pub fn answer_for(&self, name: &str, value: &str, status: u16) {
+        *self.state.answer_for.lock().expect("sink lock") = Some((name.to_owned(), value.to_owned(), status));
     }
 
     pub fn answer(&self, status: u16) {
