@@ -36,6 +36,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// The functions' own logs; off, they go nowhere.
     pub logs: bool,
+    /// Settings given to every process, broker included (a drill's faster ticks).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running stack, its processes supervised; dropping it stops every one
@@ -52,6 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         database_url: services::database_url(),
         redis_url: None,
         logs: true,
+        env: Vec::new(),
     };
     let stack = start(&options)?;
     println!("\n{:<22} URL", "FUNCTION");
@@ -122,7 +125,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         name: "skybook-broker".into(),
         program: bin_dir.join("skybook-broker"),
         args,
-        env: vec![("PORT".into(), broker_port.to_string())],
+        env: [("PORT".to_owned(), broker_port.to_string())].into_iter().chain(options.env.clone()).collect(),
         logs: options.logs,
     })?;
     for function in &functions {
@@ -147,6 +150,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         if !auth {
             env.push(("AUTH_DISABLED".into(), "true".into()));
         }
+        env.extend(options.env.iter().cloned());
         let program = bin_dir.join(name);
         stack.processes.start(Recipe {
             name: name.clone(),
@@ -208,8 +212,14 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(services::drop_database(&database_url))?;
     let redis_url = services::fresh_redis_db(15)?;
-    let options =
-        Options { base_port: 18081, release: false, database_url, redis_url: Some(redis_url), logs: false };
+    let options = Options {
+        base_port: 18081,
+        release: false,
+        database_url,
+        redis_url: Some(redis_url),
+        logs: false,
+        env: Vec::new(),
+    };
     let stack = start(&options)?;
     let smoke = || -> anyhow::Result<()> {
         let status = Command::new("python3")

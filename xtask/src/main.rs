@@ -7,6 +7,7 @@ mod bench;
 mod catalog;
 mod context;
 mod dev;
+mod faults;
 mod fuzz;
 mod manifests;
 mod services;
@@ -48,6 +49,8 @@ enum Command {
     Bench(bench::Args),
     /// Fuzz every input parser for a bounded time (cargo fuzz), then minimize the corpora.
     Fuzz(fuzz::Args),
+    /// Cut Redis, kill the stats function and the broker under load; check the stats settle to PostgreSQL.
+    Faults,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,6 +63,10 @@ fn main() -> anyhow::Result<()> {
         Command::Manifests(args) => manifests::run(args),
         Command::Soak(args) => soak::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Faults => {
+            services::ensure()?;
+            faults::run()
+        }
         Command::Migrate => {
             services::ensure()?;
             runtime()?.block_on(services::migrate(&services::database_url()))
@@ -91,6 +98,9 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
     cargo(&["build", "--workspace", "--bins"], &[])?;
     // The smoke script the kind job runs against a cluster, against the local stack.
     dev::smoke(&services::workspace_root())?;
+    // Redis cut, the stats function and the broker killed, under load: the
+    // stats must come back equal to PostgreSQL with no one's help.
+    faults::run()?;
     // Functions under test reach PostgreSQL through PgBouncer in transaction
     // mode, as in a cluster: what the pooler would break fails here.
     let pooler = ("TEST_POOLER_ADDR", services::pooler_addr());

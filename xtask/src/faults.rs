@@ -1,0 +1,250 @@
+//! The fault drill: the local stack takes bookings at a steady rate while,
+//! in turn, Redis is cut for 15 s, `record-booking-stats` is killed (and left
+//! to the supervisor) and the broker is killed. Then, with no manual step,
+//! the Redis stats must equal what PostgreSQL says and the dead-letter store
+//! be empty. It prints what it took to settle.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use shared::testing::{TcpProxy, redis_addr};
+use sqlx::Connection;
+
+use crate::dev::{self, Options, Stack};
+use crate::services;
+
+/// Bookings per second while the faults happen.
+const RATE: u64 = 20;
+/// How long the stats may take to settle once the faults are over.
+const SETTLE_LIMIT: Duration = Duration::from_secs(240);
+
+pub fn run() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let database_url = services::sibling_database_url("faults")?;
+    runtime.block_on(services::drop_database(&database_url))?;
+    services::fresh_redis_db(13)?;
+    // The functions reach Redis through a proxy the drill can cut.
+    let proxy = runtime.block_on(TcpProxy::start(redis_addr()));
+    let via_proxy = format!("redis://{}/13", proxy.addr);
+    let options = Options {
+        base_port: 18181,
+        release: false,
+        database_url: database_url.clone(),
+        redis_url: Some(via_proxy),
+        logs: false,
+        env: vec![
+            // Ticks every few seconds, not every minute and five.
+            ("BROKER_PING_EVERY_SECS".into(), "5".into()),
+            ("STATS_SETTLE_MS".into(), "1000".into()),
+            ("OUTBOX_GRACE_MS".into(), "3000".into()),
+        ],
+    };
+    let stack = dev::start(&options)?;
+    let report = runtime.block_on(drill(&stack, &proxy, &database_url))?;
+    println!("{report}");
+    Ok(())
+}
+
+async fn drill(stack: &Stack, proxy: &TcpProxy, database_url: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let skybook = Skybook { http, urls: stack.urls.clone() };
+    let flights = skybook.routes().await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(load(skybook.clone(), flights, stop.clone()));
+    let pause = |secs| tokio::time::sleep(Duration::from_secs(secs));
+
+    pause(5).await;
+    println!("faults: Redis cut for 15 s");
+    proxy.cut();
+    pause(15).await;
+    proxy.restore();
+    pause(10).await;
+    println!("faults: record-booking-stats killed");
+    kill(stack, "record-booking-stats")?;
+    pause(10).await;
+    println!("faults: the broker killed");
+    kill(stack, "skybook-broker")?;
+    let last_fault = Instant::now();
+    pause(10).await;
+    stop.store(true, Ordering::SeqCst);
+    let (bookings, cancellations) = load.await??;
+    println!("faults: {bookings} bookings and {cancellations} cancellations made; waiting for the stats");
+
+    let mut db = sqlx::PgConnection::connect(database_url).await?;
+    let mut last = (Value::Null, Value::Null);
+    while last_fault.elapsed() < SETTLE_LIMIT {
+        let stats = skybook.stats().await.unwrap_or(Value::Null);
+        let truth = truth(&mut db).await?;
+        if stats == truth {
+            let settled = last_fault.elapsed();
+            let dead: Vec<(String, String, String)> =
+                sqlx::query_as("SELECT event_type, event_id, error_dest FROM dead_letters")
+                    .fetch_all(&mut db)
+                    .await?;
+            anyhow::ensure!(dead.is_empty(), "dead letters nothing explains: {dead:?}");
+            let relayed: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND attempts > 1",
+            )
+            .fetch_one(&mut db)
+            .await?;
+            let rebuilds = skybook.metric("reconcile-stats", "skybook_stats_rebuilds_total").await;
+            return Ok(format!(
+                "faults: the stats equal PostgreSQL {:.1} s after the last fault, the broker's kill ({bookings} bookings, \
+                 {cancellations} cancellations); {relayed} events published by the relay; \
+                 stats rebuilds by reconcile-stats: {rebuilds}; dead letters: 0",
+                settled.as_secs_f64()
+            ));
+        }
+        last = (stats, truth);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    anyhow::bail!("the stats never settled:\n  redis:    {}\n  postgres: {}", last.0, last.1)
+}
+
+fn kill(stack: &Stack, name: &str) -> anyhow::Result<()> {
+    let pid = stack.processes.pid(name).with_context(|| format!("{name} is not running"))?;
+    std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
+    Ok(())
+}
+
+/// Books at [`RATE`] a second until told to stop, cancelling every seventh
+/// booking and renaming a destination once: (bookings, cancellations).
+async fn load(
+    skybook: Skybook,
+    flights: Vec<(String, String)>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(u64, u64)> {
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
+    let (mut bookings, mut cancellations, mut renamed) = (0u64, 0u64, false);
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        tick.tick().await;
+        n += 1;
+        let (destination, flight) = &flights[(n % flights.len() as u64) as usize];
+        let data = json!({"flight_id": flight, "passenger_name": format!("P{n}"),
+                          "passenger_age": (n * 7) % 80, "has_pet": n.is_multiple_of(5)});
+        let key = format!("drill-{n}");
+        let Ok(booking) = skybook.call_with_key("create-booking", &data, &key).await else { continue };
+        bookings += 1;
+        if n.is_multiple_of(7) && skybook.call("cancel-booking", &json!({"id": booking["id"]})).await.is_ok() {
+            cancellations += 1;
+        }
+        if !renamed && n == RATE * 12 {
+            renamed = skybook
+                .call("update-destination", &json!({"id": destination, "name": "Drill Renamed"}))
+                .await
+                .is_ok();
+        }
+    }
+    Ok((bookings, cancellations))
+}
+
+#[derive(Clone)]
+struct Skybook {
+    http: reqwest::Client,
+    urls: BTreeMap<String, String>,
+}
+
+impl Skybook {
+    async fn call(&self, function: &str, data: &Value) -> anyhow::Result<Value> {
+        let url = self.urls.get(function).with_context(|| format!("no {function}"))?;
+        let response = self.http.post(url).json(data).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "{function}: {status} {body}");
+        Ok(body)
+    }
+
+    /// A command with an Idempotency-Key: a retry after a timeout books once.
+    async fn call_with_key(&self, function: &str, data: &Value, key: &str) -> anyhow::Result<Value> {
+        let url = self.urls.get(function).with_context(|| format!("no {function}"))?;
+        for _ in 0..5 {
+            let sent = self.http.post(url).header("idempotency-key", key).json(data).send().await;
+            if let Ok(response) = sent
+                && response.status().is_success()
+            {
+                return Ok(response.json().await?);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        anyhow::bail!("{function} failed five times")
+    }
+
+    /// Four destinations with a flight each: (destination id, flight id).
+    async fn routes(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut routes = Vec::new();
+        for (i, name) in ["Cusco", "Lima", "Quito", "Bogotá"].iter().enumerate() {
+            let d = self
+                .call("create-destination", &json!({"name": name, "tax_amount": "12.34", "is_promotion": i % 2 == 0, "allows_pets": true}))
+                .await?;
+            let f = self
+                .call(
+                    "create-flight",
+                    &json!({"destination_id": d["id"], "flight_number": format!("DR{i}"), "base_price": "199.99",
+                            "departure_at": "2099-01-01T00:00:00Z", "capacity": 1000}),
+                )
+                .await?;
+            routes.push((
+                d["id"].as_str().unwrap_or_default().to_owned(),
+                f["id"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        Ok(routes)
+    }
+
+    /// get-stats, without the candy log.
+    async fn stats(&self) -> anyhow::Result<Value> {
+        let mut stats = self.call("get-stats", &json!({"destinations": 100, "candy_log": 0})).await?;
+        if let Some(object) = stats.as_object_mut() {
+            object.remove("candy_log");
+        }
+        Ok(stats)
+    }
+
+    /// A series of a function's /metrics, as printed.
+    async fn metric(&self, function: &str, series: &str) -> String {
+        let Some(url) = self.urls.get(function) else { return "?".into() };
+        let Ok(response) = self.http.get(format!("{url}/metrics")).send().await else { return "?".into() };
+        let text = response.text().await.unwrap_or_default();
+        let values: Vec<&str> = text.lines().filter(|l| l.starts_with(series)).collect();
+        if values.is_empty() { "0".into() } else { values.join(", ") }
+    }
+}
+
+/// What get-stats should say, by the contract's rules, from PostgreSQL.
+async fn truth(db: &mut sqlx::PgConnection) -> anyhow::Result<Value> {
+    let (revenue, bookings, pets, infants): (String, i64, i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(total) FILTER (WHERE status = 'confirmed'), 0)::numeric(14, 2)::text,
+                count(*) FILTER (WHERE status = 'confirmed'),
+                count(*) FILTER (WHERE status = 'confirmed' AND has_pet),
+                count(*) FILTER (WHERE passenger_age < 12)
+         FROM bookings",
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let destinations: Vec<(uuid::Uuid, String, i64, String)> = sqlx::query_as(
+        "SELECT d.id, d.name, count(*), sum(b.total)::numeric(14, 2)::text
+         FROM bookings b JOIN flights f ON f.id = b.flight_id JOIN destinations d ON d.id = f.destination_id
+         WHERE b.status = 'confirmed'
+         GROUP BY d.id, d.name
+         ORDER BY count(*) DESC, d.name",
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(json!({
+        "total_revenue": revenue,
+        "total_bookings": bookings,
+        "pet_bookings": pets,
+        "total_candy_cost": format!("{}.00", infants * 5),
+        "passengers_under_12": infants,
+        "destinations": destinations
+            .into_iter()
+            .map(|(id, name, bookings, revenue)| json!({"id": id, "name": name, "bookings": bookings, "revenue": revenue}))
+            .collect::<Vec<_>>(),
+    }))
+}
