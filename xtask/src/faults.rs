@@ -131,7 +131,8 @@ async fn load(
         let key = format!("drill-{n}");
         let Ok(booking) = skybook.call_with_key("create-booking", &data, &key).await else { continue };
         bookings += 1;
-        if n.is_multiple_of(7) && skybook.call("cancel-booking", &json!({"id": booking["id"]})).await.is_ok() {
+        if n.is_multiple_of(7) && skybook.call("cancel-booking", &json!({"id": booking["id"]})).await.is_ok()
+        {
             cancellations += 1;
         }
         if !renamed && n == RATE * 12 {
