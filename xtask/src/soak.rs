@@ -233,7 +233,7 @@ async fn check(database_url: &str, limit: Duration) -> anyhow::Result<String> {
         .fetch_one(&mut db)
         .await?;
         let counted: Option<i64> =
-            redis::cmd("GET").arg("stats:total_bookings").query_async(&mut redis).await?;
+            redis::cmd("GET").arg(stats::keys::TOTAL_BOOKINGS).query_async(&mut redis).await?;
         if unsent == 0 && counted == Some(confirmed) {
             break;
         }
@@ -248,7 +248,7 @@ async fn check(database_url: &str, limit: Duration) -> anyhow::Result<String> {
     .fetch_one(&mut db)
     .await?;
     let counted_revenue: Option<i64> =
-        redis::cmd("GET").arg("stats:total_revenue_cents").query_async(&mut redis).await?;
+        redis::cmd("GET").arg(stats::keys::TOTAL_REVENUE_CENTS).query_async(&mut redis).await?;
     if counted_revenue != Some(revenue_cents) {
         bail!("revenue in Redis {counted_revenue:?} cents, in PostgreSQL {revenue_cents}");
     }

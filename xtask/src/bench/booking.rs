@@ -73,7 +73,8 @@ fn with_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Valu
     // Every event reaches the stats: the benchmark measured the whole path.
     let started = Instant::now();
     loop {
-        let counted: i64 = pipeline::redis_cli(&["GET", "stats:total_bookings"])?.trim().parse().unwrap_or(0);
+        let counted: i64 =
+            pipeline::redis_cli(&["GET", stats::keys::TOTAL_BOOKINGS])?.trim().parse().unwrap_or(0);
         if counted >= made {
             break;
         }

@@ -79,6 +79,7 @@ async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f
         senders.spawn(async move {
             for i in 0..per_sender {
                 let data = json!({"id": format!("00000000-0000-4000-{sender:04x}-{i:012}"),
+                                  "destination_id": format!("00000000-0000-4000-8000-{:012}", i % 20),
                                   "destination_name": format!("Bench {}", i % 20), "passenger_name": "Bench",
                                   "passenger_age": i % 90, "has_pet": i % 5 == 0, "price": {"total": "950.00"}});
                 let response = http
@@ -128,7 +129,8 @@ async fn wait_for_count(redis: &redis::Client, expected: i64, limit: Duration) -
     let mut conn = redis.get_multiplexed_async_connection().await?;
     let started = Instant::now();
     loop {
-        let count: Option<i64> = redis::cmd("GET").arg("stats:total_bookings").query_async(&mut conn).await?;
+        let count: Option<i64> =
+            redis::cmd("GET").arg(stats::keys::TOTAL_BOOKINGS).query_async(&mut conn).await?;
         if count.unwrap_or(0) >= expected {
             return Ok(());
         }
@@ -142,6 +144,7 @@ async fn wait_for_count(redis: &redis::Client, expected: i64, limit: Duration) -
 /// An event as the broker keeps it in RabbitMQ, for the baseline's size.
 fn sample_event(sender: usize, i: usize) -> Vec<u8> {
     let data = json!({"id": format!("00000000-0000-4000-{sender:04x}-{i:012}"),
+                      "destination_id": format!("00000000-0000-4000-8000-{:012}", i % 20),
                       "destination_name": format!("Bench {}", i % 20), "passenger_name": "Bench",
                       "passenger_age": i % 90, "has_pet": i.is_multiple_of(5), "price": {"total": "950.00"}});
     json!({"specversion": "1.0", "id": format!("bench-{sender}-{i}"), "source": "/bench",
@@ -230,19 +233,23 @@ async fn rabbitmq_rate() -> anyhow::Result<f64> {
 /// `__rand_int__`), so every call does the full update.
 fn redis_benchmark_rate(script: &str) -> anyhow::Result<f64> {
     let sha = redis_cli(&["SCRIPT", "LOAD", script])?;
+    let seen = stats::keys::seen("/bench __rand_int__");
+    let destination = stats::keys::destination(&uuid::Uuid::nil());
     let output = Command::new("redis-benchmark")
         .args(["--dbnum", &BENCH_REDIS_DB.to_string(), "-c", &SENDERS.to_string(), "-n", "200000"])
-        .args(["-r", "1000000000", "--csv", "EVALSHA", sha.trim(), "9"])
+        .args(["-r", "1000000000", "--csv", "EVALSHA", sha.trim(), "11"])
         .args([
-            "stats:seen:bench:__rand_int__",
-            "stats:total_revenue_cents",
-            "stats:total_bookings",
-            "stats:pet_bookings",
-            "stats:destination:Bench",
-            "stats:total_candy_cost_cents",
-            "stats:total_infant_count",
-            "logs:candy_distribution",
-            "stats:destinations_by_bookings",
+            seen.as_str(),
+            stats::keys::TOTAL_REVENUE_CENTS,
+            stats::keys::TOTAL_BOOKINGS,
+            stats::keys::PET_BOOKINGS,
+            destination.as_str(),
+            stats::keys::TOTAL_CANDY_COST_CENTS,
+            stats::keys::TOTAL_INFANT_COUNT,
+            stats::keys::CANDY_LOG,
+            stats::keys::POPULARITY,
+            stats::keys::RECONCILING,
+            stats::keys::JOURNAL,
             "604800",
             "1",
             "95000",
@@ -251,7 +258,9 @@ fn redis_benchmark_rate(script: &str) -> anyhow::Result<f64> {
             "500",
             "Reserva bench: Dulce entregado a Bench",
             "1000",
+            "00000000-0000-0000-0000-000000000000",
             "Bench",
+            "/bench __rand_int__",
         ])
         .stderr(Stdio::null())
         .output()
