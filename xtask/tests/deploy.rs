@@ -127,7 +127,8 @@ fn every_setting_a_function_reads_is_set_and_no_secret_sits_in_a_config_map() {
         );
         assert!(!value.contains('@'), "ConfigMap value of {key} looks like it holds credentials");
     }
-    let emitting = ["create-booking", "cancel-booking", "relay-outbox"];
+    let emitting =
+        ["create-booking", "cancel-booking", "update-destination", "relay-outbox", "replay-dead-letters"];
     for service in manifests["Service"].iter().filter(|s| functions().contains(name(s))) {
         let container = &service["spec"]["template"]["spec"]["containers"][0];
         let sources: Vec<&str> = container["envFrom"]
