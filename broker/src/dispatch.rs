@@ -130,6 +130,12 @@ impl Dispatcher {
                 return;
             }
         };
+        if let Some(missing) = self.missing_attribute(&event) {
+            // Routed here by the binding, which cannot require an attribute to exist.
+            tracing::debug!(trigger = %self.trigger.name, event = %event::describe(&event), missing, "filtered out");
+            let _ = delivery.ack(BasicAckOptions::default()).await;
+            return;
+        }
         // Retries so far: carried by the message, so they survive a restart.
         let attempt = retries_of(&delivery);
         let failure = match self.attempt(&event).await {
@@ -176,13 +182,25 @@ impl Dispatcher {
         }
     }
 
-    /// One delivery; a reply event in the response is routed back in.
+    /// A filter attribute with an empty value matches any value, but only in
+    /// an event that has the attribute: the first one it lacks.
+    fn missing_attribute<'a>(&'a self, event: &Event) -> Option<&'a str> {
+        self.trigger
+            .filter
+            .iter()
+            .find(|(name, value)| value.is_empty() && !event.iter().any(|(attribute, _)| attribute == *name))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// One delivery; a reply event in a 200 response is routed back in.
     async fn attempt(&self, event: &Event) -> Result<(), Failure> {
         let request = event::post(&self.http, &self.trigger.subscriber, event).map_err(|e| Failure {
             code: 0,
             data: Bytes::from(e),
             retryable: false,
         })?;
+        // The broker routes replies, and says so to the subscriber.
+        let request = request.header("prefer", "reply");
         let response = request.send().await.map_err(|e| Failure {
             code: 0,
             data: Bytes::from(e.to_string()),
@@ -194,7 +212,8 @@ impl Dispatcher {
         if !status.is_success() {
             return Err(Failure { code: status.as_u16(), data: body, retryable: retryable(status.as_u16()) });
         }
-        if event::is_event(&headers) {
+        // Only a 200 carries a reply: an event in a 202 is not routed further.
+        if status == http::StatusCode::OK && event::is_event(&headers) {
             self.route_reply(&headers, body).await?;
         }
         Ok(())

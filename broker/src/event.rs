@@ -1,28 +1,46 @@
 //! CloudEvents across the broker's three edges: HTTP in (binary or
 //! structured), RabbitMQ (structured JSON, attributes as AMQP headers for
-//! the filters), HTTP out (binary mode, structured when a header can't carry
-//! an attribute). Data crosses all three as the bytes it came as.
+//! the filters), HTTP out (binary mode, values percent-encoded). Data
+//! crosses all three as the bytes it came as. The `ce-*` header codec is the
+//! functions' own (`shared::cloudevent::headers`).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use cloudevents::{AttributesReader, Data, Event};
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
+use shared::cloudevent::headers as binding;
+
 const STRUCTURED: &str = "application/cloudevents+json";
+const BATCH: &str = "application/cloudevents-batch+json";
+
+fn content_type_is(headers: &HeaderMap, media: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(media))
+}
+
+/// Whether a request is in batched mode (its content type says so, whatever
+/// `ce-*` headers come with it).
+pub fn is_batch(headers: &HeaderMap) -> bool {
+    content_type_is(headers, BATCH)
+}
 
 /// Reads an event from an HTTP request or response: binary or structured mode.
 pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
-    let structured = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with(STRUCTURED));
-    let event = if structured {
+    let event = if content_type_is(headers, STRUCTURED) {
         from_structured(&body).map_err(|e| e.to_string())?
+    } else if binding::is_binary(headers) {
+        binding::read_binary(headers, body)?
     } else {
-        cloudevents::binding::http::to_event(headers, body.to_vec()).map_err(|e| e.to_string())?
+        return Err(
+            "neither binary mode (ce-specversion) nor structured mode (application/cloudevents+json)".into(),
+        );
     };
+    binding::check_required(&event)?;
     // The SDK reads 0.3 too, but cannot read back every 0.3 event it writes
     // (base64 data without a content type): one accepted would be lost.
     if event.specversion() != cloudevents::event::SpecVersion::V10 {
@@ -32,7 +50,7 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
     // letters and digits only, and a header would lower-case the rest. A
     // `ce-data` header makes an extension named like the event's data, which
     // structured mode cannot tell apart from it.
-    if let Some((name, _)) = event.iter().find(|(name, _)| !valid_attribute_name(name)) {
+    if let Some((name, _)) = event.iter().find(|(name, _)| !shared::cloudevent::valid_attribute_name(name)) {
         return Err(format!(
             "invalid attribute name {:?}: use 1 to {MAX_NAME} lower-case letters a-z and digits, not \"data\"",
             name.chars().take(MAX_NAME).collect::<String>()
@@ -45,19 +63,9 @@ pub fn from_http(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
 /// most; AMQP, where names become headers, stops at 255 bytes.
 const MAX_NAME: usize = 64;
 
-fn valid_attribute_name(name: &str) -> bool {
-    (1..=MAX_NAME).contains(&name.len())
-        && name != "data"
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
 /// Whether an HTTP message carries an event (a reply, say) at all.
 pub fn is_event(headers: &HeaderMap) -> bool {
-    headers.contains_key("ce-specversion")
-        || headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with(STRUCTURED))
+    binding::is_binary(headers) || content_type_is(headers, STRUCTURED)
 }
 
 /// The message body and the headers the headers exchange filters on: the
@@ -123,17 +131,15 @@ pub fn data_bytes(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// The event as an HTTP message: binary mode, as Knative delivers, with the
-/// attributes as `ce-*` headers and the data as the body. An attribute with
-/// a character a header can't carry as it is (space, `"`, `%`, a control or
-/// non-ASCII character) would need percent-encoding, which the Rust SDK does
-/// not decode: such an event goes in structured mode instead, whole.
+/// attributes as `ce-*` headers (percent-encoded) and the data as the body;
+/// structured mode only for a `datacontenttype` no `Content-Type` can hold.
 pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
-    let (mut headers, body) = match binary_headers(event) {
-        Some(headers) => {
+    let (mut headers, body) = match binding::write_binary(event) {
+        Ok(headers) => {
             let body = event.data().map(data_bytes).transpose().map_err(|e| e.to_string())?;
             (headers, body.unwrap_or_default())
         }
-        None => {
+        Err(_) => {
             let mut headers = HeaderMap::new();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
             (headers, to_structured(event).map_err(|e| e.to_string())?)
@@ -146,30 +152,6 @@ pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
         headers.insert("traceparent", value);
     }
     Ok((headers, body))
-}
-
-/// The attributes as binary-mode headers, or none if one cannot be carried as it is.
-fn binary_headers(event: &Event) -> Option<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in event.iter() {
-        let value = value.to_string();
-        let header = match name {
-            // A media type may hold spaces (`; charset=utf-8`): visible ASCII and spaces.
-            "datacontenttype" if value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => {
-                header::CONTENT_TYPE
-            }
-            "datacontenttype" => return None,
-            _ if header_safe(&value) => HeaderName::try_from(format!("ce-{name}")).ok()?,
-            _ => return None,
-        };
-        headers.insert(header, HeaderValue::try_from(value).ok()?);
-    }
-    Some(headers)
-}
-
-/// Printable ASCII but the characters the HTTP binding percent-encodes.
-fn header_safe(value: &str) -> bool {
-    value.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'%')
 }
 
 /// A POST of `event` to `url`, in the mode [`to_http`] chooses.
@@ -234,7 +216,7 @@ mod tests {
     fn an_attribute_name_longer_than_amqp_takes_is_refused_not_a_crash() {
         let mut headers = binary("1.0");
         headers.insert(
-            HeaderName::try_from(format!("ce-{}", "x".repeat(300))).unwrap(),
+            http::HeaderName::try_from(format!("ce-{}", "x".repeat(300))).unwrap(),
             HeaderValue::from_static("1"),
         );
         let error = from_http(&headers, Bytes::new()).expect_err("a name that long is refused");
@@ -248,16 +230,18 @@ mod tests {
     }
 
     #[test]
-    fn data_delivered_in_structured_mode_is_the_same_bytes() {
+    fn data_is_delivered_as_the_same_bytes() {
         let mut headers = binary("1.0");
-        // A space in the source sends the event in structured mode.
+        // A space in the source goes percent-encoded.
         headers.insert("ce-source", HeaderValue::from_static("/ x"));
         let digits = &b"99999990080000000000444444444444444444001012309555"[..];
         let event = from_http(&headers, Bytes::from_static(digits)).expect("a valid event");
-        let (out_headers, out_body) = to_http(&event).expect("deliverable");
-        assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
+        let (payload, _) = to_amqp(&event).expect("encodable");
+        let (out_headers, out_body) = to_http(&from_amqp(&payload).expect("readable")).expect("deliverable");
+        assert_eq!(out_headers["ce-source"], "/%20x");
+        assert_eq!(out_body, digits);
         let delivered = from_http(&out_headers, Bytes::from(out_body)).expect("readable");
-        assert_eq!(delivered.data(), Some(&Data::Binary(digits.to_vec())));
+        assert_eq!(delivered.source(), "/ x");
     }
 
     #[test]
@@ -300,14 +284,18 @@ mod tests {
     }
 
     #[test]
-    fn an_event_a_header_cannot_carry_is_delivered_structured_and_whole() {
+    fn any_text_is_delivered_in_binary_mode_percent_encoded() {
         let (headers, body) = structured(
-            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","subject":"Zürich 100%","data":{"a":1}}"#,
+            r#"{"specversion":"1.0","id":"1","source":"/x","type":"t","subject":"Zürich 100%","team":"a \"b\"","data":{"a":1}}"#,
         );
         let event = from_http(&headers, body).expect("a valid event");
         let (out_headers, out_body) = to_http(&event).expect("deliverable");
-        assert_eq!(out_headers[header::CONTENT_TYPE], STRUCTURED);
-        assert_eq!(from_http(&out_headers, Bytes::from(out_body)).expect("readable"), event);
+        assert_eq!(out_headers["ce-subject"], "Z%C3%BCrich%20100%25");
+        assert_eq!(out_headers["ce-team"], "a%20%22b%22");
+        let delivered = from_http(&out_headers, Bytes::from(out_body)).expect("readable");
+        assert_eq!(delivered.subject(), Some("Zürich 100%"));
+        assert_eq!(delivered.extension("team").map(ToString::to_string).as_deref(), Some("a \"b\""));
+        assert_eq!(delivered.data().map(data_bytes).transpose().unwrap(), Some(br#"{"a":1}"#.to_vec()));
     }
 
     #[test]

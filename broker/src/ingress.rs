@@ -7,7 +7,7 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
-use shared::server::{Body, accepted, read_body, text};
+use shared::server::{Body, EVENT_METHODS, accepted, allow, read_body, text};
 
 use crate::event;
 use crate::manifest::BrokerName;
@@ -34,14 +34,23 @@ impl Ingress {
             (&Method::POST, p) if p == &*self.path => {
                 self.accept(request).await.unwrap_or_else(Error::into_response)
             }
+            (&Method::OPTIONS, p) if p == &*self.path => allow(EVENT_METHODS),
             (&Method::GET, "/health/liveness" | "/health/readiness") => text(StatusCode::OK, "ok"),
-            (_, p) if p == &*self.path => Error::MethodNotAllowed.into_response(),
+            (_, p) if p == &*self.path => Error::MethodNotAllowed { allow: EVENT_METHODS }.into_response(),
+            (_, "/health/liveness" | "/health/readiness") => {
+                Error::MethodNotAllowed { allow: "GET" }.into_response()
+            }
             (_, other) => Error::NoRoute(other.to_owned()).into_response(),
         }
     }
 
     async fn accept(&self, request: Request<Incoming>) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
+        if event::is_batch(&parts.headers) {
+            return Err(Error::UnsupportedMediaType {
+                message: "batched CloudEvents are not accepted: send one event per request".into(),
+            });
+        }
         let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;

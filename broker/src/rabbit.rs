@@ -115,7 +115,9 @@ impl Rabbit {
         }
         let mut arguments = FieldTable::default();
         arguments.insert("x-match".into(), AMQPValue::LongString("all".into()));
-        for (name, value) in filter {
+        // An empty value matches any value: the dispatcher checks that the
+        // attribute is there, which a headers binding cannot express.
+        for (name, value) in filter.iter().filter(|(_, value)| !value.is_empty()) {
             arguments.insert(ShortString::from(name.clone()), AMQPValue::LongString(value.clone().into()));
         }
         channel

@@ -31,9 +31,10 @@ pub enum Error {
     /// No route at this path.
     #[error("no such path: {0}")]
     NoRoute(String),
-    /// A known path asked with a method it does not serve.
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// A known path asked with a method it does not serve; `allow` lists
+    /// those it does (the `Allow` header a 405 must carry).
+    #[error("method not allowed: use {allow}")]
+    MethodNotAllowed { allow: &'static str },
     /// The client took longer than the configured time to send the body.
     #[error("the request body did not arrive within {secs} s")]
     RequestTimeout { secs: u64 },
@@ -91,7 +92,7 @@ impl Error {
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::NotFound { .. } | Error::NoRoute(_) => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -111,7 +112,7 @@ impl Error {
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unauthorized => "unauthorized",
             Error::NoRoute(_) => "no_route",
-            Error::MethodNotAllowed => "method_not_allowed",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::RequestTimeout { .. } => "request_timeout",
             Error::RateLimited { .. } => "rate_limited",
@@ -153,6 +154,9 @@ impl Error {
             }
             Error::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Error::MethodNotAllowed { allow } => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             _ => {}
         }

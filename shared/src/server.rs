@@ -29,6 +29,17 @@ use crate::metrics::Metrics;
 /// The body type of every response.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// What an event endpoint serves: events by POST, and the OPTIONS probe.
+pub const EVENT_METHODS: &str = "POST, OPTIONS";
+
+/// The answer to an OPTIONS probe: no content, and the methods served.
+pub fn allow(methods: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
+    response
+}
+
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).boxed_unsync()
 }
@@ -226,8 +237,12 @@ impl App {
                 );
                 response
             }
-            (_, "/" | "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics") => {
-                Error::MethodNotAllowed.into_response()
+            // Knative's data plane: a sender may probe with OPTIONS, and the
+            // answer names POST in `Allow`.
+            (&Method::OPTIONS, "/") => allow(EVENT_METHODS),
+            (_, "/") => Error::MethodNotAllowed { allow: EVENT_METHODS }.into_response(),
+            (_, "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics") => {
+                Error::MethodNotAllowed { allow: "GET" }.into_response()
             }
             (_, other) => Error::NoRoute(other.to_owned()).into_response(),
         }

@@ -103,6 +103,8 @@ async fn filters_keep_other_event_types_away() {
 async fn reply_events_are_routed_back_into_the_broker() {
     let stats = TestSink::start().await;
     stats.reply_with("skybook.test.replied");
+    // A reply comes with a 200; an event in a 202 is not one.
+    stats.answer(200);
     let replies = TestSink::start().await;
     let extra = r#"
 apiVersion: eventing.knative.dev/v1

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::testing::{ReadResponse, TestProcess, binary, binary_event};
 
 pub fn amqp_url() -> String {
@@ -151,5 +151,53 @@ where
     while !check().await {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The booking commands on a database of their own, publishing to a sink.
+pub struct Bookings {
+    _db: shared::testing::TestDb,
+    flight: String,
+    book: shared::testing::TestApp,
+}
+
+impl Bookings {
+    pub async fn start(sink: &str) -> Bookings {
+        use shared::testing::{TestApp, TestDb};
+        let db = TestDb::new().await;
+        let destinations = TestApp::spawn(destinations::commands::create_destination::function(), &db).await;
+        let flights = TestApp::spawn(flights::commands::create_flight::function(), &db).await;
+        let url = db.url();
+        let book = TestApp::spawn_with(
+            bookings::commands::create_booking::function(),
+            &[("database_url", url.as_str()), ("k_sink", sink)],
+        )
+        .await;
+        let d = destinations
+            .json(
+                &json!({"name": "Lima", "tax_amount": "1", "is_promotion": false, "allows_pets": true}),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        let f = flights
+            .json(
+                &json!({"destination_id": d["id"], "flight_number": "CF1", "base_price": "10",
+                        "departure_at": "2099-01-01T00:00:00Z", "capacity": 10}),
+                None,
+            )
+            .await
+            .expect(200)
+            .json();
+        Bookings { _db: db, flight: f["id"].as_str().unwrap().to_owned(), book }
+    }
+
+    /// Two bookings, hence two events.
+    pub async fn book_twice(&self) {
+        for name in ["Ana", "Eva"] {
+            let data = json!({"flight_id": self.flight, "passenger_name": name, "passenger_age": 30, "has_pet": false});
+            self.book.json(&data, None).await.expect(200);
+        }
     }
 }

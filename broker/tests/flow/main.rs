@@ -1,6 +1,8 @@
 //! The broker as a process of its own on a real RabbitMQ: delivery, retries,
-//! dead letters, filters, replies, crashes, and the whole booking flow to Redis.
+//! dead letters, filters, replies, crashes, the whole booking flow to Redis,
+//! and the conformance suite.
 
+mod conformance;
 mod delivery;
 mod end_to_end;
 mod helpers;

@@ -13,7 +13,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use crate::cloudevent::encode_header_value;
+use crate::cloudevent::headers::encode;
 use crate::db::Exec;
 use crate::error::Result;
 use crate::function::Ctx;
@@ -77,14 +77,14 @@ pub async fn send(
         .post(sink)
         .header("ce-specversion", "1.0")
         .header("ce-id", event.event_id.to_string())
-        .header("ce-source", &event.source)
-        .header("ce-type", &event.ty)
-        .header("ce-subject", &event.subject)
+        .header("ce-source", encode(&event.source))
+        .header("ce-type", encode(&event.ty))
+        .header("ce-subject", encode(&event.subject))
         .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
         .header("content-type", "application/json")
         .body(event.data.to_string());
     for (name, value) in overrides {
-        request = request.header(format!("ce-{name}"), encode_header_value(value));
+        request = request.header(format!("ce-{name}"), encode(value));
     }
     if let Some(traceparent) = &event.traceparent {
         request = request.header("traceparent", traceparent);

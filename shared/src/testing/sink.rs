@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 /// An event as a [`TestSink`] received it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: http::Method,
     pub headers: http::HeaderMap,
     pub body: Bytes,
 }
@@ -82,11 +83,11 @@ impl TestSink {
                             };
                             let ok = (200..300).contains(&code);
                             if ok {
-                                state
-                                    .received
-                                    .lock()
-                                    .expect("sink lock")
-                                    .push(Received { headers: parts.headers, body });
+                                state.received.lock().expect("sink lock").push(Received {
+                                    method: parts.method,
+                                    headers: parts.headers,
+                                    body,
+                                });
                             }
                             let reply_type = state.reply_type.lock().expect("sink lock").clone();
                             let mut response = match (ok, reply_type) {

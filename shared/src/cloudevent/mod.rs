@@ -1,6 +1,8 @@
 //! CloudEvents in and out: binary, structured and plain-JSON requests become
 //! one [`Incoming`]; a reply becomes a binary-mode CloudEvent response.
 
+pub mod headers;
+
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -50,7 +52,7 @@ impl Incoming {
                 });
             }
             Some(ct) if ct.starts_with(STRUCTURED) => Self::from_cloudevent(headers, body, true)?,
-            _ if headers.contains_key("ce-specversion") => Self::from_cloudevent(headers, body, false)?,
+            _ if self::headers::is_binary(headers) => Self::from_cloudevent(headers, body, false)?,
             _ if headers.keys().any(|k| k.as_str().starts_with("ce-")) => {
                 return Err(Error::malformed(
                     "invalid_cloudevent",
@@ -81,10 +83,20 @@ impl Incoming {
             // The SDK recognises structured mode by a lower-case content type only.
             let mut lowered = headers.clone();
             lowered.insert(header::CONTENT_TYPE, HeaderValue::from_static(STRUCTURED));
-            cloudevents::binding::http::to_event(&lowered, body.to_vec())
+            cloudevents::binding::http::to_event(&lowered, body.to_vec()).map_err(|e| e.to_string())
         } else {
-            cloudevents::binding::http::to_event(headers, body.to_vec())
+            self::headers::read_binary(headers, body)
         }
+        .and_then(|event| self::headers::check_required(&event).map(|()| event))
+        .and_then(|event| {
+            let invalid = event.iter().map(|(name, _)| name).find(|name| !valid_attribute_name(name));
+            match invalid.map(str::to_owned) {
+                Some(name) => Err(format!(
+                    "invalid attribute name {name:?}: lower-case letters a-z and digits, not \"data\""
+                )),
+                None => Ok(event),
+            }
+        })
         .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
 
         if let Some(ct) = event.datacontenttype()
@@ -197,18 +209,12 @@ pub fn is_context_attribute(name: &str) -> bool {
     )
 }
 
-/// A `ce-*` header value as the HTTP binding writes it: printable ASCII but
-/// space, `"` and `%` as is, everything else percent-encoded as UTF-8.
-pub fn encode_header_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if (0x21..=0x7e).contains(&byte) && byte != b'"' && byte != b'%' {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+/// An attribute name as the spec allows it: lower-case letters a-z and
+/// digits, 1 to 64 of them (the spec asks for 20 at most), never `data`.
+pub fn valid_attribute_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name != "data"
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -241,21 +247,17 @@ impl ReplyEvent {
             builder = builder.subject(subject);
         }
         let event = builder.build().map_err(anyhow::Error::from)?;
-        let response = cloudevents::binding::http::builder::adapter::to_response(event)
-            .map_err(|e| anyhow::anyhow!("encoding the reply event: {e}"))?;
-        let (mut parts, body) = response.into_parts();
-        parts.status = StatusCode::OK;
-        Ok(Response::from_parts(parts, body))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_are_percent_encoded_where_the_binding_says() {
-        assert_eq!(encode_header_value("eu-1/a_b.c"), "eu-1/a_b.c");
-        assert_eq!(encode_header_value("caf\u{e9} 100%\"x\""), "caf%C3%A9%20100%25%22x%22");
+        let headers =
+            self::headers::write_binary(&event).map_err(|e| anyhow::anyhow!("encoding the reply: {e}"))?;
+        let body = match event.data() {
+            Some(Data::Binary(bytes)) => Bytes::from(bytes.clone()),
+            Some(Data::String(text)) => Bytes::from(text.clone()),
+            Some(Data::Json(value)) => Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?),
+            None => Bytes::new(),
+        };
+        let mut response = Response::new(crate::server::full(body));
+        *response.status_mut() = StatusCode::OK;
+        *response.headers_mut() = headers;
+        Ok(response)
     }
 }
