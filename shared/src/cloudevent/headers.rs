@@ -141,12 +141,14 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
     Ok(event)
 }
 
-/// The attributes the spec requires non-empty (`id`, `source`, `type`), in any mode.
+/// The attributes the spec requires non-empty (`id`, `source`, `type`, and
+/// `subject` when present), in any mode.
 pub fn check_required(event: &Event) -> Result<(), String> {
     for (name, empty) in [
         ("id", event.id().is_empty()),
         ("source", event.source().is_empty()),
         ("type", event.ty().is_empty()),
+        ("subject", event.subject().is_some_and(str::is_empty)),
     ] {
         if empty {
             return Err(format!("{name} must not be empty"));

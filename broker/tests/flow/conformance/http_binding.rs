@@ -37,8 +37,10 @@ async fn ce_datacontenttype_is_never_sent_and_refused_when_received() {
 #[tokio::test]
 async fn every_attribute_travels_in_its_own_ce_header() {
     let rig = Rig::start().await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let event = json!({"specversion": "1.0", "id": "h", "source": "/c", "type": CREATED, "subject": "s-1",
-                       "time": "2026-11-27T10:00:00Z", "team": "reservas", "data": {"a": 1}});
+                       "time": "2026-11-27T10:00:00Z", "team": "reservas", "traceparent": traceparent,
+                       "data": {"a": 1}});
     let (headers, body) = structured(&event);
     assert_eq!(rig.post(&headers, &body).await.status, 202);
     let delivered = rig.delivered().await;
@@ -49,6 +51,9 @@ async fn every_attribute_travels_in_its_own_ce_header() {
         ("ce-type", CREATED),
         ("ce-subject", "s-1"),
         ("ce-team", "reservas"),
+        ("ce-traceparent", traceparent),
+        // 3.1.3: an extension's own HTTP mapping comes "still" beside its ce- header.
+        ("traceparent", traceparent),
     ] {
         assert_eq!(delivered.header(header), Some(value), "{header}");
     }
@@ -62,10 +67,14 @@ async fn every_attribute_travels_in_its_own_ce_header() {
 async fn header_values_go_out_percent_encoded() {
     let rig = Rig::start().await;
     let event = json!({"specversion": "1.0", "id": "pe", "source": "/c", "type": CREATED,
-                       "subject": "Zürich 100% \"x\"", "data": {}});
+                       "subject": "Zürich 100% \"x\" 😀", "data": {}});
     let (headers, body) = structured(&event);
     assert_eq!(rig.post(&headers, &body).await.status, 202);
-    assert_eq!(rig.delivered().await.header("ce-subject"), Some("Z%C3%BCrich%20100%25%20%22x%22"));
+    // A character past the Basic Multilingual Plane is one character, four UTF-8 bytes.
+    assert_eq!(
+        rig.delivered().await.header("ce-subject"),
+        Some("Z%C3%BCrich%20100%25%20%22x%22%20%F0%9F%98%80")
+    );
 }
 
 /// 3.1.3.2: "any HTTP header value MUST first be unescaped with respect to

@@ -48,3 +48,20 @@ async fn json_data_is_delivered_as_json() {
     let delivered = rig.delivered().await;
     assert_eq!(delivered.json(), json!({"a": [1, 2]}));
 }
+
+/// "If an attribute ... is encountered with a `null` value, it MUST be
+/// treated as the equivalent of being absent"; "Extensions MUST be
+/// serialized as a top-level JSON property", numbers as JSON numbers.
+#[tokio::test]
+async fn null_is_absent_and_extensions_are_top_level_and_typed() {
+    let event = json!({"specversion": "1.0", "id": "n", "source": "/c", "type": CREATED, "subject": null,
+                       "seats": 5, "datacontenttype": "text/plaïn", "data": "x"});
+    let (headers, body) = structured(&event);
+    let rig = Rig::start().await;
+    assert_eq!(rig.post(&headers, &body).await.status, 202);
+    // A content type no header can carry: delivered in structured mode.
+    let delivered = rig.delivered().await;
+    let payload: serde_json::Value = serde_json::from_slice(&delivered.body).unwrap();
+    assert!(payload.get("subject").is_none(), "{payload}");
+    assert_eq!(payload["seats"], json!(5));
+}

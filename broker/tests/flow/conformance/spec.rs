@@ -45,6 +45,37 @@ async fn a_missing_required_attribute_is_refused() {
     }
 }
 
+/// subject: "If present, MUST be a non-empty string".
+#[tokio::test]
+async fn an_empty_subject_is_refused() {
+    refused_by_broker_and_function(&binary(&[("ce-subject", b"")])).await;
+}
+
+/// dataschema: "If present, MUST be a non-empty URI".
+#[tokio::test]
+async fn a_dataschema_that_is_no_uri_is_refused() {
+    refused_by_broker_and_function(&binary(&[("ce-dataschema", b"not a uri")])).await;
+    let rig = Rig::start().await;
+    let schema = b"https://skybook.example/schemas/booking.json";
+    assert_eq!(rig.post(&binary(&[("ce-dataschema", schema)]), &booking()).await.status, 202);
+    assert_eq!(rig.delivered().await.header("ce-dataschema").map(str::as_bytes), Some(&schema[..]));
+}
+
+/// "each type ... has a canonical string-encoding ... MUST be supported":
+/// an integer and a boolean extension travel in headers as their canonical
+/// strings.
+#[tokio::test]
+async fn typed_extensions_travel_as_their_canonical_strings() {
+    let rig = Rig::start().await;
+    let event = json!({"specversion": "1.0", "id": "typed", "source": "/c", "type": CREATED,
+                       "seats": 5, "vip": true, "data": {}});
+    let (headers, body) = structured(&event);
+    assert_eq!(rig.post(&headers, &body).await.status, 202);
+    let delivered = rig.delivered().await;
+    assert_eq!(delivered.header("ce-seats"), Some("5"));
+    assert_eq!(delivered.header("ce-vip"), Some("true"));
+}
+
 /// "The context attribute ... MUST only appear at most once in a CloudEvent."
 #[tokio::test]
 async fn an_attribute_given_twice_is_refused() {
