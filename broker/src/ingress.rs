@@ -1,17 +1,27 @@
 //! The ingress: `POST /{namespace}/{broker}` takes a CloudEvent and answers
 //! 202 once RabbitMQ has it on disk.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
-use shared::server::{Body, EVENT_METHODS, accepted, allow, read_body, text};
+use shared::metrics::{Counter, Family, Labels, labels};
+use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 
 use crate::event;
 use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
+
+static INGRESS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+    shared::metrics::counter_family("broker_ingress", "Events offered to the ingress, by HTTP code (202: accepted)")
+});
+
+/// Registers the ingress's metrics, so /metrics shows them before the first event.
+pub fn register_metrics() {
+    LazyLock::force(&INGRESS);
+}
 
 /// Events larger than this are refused, as Knative's ingress does.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -32,8 +42,12 @@ impl Ingress {
         let path = request.uri().path().to_owned();
         match (request.method(), path.as_str()) {
             (&Method::POST, p) if p == &*self.path => {
-                self.accept(request).await.unwrap_or_else(Error::into_response)
+                let response = self.accept(request).await.unwrap_or_else(Error::into_response);
+                let code = response.status().as_u16().to_string();
+                INGRESS.get_or_create(&labels(&[("code", &code)])).inc();
+                response
             }
+            (&Method::GET, "/metrics") => metrics_response(request.headers()),
             (&Method::OPTIONS, p) if p == &*self.path => allow(EVENT_METHODS),
             (&Method::GET, "/health/liveness" | "/health/readiness") => text(StatusCode::OK, "ok"),
             (_, p) if p == &*self.path => Error::MethodNotAllowed { allow: EVENT_METHODS }.into_response(),

@@ -77,6 +77,8 @@ pub async fn start(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    ingress::register_metrics();
+    dispatch::register_metrics();
     let routing = manifest::Routing::load(&config.manifests)
         .with_context(|| format!("reading manifests in {}", config.manifests.display()))?;
     let services: BTreeMap<String, String> = config.services.iter().cloned().collect();

@@ -18,6 +18,27 @@ use crate::error::{Error, Result};
 use crate::idempotency;
 use crate::outbox::{self, OutboxEvent};
 
+static REPLAYS: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::counter_family(
+            "idempotent_replays",
+            "Commands delivered again and answered with their first reply, unexecuted, by function",
+        )
+    });
+
+static EVENT_AGE: std::sync::LazyLock<crate::metrics::HistogramFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::histogram_family(
+        "event_age_seconds",
+        "From an event's time to a consumer handling it, by function: the pipeline's delay",
+    )
+});
+
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&REPLAYS);
+    std::sync::LazyLock::force(&EVENT_AGE);
+}
+
 /// The contract of one function, as in the table of DESIGN.md.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec {
@@ -290,7 +311,10 @@ impl Function {
                         let request = serde_json::to_value(&input).map_err(anyhow::Error::from)?;
                         match idempotency::claim(&mut tx, spec.name, key, &request).await? {
                             idempotency::Outcome::Claimed(claim) => Some(claim),
-                            idempotency::Outcome::Replay(reply) => return Ok(Some(*reply)),
+                            idempotency::Outcome::Replay(reply) => {
+                                REPLAYS.get_or_create(&crate::metrics::labels(&[("function", spec.name)])).inc();
+                                return Ok(Some(*reply));
+                            }
                         }
                     }
                 };
@@ -318,7 +342,13 @@ impl Function {
             let handler = handler.clone();
             Box::pin(async move {
                 let input: I = incoming.decode()?;
+                let time = incoming.time;
                 handler(ctx, incoming, input).await?;
+                // How long the event took from its producer to being handled here.
+                if let Some(time) = time {
+                    let age = (Utc::now() - time).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+                    EVENT_AGE.get_or_create(&crate::metrics::labels(&[("function", spec.name)])).observe(age);
+                }
                 Ok(None)
             })
         };

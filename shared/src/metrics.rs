@@ -1,105 +1,157 @@
-//! Prometheus metrics: requests by function and status, their latency,
-//! whether each dependency answered when last checked, and what a handler
-//! reports of its own ([`gauge_family`], [`counter_family`]).
+//! Prometheus metrics, one registry per process, in Prometheus naming
+//! (`_total`, `_seconds`, `code`): requests by function and code, their
+//! latency, whether each dependency answered, and what each layer and
+//! handler reports of its own through [`counter_family`], [`gauge_family`]
+//! and [`histogram_family`], each kept in a `LazyLock` so it registers once.
 
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+pub use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::exponential_buckets;
 pub use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    function: &'static str,
-    status: u16,
+/// Labels as name and value pairs.
+pub type Labels = Vec<(String, String)>;
+
+/// Labels from pairs of strings.
+pub fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FunctionLabel {
-    function: &'static str,
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::with_prefix("skybook")));
+
+fn register(name: &'static str, help: &'static str, metric: impl prometheus_client::registry::Metric) {
+    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, metric);
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DependencyLabel {
-    dependency: &'static str,
+/// A counter family, `skybook_<name>_total`.
+pub fn counter_family(name: &'static str, help: &'static str) -> Family<Labels, Counter> {
+    let family = Family::<Labels, Counter>::default();
+    register(name, help, family.clone());
+    family
 }
 
-pub struct Metrics {
-    function: &'static str,
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<FunctionLabel, Histogram, fn() -> Histogram>,
-    dependencies: Family<DependencyLabel, Gauge>,
+/// A gauge family, `skybook_<name>`.
+pub fn gauge_family(name: &'static str, help: &'static str) -> Family<Labels, Gauge> {
+    let family = Family::<Labels, Gauge>::default();
+    register(name, help, family.clone());
+    family
 }
 
-fn latency_histogram() -> Histogram {
-    // 0.5 ms to about 8 s.
+pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// A histogram family of durations, `skybook_<name>` (seconds, 0.5 ms to about 8 s).
+pub fn histogram_family(name: &'static str, help: &'static str) -> HistogramFamily {
+    let family = HistogramFamily::new_with_constructor(seconds);
+    register(name, help, family.clone());
+    family
+}
+
+fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
+static REQUESTS: LazyLock<Family<Labels, Counter>> =
+    LazyLock::new(|| counter_family("requests", "Invocations by function and HTTP status code"));
+static LATENCY: LazyLock<HistogramFamily> =
+    LazyLock::new(|| histogram_family("request_duration_seconds", "Invocation latency by function"));
+static DEPENDENCIES: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+    gauge_family(
+        "dependency_up",
+        "Whether a dependency answered when /health/dependencies last checked it (1) or not (0)",
+    )
+});
+
+/// A function's own request metrics.
+pub struct Metrics {
+    function: &'static str,
+}
+
 impl Metrics {
+    /// The request metrics of `function`, with every metric of the runtime
+    /// registered, so a scrape shows them all before they first move.
     pub fn new(function: &'static str) -> Self {
-        let mut registry = Registry::with_prefix("skybook");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency =
-            Family::<FunctionLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("requests", "Invocations by function and HTTP status", requests.clone());
-        registry.register("request_duration_seconds", "Invocation latency by function", latency.clone());
-        let dependencies = Family::<DependencyLabel, Gauge>::default();
-        registry.register(
-            "dependency_up",
-            "Whether a dependency answered when /health/dependencies last checked it (1) or not (0)",
-            dependencies.clone(),
-        );
-        Metrics { function, registry, requests, latency, dependencies }
+        LazyLock::force(&REQUESTS);
+        LazyLock::force(&LATENCY);
+        LazyLock::force(&DEPENDENCIES);
+        crate::function::register_metrics();
+        crate::outbox::register_metrics();
+        crate::db::register_metrics();
+        crate::redis::register_metrics();
+        crate::ratelimit::register_metrics();
+        Metrics { function }
     }
 
-    pub fn observe(&self, status: u16, elapsed: Duration) {
-        self.requests.get_or_create(&RequestLabels { function: self.function, status }).inc();
-        self.latency.get_or_create(&FunctionLabel { function: self.function }).observe(elapsed.as_secs_f64());
+    pub fn observe(&self, code: u16, elapsed: Duration) {
+        REQUESTS.get_or_create(&labels(&[("function", self.function), ("code", &code.to_string())])).inc();
+        LATENCY.get_or_create(&labels(&[("function", self.function)])).observe(elapsed.as_secs_f64());
     }
 
     pub fn dependency(&self, dependency: &'static str, up: bool) {
-        self.dependencies.get_or_create(&DependencyLabel { dependency }).set(i64::from(up));
+        DEPENDENCIES.get_or_create(&labels(&[("dependency", dependency)])).set(i64::from(up));
     }
+}
 
-    /// The OpenMetrics text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        let reported = HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut theirs = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut theirs, &reported);
-        if theirs.trim() != "# EOF" {
-            // One exposition, so one `# EOF`: the handlers' metrics go before it.
-            out.truncate(out.trim_end().trim_end_matches("# EOF").len());
-            out.push_str(&theirs);
+/// The OpenMetrics text exposition of every metric of the process.
+pub fn render() -> String {
+    let mut out = String::new();
+    let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Every metric, in the format the scraper asks for: OpenMetrics when its
+/// `Accept` names it (Prometheus does), else the Prometheus text format
+/// (what older tools and `promtool check metrics` read). Returns the body
+/// and its content type.
+pub fn render_for(accept: Option<&str>) -> (String, &'static str) {
+    let openmetrics = render();
+    if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+        (openmetrics, OPENMETRICS)
+    } else {
+        (to_prometheus_text(&openmetrics), PROMETHEUS_TEXT)
+    }
+}
+
+/// OpenMetrics names a counter family without its `_total`, which the
+/// Prometheus text format keeps on every line; it has no `# EOF`.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
         }
-        out
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters.contains(name).then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
     }
+    out
 }
 
-/// Labels a handler chooses: name and value pairs.
-pub type Labels = Vec<(String, String)>;
-
-/// The metrics handlers register, exposed with the function's own.
-static HANDLERS: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::with_prefix("skybook")));
-
-/// A gauge family a handler reports (`skybook_<name>`), registered once per
-/// process: keep it in a `LazyLock`.
-pub fn gauge_family(name: &'static str, help: &'static str) -> Family<Labels, Gauge> {
-    let family = Family::<Labels, Gauge>::default();
-    HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, family.clone());
-    family
-}
-
-/// A counter family a handler reports (`skybook_<name>_total`), registered
-/// once per process: keep it in a `LazyLock`.
-pub fn counter_family(name: &'static str, help: &'static str) -> Family<Labels, Counter> {
-    let family = Family::<Labels, Counter>::default();
-    HANDLERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, family.clone());
-    family
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prometheus_text_format_names_counters_with_total_and_has_no_eof() {
+        let openmetrics = "# HELP skybook_requests Invocations.\n# TYPE skybook_requests counter\n\
+                           skybook_requests_total{code=\"200\"} 1\n# EOF\n";
+        assert_eq!(
+            super::to_prometheus_text(openmetrics),
+            "# HELP skybook_requests_total Invocations.\n# TYPE skybook_requests_total counter\n\
+             skybook_requests_total{code=\"200\"} 1\n"
+        );
+    }
 }

@@ -15,6 +15,11 @@ use crate::function::Ctx;
 const WINDOW_SECS: i64 = 60;
 
 /// INCR, and start the window's clock on the first request of the window.
+static REFUSED: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::counter_family("rate_limited", "Requests refused with 429 by the per-client limit, by function")
+    });
+
 static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         "local n = redis.call('INCR', KEYS[1])
@@ -75,7 +80,10 @@ pub async fn check(ctx: &Ctx, function: &str, client: &str) -> Result<(), Error>
     let counted: Result<(i64, i64), redis::RedisError> =
         COUNT.key(key).arg(WINDOW_SECS).invoke_async(&mut ctx.redis()).await;
     match counted {
-        Ok((count, ttl)) if count > limit => Err(Error::RateLimited { retry_after_secs: ttl.max(1) as u64 }),
+        Ok((count, ttl)) if count > limit => {
+            REFUSED.get_or_create(&crate::metrics::labels(&[("function", function)])).inc();
+            Err(Error::RateLimited { retry_after_secs: ttl.max(1) as u64 })
+        }
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::warn!(error = %e, "rate limit not checked: Redis unavailable");
@@ -127,4 +135,9 @@ mod tests {
         assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 203.0.113.5, 10.1.1.1"), PEER), "ip:203.0.113.5");
         assert_eq!(client_of(&s, None, &HeaderMap::new(), PEER), "ip:10.0.0.9");
     }
+}
+
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&REFUSED);
 }

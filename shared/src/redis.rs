@@ -24,12 +24,28 @@ pub async fn ping(conn: &mut ConnectionManager) -> Result<(), redis::RedisError>
     redis::cmd("PING").query_async::<String>(conn).await.map(|_| ())
 }
 
+static ERRORS: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
+    std::sync::LazyLock::new(|| crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind"));
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
+        let kind = if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+            "connection"
+        } else if e.is_timeout() {
+            "timeout"
+        } else {
+            "reply"
+        };
+        ERRORS.get_or_create(&crate::metrics::labels(&[("kind", kind)])).inc();
         if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
             Error::unavailable("redis_unavailable", e)
         } else {
             Error::Internal(e.into())
         }
     }
+}
+
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&ERRORS);
 }

@@ -29,6 +29,15 @@ use crate::metrics::Metrics;
 /// The body type of every response.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
 
+/// Every metric of the process, in the format the scraper's `Accept` asks for.
+pub fn metrics_response(headers: &http::HeaderMap) -> Response<Body> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (body, content_type) = crate::metrics::render_for(accept);
+    let mut response = text(StatusCode::OK, body);
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 /// What an event endpoint serves: events by POST, and the OPTIONS probe.
 pub const EVENT_METHODS: &str = "POST, OPTIONS";
 
@@ -230,12 +239,8 @@ impl App {
             (&Method::GET, "/health/readiness") => text(StatusCode::OK, "ready"),
             (&Method::GET, "/health/dependencies") => self.dependencies().await,
             (&Method::GET, "/metrics") => {
-                let mut response = text(StatusCode::OK, self.metrics.render());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-                );
-                response
+                self.ctx.db().observe_pool();
+                metrics_response(request.headers())
             }
             // Knative's data plane: a sender may probe with OPTIONS, and the
             // answer names POST in `Allow`.
@@ -271,12 +276,17 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
+        let (service, revision) = crate::telemetry::knative();
+        let traceparent = incoming.traceparent.as_deref().unwrap_or("");
         let span = tracing::info_span!(
             "invoke",
             function = spec.name,
+            k_service = service,
+            k_revision = revision,
             ce_id = %incoming.id,
             ce_source = %incoming.source,
-            traceparent = incoming.traceparent.as_deref().unwrap_or(""),
+            trace_id = crate::telemetry::trace_id(traceparent),
+            traceparent,
         );
         // The handler runs in a task of its own: a client that hangs up does
         // not cut a command off between its commit and its publish.

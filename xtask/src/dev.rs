@@ -233,6 +233,8 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
         Ok(())
     };
     smoke()?;
+    // After real traffic, the metrics as Prometheus reads them.
+    crate::observability::check(root, &stack.urls)?;
     // The stats function crashes: the stack restarts it, as a kubelet would,
     // and the broker's retries carry the next booking's event to it.
     let pid = stack.processes.pid("record-booking-stats").context("record-booking-stats is not running")?;

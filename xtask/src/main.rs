@@ -10,6 +10,7 @@ mod dev;
 mod faults;
 mod fuzz;
 mod manifests;
+mod observability;
 mod services;
 mod soak;
 mod supervise;

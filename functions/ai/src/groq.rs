@@ -1,12 +1,13 @@
 //! A client for Groq's OpenAI-compatible chat completions, with tool calling
 //! and retries: one per process, its connections pooled.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::config::{Secret, Settings};
+use shared::metrics::{Counter, Family, HistogramFamily, Labels, labels};
 use shared::{Ctx, Error};
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
@@ -110,6 +111,40 @@ struct Choice {
     message: Message,
 }
 
+static LATENCY: LazyLock<HistogramFamily> = LazyLock::new(|| {
+    shared::metrics::histogram_family("groq_request_duration_seconds", "Calls to the model, by HTTP code (or network)")
+});
+static FAILURES: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+    shared::metrics::counter_family("groq_failures", "Calls to the model that failed, by HTTP code (or network)")
+});
+static TOKENS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+    shared::metrics::counter_family("groq_tokens", "Tokens the model counted, by kind (prompt, completion)")
+});
+
+/// Registers the model's metrics, so /metrics shows them before the first call.
+pub fn register_metrics() {
+    LazyLock::force(&LATENCY);
+    LazyLock::force(&FAILURES);
+    LazyLock::force(&TOKENS);
+}
+
+/// Adds what the model says a call cost (its `usage`) to the token counters.
+fn count_tokens(body: &[u8]) {
+    #[derive(Deserialize)]
+    struct Usage {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    }
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    if let Ok(WithUsage { usage: Some(usage) }) = serde_json::from_slice(body) {
+        TOKENS.get_or_create(&labels(&[("kind", "prompt")])).inc_by(usage.prompt_tokens);
+        TOKENS.get_or_create(&labels(&[("kind", "completion")])).inc_by(usage.completion_tokens);
+    }
+}
+
 /// The process's client, or none when no key is set.
 struct Client(Option<Arc<Groq>>);
 
@@ -159,10 +194,18 @@ impl Groq {
         };
         let mut last_error = String::new();
         for attempt in 1..=ATTEMPTS {
+            let started = std::time::Instant::now();
             let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
+            let code = sent.as_ref().map_or_else(|_| "network".to_owned(), |r| r.status().as_u16().to_string());
+            LATENCY.get_or_create(&labels(&[("code", &code)])).observe(started.elapsed().as_secs_f64());
+            if !sent.as_ref().is_ok_and(|r| r.status().is_success()) {
+                FAILURES.get_or_create(&labels(&[("code", &code)])).inc();
+            }
             let wait = match sent {
                 Ok(response) if response.status().is_success() => {
-                    return parse_reply(&read_limited(response).await?);
+                    let bytes = read_limited(response).await?;
+                    count_tokens(&bytes);
+                    return parse_reply(&bytes);
                 }
                 Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
                     let retry_after = response

@@ -6,6 +6,8 @@ mod migrate;
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Instant;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -16,6 +18,17 @@ pub use conn::{Conn, Exec};
 pub use migrate::migrate_main;
 
 use crate::config::{PoolMode, Settings};
+use crate::metrics::{Family, Gauge, HistogramFamily, Labels, labels};
+
+static POOL: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+    crate::metrics::gauge_family("db_pool_connections", "Connections of the pool, by state (in_use, idle, max)")
+});
+static ACQUIRE: LazyLock<HistogramFamily> = LazyLock::new(|| {
+    crate::metrics::histogram_family(
+        "db_acquire_seconds",
+        "Time to get a connection from the pool and open its transaction, by kind (write, read)",
+    )
+});
 
 /// The project's migrations, embedded in every binary that runs them.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -76,10 +89,12 @@ impl Database {
     /// A transaction: everything in it commits with [`Conn::commit`], or
     /// rolls back when it is dropped.
     pub async fn begin(&self) -> Result<Conn, sqlx::Error> {
+        let started = Instant::now();
         let tx = match self.mode {
             PoolMode::Session => self.pool.begin().await?,
             PoolMode::Transaction => self.pool.begin_with(self.begin.clone()).await?,
         };
+        ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
         Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed() })
     }
 
@@ -87,11 +102,21 @@ impl Database {
     /// read-only transaction, the only way statements without a name stay
     /// on one server connection from parse to execute.
     pub async fn read(&self) -> Result<Conn, sqlx::Error> {
+        let started = Instant::now();
         let inner = match self.mode {
             PoolMode::Session => Inner::Pooled(self.pool.acquire().await?),
             PoolMode::Transaction => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
         };
+        ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
         Ok(Conn { inner, unnamed: self.unnamed() })
+    }
+
+    /// Sets the pool gauges to what the pool holds now (called as /metrics is scraped).
+    pub fn observe_pool(&self) {
+        let (size, idle) = (i64::from(self.pool.size()), self.pool.num_idle() as i64);
+        POOL.get_or_create(&labels(&[("state", "in_use")])).set(size - idle);
+        POOL.get_or_create(&labels(&[("state", "idle")])).set(idle);
+        POOL.get_or_create(&labels(&[("state", "max")])).set(i64::from(self.pool.options().get_max_connections()));
     }
 
     /// Opens one connection in the background, so the first request does
@@ -146,4 +171,10 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 pub async fn ping(db: &Database) -> Result<(), sqlx::Error> {
     let mut conn = db.read().await?;
     sqlx::query("SELECT 1").execute(conn.exec()).await.map(|_| ())
+}
+
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&POOL);
+    std::sync::LazyLock::force(&ACQUIRE);
 }

@@ -18,6 +18,48 @@ use crate::db::Exec;
 use crate::error::Result;
 use crate::function::Ctx;
 
+/// Events sent to the sink, by path (`after_commit`: the command's process;
+/// `relay`) and outcome (`published`, `failed`, `deferred`, `parked`).
+static SENT: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::counter_family("events_sent", "Events sent to the broker, by path and outcome")
+    });
+
+fn sent(path: &str, outcome: &str) {
+    SENT.get_or_create(&crate::metrics::labels(&[("path", path), ("outcome", outcome)])).inc();
+}
+
+static BACKLOG: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Gauge>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::gauge_family(
+            "outbox_backlog",
+            "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
+        )
+    });
+static OLDEST: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Gauge>> =
+    std::sync::LazyLock::new(|| {
+        crate::metrics::gauge_family(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
+        )
+    });
+
+/// Counts what is left to publish, and how old the oldest of it is, into the backlog gauges.
+pub async fn observe_backlog(ctx: &Ctx) -> Result<()> {
+    let mut tx = ctx.db().read().await?;
+    let (pending, parked, oldest): (i64, i64, f64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(parked_at),
+                COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), 0)::float8
+         FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(tx.exec())
+    .await?;
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "pending")])).set(pending);
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "parked")])).set(parked);
+    OLDEST.get_or_create(&Vec::new()).set(oldest as i64);
+    Ok(())
+}
+
 /// An event as stored in the outbox and sent, CloudEvents binary mode.
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxEvent {
@@ -177,6 +219,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
         match outcome {
             Ok(()) => {
                 report.published += 1;
+                sent("relay", "published");
                 sqlx::query(
                     "UPDATE outbox SET published_at = now(), last_error = NULL
                      WHERE event_id = $1 AND published_at IS NULL",
@@ -187,6 +230,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
             }
             Err(error) if error.poison => {
                 report.parked += 1;
+                sent("relay", "parked");
                 tracing::error!(%event_id, %error, "relay: the sink refuses this event; parked");
                 sqlx::query("UPDATE outbox SET parked_at = now(), last_error = $2 WHERE event_id = $1")
                     .bind(event_id)
@@ -196,6 +240,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
             }
             Err(error) => {
                 report.deferred += 1;
+                sent("relay", "deferred");
                 let backoff = 2f64.powi((*attempts - 1).clamp(0, 16)).min(MAX_BACKOFF_SECS);
                 tracing::warn!(%event_id, %error, backoff_secs = backoff, "relay: publish failed; deferred");
                 sqlx::query(
@@ -241,4 +286,11 @@ pub async fn prune(ctx: &Ctx, days: u32) -> Result<u64> {
     .rows_affected();
     tx.commit().await?;
     Ok(deleted)
+}
+
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&SENT);
+    std::sync::LazyLock::force(&BACKLOG);
+    std::sync::LazyLock::force(&OLDEST);
 }

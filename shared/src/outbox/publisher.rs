@@ -99,8 +99,12 @@ async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) 
         }
         while let Some(joined) = sends.join_next().await {
             match joined {
-                Ok((id, Ok(()))) => marks.published.push(id),
+                Ok((id, Ok(()))) => {
+                    super::sent("after_commit", "published");
+                    marks.published.push(id);
+                }
                 Ok((id, Err(error))) => {
+                    super::sent("after_commit", "failed");
                     tracing::warn!(event_id = %id, %error, "publish failed; the relay will retry");
                     marks.failed.push((id, error.message));
                 }

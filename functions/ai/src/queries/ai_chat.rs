@@ -50,6 +50,7 @@ pub struct ToolUse {
 impl Reply for Answer {}
 
 pub fn function() -> Function {
+    crate::groq::register_metrics();
     Function::query(SPEC, ai_chat)
 }
 

@@ -114,6 +114,7 @@ struct FlightFacts {
 }
 
 pub fn function() -> Function {
+    crate::groq::register_metrics();
     Function::query(SPEC, suggest_price)
 }
 

@@ -19,12 +19,18 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
+static STORED: std::sync::LazyLock<shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>> =
+    std::sync::LazyLock::new(|| {
+        shared::metrics::counter_family("dead_letters", "Events the broker gave up on, stored for replay, by type")
+    });
+
 /// The extensions Knative adds to a dead-lettered event.
 const ERROR_DEST: &str = "knativeerrordest";
 const ERROR_CODE: &str = "knativeerrorcode";
 const ERROR_DATA: &str = "knativeerrordata";
 
 pub fn function() -> Function {
+    std::sync::LazyLock::force(&STORED);
     Function::consumer(SPEC, store_dead_letter)
 }
 
@@ -54,6 +60,7 @@ pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: IgnoredAny) -> 
     .fetch_one(tx.exec())
     .await?;
     tx.commit().await?;
+    STORED.get_or_create(&shared::metrics::labels(&[("type", &event.ty)])).inc();
     tracing::warn!(
         event_id = %event.id, event_source = %event.source, event_type = %event.ty, dest, code,
         first, "dead letter stored"

@@ -46,6 +46,7 @@ pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: IgnoredAny) -> Resul
             break;
         }
     }
+    shared::outbox::observe_backlog(&ctx).await?;
     let outbox = shared::outbox::prune(&ctx, settings.retention_days).await?;
     let keys = shared::idempotency::prune(ctx.db(), settings.retention_days).await?;
     if outbox + keys > 0 {

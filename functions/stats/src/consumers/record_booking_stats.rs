@@ -45,6 +45,7 @@ static APPLY: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("apply_booking.lua")));
 
 pub fn function() -> Function {
+    crate::register_metrics();
     Function::consumer(SPEC, record_booking_stats)
 }
 
@@ -78,6 +79,7 @@ pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEve
         .invoke_async(&mut ctx.redis())
         .await?;
     if applied == 0 {
+        crate::duplicate(SPEC.name);
         tracing::info!(event_id = %event.id, "already applied; ignored");
     }
     Ok(())

@@ -48,6 +48,7 @@ return 0",
 });
 
 pub fn function() -> Function {
+    crate::register_metrics();
     Function::consumer(SPEC, record_destination_name)
 }
 
@@ -63,6 +64,7 @@ pub async fn record_destination_name(
         .invoke_async(&mut ctx.redis())
         .await?;
     if renamed == 0 {
+        crate::duplicate(SPEC.name);
         tracing::info!(destination = %destination.id, "an older name; ignored");
     }
     Ok(())

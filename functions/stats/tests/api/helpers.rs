@@ -7,6 +7,10 @@ use serde_json::{Value, json};
 use shared::testing::{ReadResponse, Received, TestApp, TestDb, TestRedis, TestSink};
 use stats::consumers::{reconcile_stats, record_booking_stats, record_destination_name};
 
+/// reconcile-stats reports in process-wide metrics: the tests that read
+/// them run one at a time.
+pub static RECONCILE_METRICS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct World {
     pub db: TestDb,
     pub redis: TestRedis,

@@ -9,6 +9,7 @@ use crate::helpers::World;
 /// late, are not counted again; the next tick finds nothing to do.
 #[tokio::test]
 async fn a_tick_reports_drift_and_rebuilds_from_postgresql() {
+    let _metrics = crate::helpers::RECONCILE_METRICS.lock().await;
     let world = World::new().await;
     let (_, cusco) = world.route("Cusco", "CU1").await;
     let (_, lima) = world.route("Lima", "LI1").await;
@@ -52,6 +53,7 @@ async fn a_tick_reports_drift_and_rebuilds_from_postgresql() {
 /// to PostgreSQL, every event counted once.
 #[tokio::test]
 async fn a_rebuild_under_traffic_loses_and_doubles_nothing() {
+    let _metrics = crate::helpers::RECONCILE_METRICS.lock().await;
     let world = World::new().await;
     let (_, cusco) = world.route("Cusco", "CU1").await;
     let (_, lima) = world.route("Lima", "LI1").await;

@@ -48,6 +48,8 @@ static REBUILDS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
 });
 
 pub fn function() -> Function {
+    LazyLock::force(&DRIFT);
+    LazyLock::force(&REBUILDS);
     Function::consumer(SPEC, reconcile_stats)
 }
 
