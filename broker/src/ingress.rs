@@ -15,7 +15,10 @@ use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
 
 static INGRESS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
-    shared::metrics::counter_family("broker_ingress", "Events offered to the ingress, by HTTP code (202: accepted)")
+    shared::metrics::counter_family(
+        "broker_ingress",
+        "Events offered to the ingress, by HTTP code (202: accepted)",
+    )
 });
 
 /// Registers the ingress's metrics, so /metrics shows them before the first event.

@@ -312,7 +312,9 @@ impl Function {
                         match idempotency::claim(&mut tx, spec.name, key, &request).await? {
                             idempotency::Outcome::Claimed(claim) => Some(claim),
                             idempotency::Outcome::Replay(reply) => {
-                                REPLAYS.get_or_create(&crate::metrics::labels(&[("function", spec.name)])).inc();
+                                REPLAYS
+                                    .get_or_create(&crate::metrics::labels(&[("function", spec.name)]))
+                                    .inc();
                                 return Ok(Some(*reply));
                             }
                         }

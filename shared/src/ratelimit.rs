@@ -17,7 +17,10 @@ const WINDOW_SECS: i64 = 60;
 /// INCR, and start the window's clock on the first request of the window.
 static REFUSED: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
     std::sync::LazyLock::new(|| {
-        crate::metrics::counter_family("rate_limited", "Requests refused with 429 by the per-client limit, by function")
+        crate::metrics::counter_family(
+            "rate_limited",
+            "Requests refused with 429 by the per-client limit, by function",
+        )
     });
 
 static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -92,6 +95,11 @@ pub async fn check(ctx: &Ctx, function: &str, client: &str) -> Result<(), Error>
     }
 }
 
+/// Registers this module's metrics, so /metrics shows them before they first move.
+pub(crate) fn register_metrics() {
+    std::sync::LazyLock::force(&REFUSED);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,9 +143,4 @@ mod tests {
         assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 203.0.113.5, 10.1.1.1"), PEER), "ip:203.0.113.5");
         assert_eq!(client_of(&s, None, &HeaderMap::new(), PEER), "ip:10.0.0.9");
     }
-}
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&REFUSED);
 }

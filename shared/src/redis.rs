@@ -25,7 +25,9 @@ pub async fn ping(conn: &mut ConnectionManager) -> Result<(), redis::RedisError>
 }
 
 static ERRORS: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
-    std::sync::LazyLock::new(|| crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind"));
+    std::sync::LazyLock::new(|| {
+        crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind")
+    });
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {

@@ -44,7 +44,10 @@ pub fn check(root: &Path, urls: &std::collections::BTreeMap<String, String>) -> 
         .flat_map(|text| metric_names(text))
         .collect();
     let missing: Vec<&String> = used.iter().filter(|name| !exposed.contains(*name)).collect();
-    anyhow::ensure!(missing.is_empty(), "the dashboard or the alerts query metrics no process exposes: {missing:?}");
+    anyhow::ensure!(
+        missing.is_empty(),
+        "the dashboard or the alerts query metrics no process exposes: {missing:?}"
+    );
     println!(
         "metrics: {} processes pass promtool check metrics; the dashboard and alerts use {} metrics, all exposed",
         urls.len(),
@@ -61,7 +64,10 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     while let Some(found) = text[at..].find("skybook_") {
         let start = at + found;
         let end = start
-            + bytes[start..].iter().take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || **b == b'_').count();
+            + bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || **b == b'_')
+                .count();
         names.insert(text[start..end].to_owned());
         at = end;
     }

@@ -112,10 +112,16 @@ struct Choice {
 }
 
 static LATENCY: LazyLock<HistogramFamily> = LazyLock::new(|| {
-    shared::metrics::histogram_family("groq_request_duration_seconds", "Calls to the model, by HTTP code (or network)")
+    shared::metrics::histogram_family(
+        "groq_request_duration_seconds",
+        "Calls to the model, by HTTP code (or network)",
+    )
 });
 static FAILURES: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
-    shared::metrics::counter_family("groq_failures", "Calls to the model that failed, by HTTP code (or network)")
+    shared::metrics::counter_family(
+        "groq_failures",
+        "Calls to the model that failed, by HTTP code (or network)",
+    )
 });
 static TOKENS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
     shared::metrics::counter_family("groq_tokens", "Tokens the model counted, by kind (prompt, completion)")
@@ -196,7 +202,8 @@ impl Groq {
         for attempt in 1..=ATTEMPTS {
             let started = std::time::Instant::now();
             let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
-            let code = sent.as_ref().map_or_else(|_| "network".to_owned(), |r| r.status().as_u16().to_string());
+            let code =
+                sent.as_ref().map_or_else(|_| "network".to_owned(), |r| r.status().as_u16().to_string());
             LATENCY.get_or_create(&labels(&[("code", &code)])).observe(started.elapsed().as_secs_f64());
             if !sent.as_ref().is_ok_and(|r| r.status().is_success()) {
                 FAILURES.get_or_create(&labels(&[("code", &code)])).inc();

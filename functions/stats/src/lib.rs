@@ -8,13 +8,14 @@ pub mod ranking;
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/stats";
 
-static DUPLICATES: std::sync::LazyLock<shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        shared::metrics::counter_family(
-            "events_duplicates",
-            "Events a consumer had applied already and dropped, by function",
-        )
-    });
+static DUPLICATES: std::sync::LazyLock<
+    shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>,
+> = std::sync::LazyLock::new(|| {
+    shared::metrics::counter_family(
+        "events_duplicates",
+        "Events a consumer had applied already and dropped, by function",
+    )
+});
 
 /// Counts an event a consumer had already applied.
 pub(crate) fn duplicate(function: &str) {

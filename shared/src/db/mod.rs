@@ -21,7 +21,10 @@ use crate::config::{PoolMode, Settings};
 use crate::metrics::{Family, Gauge, HistogramFamily, Labels, labels};
 
 static POOL: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
-    crate::metrics::gauge_family("db_pool_connections", "Connections of the pool, by state (in_use, idle, max)")
+    crate::metrics::gauge_family(
+        "db_pool_connections",
+        "Connections of the pool, by state (in_use, idle, max)",
+    )
 });
 static ACQUIRE: LazyLock<HistogramFamily> = LazyLock::new(|| {
     crate::metrics::histogram_family(
@@ -116,7 +119,8 @@ impl Database {
         let (size, idle) = (i64::from(self.pool.size()), self.pool.num_idle() as i64);
         POOL.get_or_create(&labels(&[("state", "in_use")])).set(size - idle);
         POOL.get_or_create(&labels(&[("state", "idle")])).set(idle);
-        POOL.get_or_create(&labels(&[("state", "max")])).set(i64::from(self.pool.options().get_max_connections()));
+        POOL.get_or_create(&labels(&[("state", "max")]))
+            .set(i64::from(self.pool.options().get_max_connections()));
     }
 
     /// Opens one connection in the background, so the first request does

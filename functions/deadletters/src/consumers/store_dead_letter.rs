@@ -19,10 +19,14 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-static STORED: std::sync::LazyLock<shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        shared::metrics::counter_family("dead_letters", "Events the broker gave up on, stored for replay, by type")
-    });
+static STORED: std::sync::LazyLock<
+    shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>,
+> = std::sync::LazyLock::new(|| {
+    shared::metrics::counter_family(
+        "dead_letters",
+        "Events the broker gave up on, stored for replay, by type",
+    )
+});
 
 /// The extensions Knative adds to a dead-lettered event.
 const ERROR_DEST: &str = "knativeerrordest";
