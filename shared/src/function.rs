@@ -297,6 +297,7 @@ impl Function {
         F: Fn(Tx, I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Done<O>>> + Send + 'static,
     {
+        let _ = REPLAYS.get_or_create(&crate::metrics::labels(&[("function", spec.name)]));
         let handler = Arc::new(handler);
         let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
             let handler = handler.clone();

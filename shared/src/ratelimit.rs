@@ -100,6 +100,11 @@ pub(crate) fn register_metrics() {
     std::sync::LazyLock::force(&REFUSED);
 }
 
+/// Starts a rate-limited function's refusal count at zero, so it shows before the first 429.
+pub(crate) fn count_refusals_of(function: &str) {
+    let _ = REFUSED.get_or_create(&crate::metrics::labels(&[("function", function)]));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

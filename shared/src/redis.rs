@@ -49,5 +49,7 @@ impl From<redis::RedisError> for Error {
 
 /// Registers this module's metrics, so /metrics shows them before they first move.
 pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&ERRORS);
+    for kind in ["connection", "timeout", "reply"] {
+        let _ = ERRORS.get_or_create(&crate::metrics::labels(&[("kind", kind)]));
+    }
 }

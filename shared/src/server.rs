@@ -130,6 +130,9 @@ impl Server {
             settings.require_keys(function.spec.name)?;
         }
         let metrics = Metrics::new(function.spec.name);
+        if function.spec.rate_limited {
+            crate::ratelimit::count_refusals_of(function.spec.name);
+        }
         let ctx = Ctx::new(settings)?;
         // The first request should find a connection open, or nearly: one is
         // opened now, in the background, never holding up the listener.

@@ -131,7 +131,9 @@ static TOKENS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
 pub fn register_metrics() {
     LazyLock::force(&LATENCY);
     LazyLock::force(&FAILURES);
-    LazyLock::force(&TOKENS);
+    for kind in ["prompt", "completion"] {
+        let _ = TOKENS.get_or_create(&labels(&[("kind", kind)]));
+    }
 }
 
 /// Adds what the model says a call cost (its `usage`) to the token counters.

@@ -22,7 +22,7 @@ pub(crate) fn duplicate(function: &str) {
     DUPLICATES.get_or_create(&shared::metrics::labels(&[("function", function)])).inc();
 }
 
-/// Registers the slice's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&DUPLICATES);
+/// Starts a consumer's duplicate count at zero, so it shows before the first duplicate.
+pub(crate) fn count_duplicates_of(function: &str) {
+    let _ = DUPLICATES.get_or_create(&shared::metrics::labels(&[("function", function)]));
 }

@@ -45,7 +45,7 @@ static APPLY: LazyLock<redis::Script> =
     LazyLock::new(|| redis::Script::new(include_str!("apply_booking.lua")));
 
 pub fn function() -> Function {
-    crate::register_metrics();
+    crate::count_duplicates_of(SPEC.name);
     Function::consumer(SPEC, record_booking_stats)
 }
 

@@ -48,7 +48,7 @@ return 0",
 });
 
 pub fn function() -> Function {
-    crate::register_metrics();
+    crate::count_duplicates_of(SPEC.name);
     Function::consumer(SPEC, record_destination_name)
 }
 
