@@ -60,6 +60,26 @@ impl World {
             .await
             .unwrap()
     }
+
+    /// A destination and a flight of `capacity` seats to it, booked `bookings`
+    /// times while the sink is down: the events wait in the outbox.
+    pub async fn backlog(sink_url: &str, capacity: i64, bookings: usize) -> (World, String) {
+        let w = World::new(sink_url).await;
+        let lima = w.destination("Lima", "1", false, true).await;
+        let flight = w.flight(&lima, "100", capacity).await;
+        for i in 0..bookings {
+            w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
+        }
+        (w, flight)
+    }
+
+    /// relay-outbox on this world's database, sending to `sink`, with these settings.
+    pub async fn relay(&self, sink: &str, settings: &[(&str, &str)]) -> TestApp {
+        let url = self.db.url();
+        let mut all = vec![("database_url", url.as_str()), ("k_sink", sink)];
+        all.extend_from_slice(settings);
+        TestApp::spawn_with(outbox::consumers::relay_outbox::function(), &all).await
+    }
 }
 
 fn rand_digits() -> u32 {

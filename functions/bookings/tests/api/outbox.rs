@@ -175,13 +175,7 @@ fn uuid() -> String {
 
 #[tokio::test]
 async fn one_tick_drains_a_backlog_larger_than_a_batch() {
-    let down = closed_url().await;
-    let w = World::new(&down).await;
-    let lima = w.destination("Lima", "1", false, true).await;
-    let flight = w.flight(&lima, "100", 100).await;
-    for i in 0..20 {
-        w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
-    }
+    let (w, _) = World::backlog(&closed_url().await, 100, 20).await;
     // The bookings' own attempts, after their replies, fail and are recorded.
     for _ in 0..200 {
         let failed: i64 =
@@ -192,12 +186,7 @@ async fn one_tick_drains_a_backlog_larger_than_a_batch() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let sink = TestSink::start().await;
-    let url = w.db.url();
-    let relay = TestApp::spawn_with(
-        outbox::consumers::relay_outbox::function(),
-        &[("database_url", &url), ("k_sink", &sink.url), ("outbox_grace_ms", "0"), ("outbox_batch", "5")],
-    )
-    .await;
+    let relay = w.relay(&sink.url, &[("outbox_grace_ms", "0"), ("outbox_batch", "5")]).await;
     relay.binary(TICK, "one-tick", &json!({})).await.expect(202);
     assert_eq!(sink.received().len(), 20, "four full batches in one tick");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
@@ -212,13 +201,7 @@ async fn one_tick_drains_a_backlog_larger_than_a_batch() {
 /// the good rows behind them are all published in the same tick.
 #[tokio::test]
 async fn poisoned_rows_are_parked_and_the_rows_behind_them_still_go_out() {
-    let down = closed_url().await;
-    let w = World::new(&down).await;
-    let lima = w.destination("Lima", "1", false, true).await;
-    let flight = w.flight(&lima, "100", 100).await;
-    for i in 0..20 {
-        w.book(&flight, &format!("P{i}"), 30, false).await.expect(200);
-    }
+    let (w, _) = World::backlog(&closed_url().await, 100, 20).await;
     sqlx::query(
         "INSERT INTO outbox (event_id, type, source, subject, data, created_at)
          SELECT gen_random_uuid(), 'skybook.poison', '/tests', 'p', '{}', now() - interval '1 hour'
@@ -229,12 +212,7 @@ async fn poisoned_rows_are_parked_and_the_rows_behind_them_still_go_out() {
     .unwrap();
     let sink = TestSink::start().await;
     sink.refuse_type("skybook.poison");
-    let url = w.db.url();
-    let relay = TestApp::spawn_with(
-        outbox::consumers::relay_outbox::function(),
-        &[("database_url", &url), ("k_sink", &sink.url), ("outbox_grace_ms", "0"), ("outbox_batch", "50")],
-    )
-    .await;
+    let relay = w.relay(&sink.url, &[("outbox_grace_ms", "0"), ("outbox_batch", "50")]).await;
     relay.binary(TICK, "poisoned-tick", &json!({})).await.expect(202);
     assert_eq!(sink.received().len(), 20, "every good row went out");
     let (parked, attempts, errors): (i64, i64, i64) = sqlx::query_as(
@@ -267,22 +245,8 @@ async fn poisoned_rows_are_parked_and_the_rows_behind_them_still_go_out() {
 #[tokio::test]
 async fn a_failing_row_backs_off_on_its_own() {
     let down = closed_url().await;
-    let w = World::new(&down).await;
-    let lima = w.destination("Lima", "1", false, true).await;
-    let flight = w.flight(&lima, "100", 10).await;
-    w.book(&flight, "Ana", 30, false).await.expect(200);
-    let url = w.db.url();
-    let relay = |sink: String| {
-        let url = url.clone();
-        async move {
-            TestApp::spawn_with(
-                outbox::consumers::relay_outbox::function(),
-                &[("database_url", &url), ("k_sink", &sink), ("outbox_grace_ms", "0")],
-            )
-            .await
-        }
-    };
-    let failing = relay(down.clone()).await;
+    let (w, _) = World::backlog(&down, 10, 1).await;
+    let failing = w.relay(&down, &[("outbox_grace_ms", "0")]).await;
     failing.binary(TICK, "a", &json!({})).await.expect(202);
     let wait: f64 =
         sqlx::query_scalar("SELECT extract(epoch FROM next_attempt_at - now())::float8 FROM outbox")
@@ -292,7 +256,7 @@ async fn a_failing_row_backs_off_on_its_own() {
     assert!(wait > 0.5, "deferred, not due at once: {wait}");
     // Not due yet: a tick with the sink back leaves it, then sends it when due.
     let sink = TestSink::start().await;
-    let working = relay(sink.url.clone()).await;
+    let working = w.relay(&sink.url, &[("outbox_grace_ms", "0")]).await;
     working.binary(TICK, "b", &json!({})).await.expect(202);
     assert_eq!(sink.received().len(), 0, "not before its back-off ends");
     sqlx::query("UPDATE outbox SET next_attempt_at = now()").execute(&w.db.pool).await.unwrap();
