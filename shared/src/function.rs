@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -226,7 +226,9 @@ impl Tx {
             subject,
             data: serde_json::to_value(data).map_err(anyhow::Error::from)?,
             traceparent: self.traceparent.clone(),
-            created_at: Utc::now(),
+            // PostgreSQL keeps microseconds: the event sent later by the
+            // relay, and the reply, carry exactly this time.
+            created_at: Utc::now().trunc_subsecs(6),
         };
         outbox::insert(self.tx.exec(), &event).await?;
         let id = event.event_id;
@@ -237,7 +239,15 @@ impl Tx {
     /// Stores the reply with the idempotency claim and commits both with the
     /// command's writes.
     pub async fn commit<O: Reply>(mut self, output: O) -> Result<Done<O>> {
-        let reply = reply_event(&self.spec, &output)?;
+        let mut reply = reply_event(&self.spec, &output)?;
+        // A command whose reply is the event it emitted (create-booking answers
+        // with its skybook.booking.created) answers with that very event, id
+        // and time included: should a Trigger route the reply, consumers see
+        // the same source and id twice and count it once.
+        if let Some(event) = self.events.iter().find(|e| e.ty == reply.ty && e.source == reply.source) {
+            reply.id = event.event_id.to_string();
+            reply.time = event.created_at;
+        }
         if let Some(claim) = &self.claim {
             idempotency::complete(self.tx.exec(), claim, &reply).await?;
         }

@@ -18,7 +18,8 @@ async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_ne
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let data = json!({"flight_id": flight, "passenger_name": "Nino", "passenger_age": 8, "has_pet": true});
     let reply = w.book.post().header("traceparent", traceparent).json(&data).send().await;
-    let booking = shared::testing::ReadResponse::read(reply).await.expect(200).json();
+    let reply = shared::testing::ReadResponse::read(reply).await.expect(200);
+    let booking = reply.json();
 
     let received = sink.wait_for(1).await;
     assert_eq!(received.len(), 1);
@@ -27,6 +28,11 @@ async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_ne
     let event_id: String =
         sqlx::query_scalar("SELECT event_id::text FROM outbox").fetch_one(&w.db.pool).await.unwrap();
     assert_eq!(event.id(), event_id);
+    // The reply is that same event: a Trigger routing it would add no second booking.
+    assert_eq!(reply.header("ce-id"), Some(event_id.as_str()));
+    let time =
+        |value: Option<&str>| chrono::DateTime::parse_from_rfc3339(value.expect("a time")).expect("RFC 3339");
+    assert_eq!(time(reply.header("ce-time")), time(received[0].header("ce-time")));
     assert_eq!(event.ty(), "skybook.booking.created");
     assert_eq!(event.source().to_string(), "/skybook/bookings");
     assert_eq!(event.subject(), booking["id"].as_str());
