@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 use shared::testing::{TcpProxy, redis_addr};
-use sqlx::Connection;
 
 use crate::dev::{self, Options, Stack};
 use crate::services;
@@ -75,22 +74,22 @@ async fn drill(stack: &Stack, proxy: &TcpProxy, database_url: &str) -> anyhow::R
     let (bookings, cancellations) = load.await??;
     println!("faults: {bookings} bookings and {cancellations} cancellations made; waiting for the stats");
 
-    let mut db = sqlx::PgConnection::connect(database_url).await?;
+    let db = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(database_url).await?;
     let mut last = (Value::Null, Value::Null);
     while last_fault.elapsed() < SETTLE_LIMIT {
         let stats = skybook.stats().await.unwrap_or(Value::Null);
-        let truth = truth(&mut db).await?;
+        let truth = stats::testing::expected_stats(&db).await?;
         if stats == truth {
             let settled = last_fault.elapsed();
             let dead: Vec<(String, String, String)> =
                 sqlx::query_as("SELECT event_type, event_id, error_dest FROM dead_letters")
-                    .fetch_all(&mut db)
+                    .fetch_all(&db)
                     .await?;
             anyhow::ensure!(dead.is_empty(), "dead letters nothing explains: {dead:?}");
             let relayed: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND attempts > 1",
             )
-            .fetch_one(&mut db)
+            .fetch_one(&db)
             .await?;
             let rebuilds = skybook.metric("reconcile-stats", "skybook_stats_rebuilds_total").await;
             return Ok(format!(
@@ -215,37 +214,4 @@ impl Skybook {
         let values: Vec<&str> = text.lines().filter(|l| l.starts_with(series)).collect();
         if values.is_empty() { "0".into() } else { values.join(", ") }
     }
-}
-
-/// What get-stats should say, by the contract's rules, from PostgreSQL.
-async fn truth(db: &mut sqlx::PgConnection) -> anyhow::Result<Value> {
-    let (revenue, bookings, pets, infants): (String, i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(total) FILTER (WHERE status = 'confirmed'), 0)::numeric(14, 2)::text,
-                count(*) FILTER (WHERE status = 'confirmed'),
-                count(*) FILTER (WHERE status = 'confirmed' AND has_pet),
-                count(*) FILTER (WHERE passenger_age < 12)
-         FROM bookings",
-    )
-    .fetch_one(&mut *db)
-    .await?;
-    let destinations: Vec<(uuid::Uuid, String, i64, String)> = sqlx::query_as(
-        "SELECT d.id, d.name, count(*), sum(b.total)::numeric(14, 2)::text
-         FROM bookings b JOIN flights f ON f.id = b.flight_id JOIN destinations d ON d.id = f.destination_id
-         WHERE b.status = 'confirmed'
-         GROUP BY d.id, d.name
-         ORDER BY count(*) DESC, d.name",
-    )
-    .fetch_all(&mut *db)
-    .await?;
-    Ok(json!({
-        "total_revenue": revenue,
-        "total_bookings": bookings,
-        "pet_bookings": pets,
-        "total_candy_cost": format!("{}.00", infants * 5),
-        "passengers_under_12": infants,
-        "destinations": destinations
-            .into_iter()
-            .map(|(id, name, bookings, revenue)| json!({"id": id, "name": name, "bookings": bookings, "revenue": revenue}))
-            .collect::<Vec<_>>(),
-    }))
 }

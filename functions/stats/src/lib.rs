@@ -4,6 +4,8 @@ pub mod consumers;
 pub mod keys;
 pub mod queries;
 pub mod ranking;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/stats";
