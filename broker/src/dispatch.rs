@@ -21,19 +21,19 @@ use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use shared::metrics::{Counter, Family, Gauge, Labels, labels};
+use shared::metrics::{CounterFamily, GaugeFamily, labels};
 
 use crate::event;
 use crate::manifest::Trigger;
 use crate::rabbit::Rabbit;
 
-static DELIVERIES: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
         "broker_deliveries",
         "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered, parked, filtered, unreadable)",
     )
 });
-static DEPTH: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+static DEPTH: LazyLock<GaugeFamily> = LazyLock::new(|| {
     shared::metrics::gauge_family("broker_queue_depth", "Events waiting in a Trigger's queue, by Trigger")
 });
 
@@ -158,9 +158,7 @@ impl Dispatcher {
                         let _ = delivery.ack(BasicAckOptions::default()).await;
                     }
                     Err(e) => {
-                        tracing::error!(trigger = %self.trigger.name, error = %e, "could not keep it; requeued");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        self.requeue_later(delivery, "could not keep it", &e).await;
                     }
                 }
                 return;
@@ -197,9 +195,7 @@ impl Dispatcher {
                     let _ = delivery.ack(BasicAckOptions::default()).await;
                 }
                 Err(e) => {
-                    tracing::error!(trigger = %self.trigger.name, error = %e, "could not schedule the retry; requeued");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                    self.requeue_later(delivery, "could not schedule the retry", &e).await;
                 }
             }
             return;
@@ -215,11 +211,17 @@ impl Dispatcher {
             }
             Err(e) => {
                 // Not even RabbitMQ would keep it: try it all again later.
-                tracing::error!(trigger = %self.trigger.name, error = %e, "dead-lettering failed; requeued");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                self.requeue_later(delivery, "dead-lettering failed", &e).await;
             }
         }
+    }
+
+    /// RabbitMQ failed us mid-settlement: the message goes back to the
+    /// queue, after a pause, to be taken again from the start.
+    async fn requeue_later(&self, delivery: Delivery, what: &str, error: &str) {
+        tracing::error!(trigger = %self.trigger.name, error, "{what}; requeued");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
     }
 
     /// A filter attribute with an empty value matches any value, but only in

@@ -7,14 +7,14 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
-use shared::metrics::{Counter, Family, Labels, labels};
+use shared::metrics::{CounterFamily, labels};
 use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 
 use crate::event;
 use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
 
-static INGRESS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+static INGRESS: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
         "broker_ingress",
         "Events offered to the ingress, by HTTP code (202: accepted)",

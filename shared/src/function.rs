@@ -18,13 +18,12 @@ use crate::error::{Error, Result};
 use crate::idempotency;
 use crate::outbox::{self, OutboxEvent};
 
-static REPLAYS: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::counter_family(
-            "idempotent_replays",
-            "Commands delivered again and answered with their first reply, unexecuted, by function",
-        )
-    });
+static REPLAYS: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::counter_family(
+        "idempotent_replays",
+        "Commands delivered again and answered with their first reply, unexecuted, by function",
+    )
+});
 
 static EVENT_AGE: std::sync::LazyLock<crate::metrics::HistogramFamily> = std::sync::LazyLock::new(|| {
     crate::metrics::histogram_family(

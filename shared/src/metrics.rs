@@ -26,15 +26,18 @@ fn register(name: &'static str, help: &'static str, metric: impl prometheus_clie
     REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, metric);
 }
 
+pub type CounterFamily = Family<Labels, Counter>;
+pub type GaugeFamily = Family<Labels, Gauge>;
+
 /// A counter family, `skybook_<name>_total`.
-pub fn counter_family(name: &'static str, help: &'static str) -> Family<Labels, Counter> {
+pub fn counter_family(name: &'static str, help: &'static str) -> CounterFamily {
     let family = Family::<Labels, Counter>::default();
     register(name, help, family.clone());
     family
 }
 
 /// A gauge family, `skybook_<name>`.
-pub fn gauge_family(name: &'static str, help: &'static str) -> Family<Labels, Gauge> {
+pub fn gauge_family(name: &'static str, help: &'static str) -> GaugeFamily {
     let family = Family::<Labels, Gauge>::default();
     register(name, help, family.clone());
     family

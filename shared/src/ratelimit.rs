@@ -15,13 +15,12 @@ use crate::function::Ctx;
 const WINDOW_SECS: i64 = 60;
 
 /// INCR, and start the window's clock on the first request of the window.
-static REFUSED: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::counter_family(
-            "rate_limited",
-            "Requests refused with 429 by the per-client limit, by function",
-        )
-    });
+static REFUSED: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::counter_family(
+        "rate_limited",
+        "Requests refused with 429 by the per-client limit, by function",
+    )
+});
 
 static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(

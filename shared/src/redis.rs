@@ -24,10 +24,9 @@ pub async fn ping(conn: &mut ConnectionManager) -> Result<(), redis::RedisError>
     redis::cmd("PING").query_async::<String>(conn).await.map(|_| ())
 }
 
-static ERRORS: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind")
-    });
+static ERRORS: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind")
+});
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::config::{Secret, Settings};
-use shared::metrics::{Counter, Family, HistogramFamily, Labels, labels};
+use shared::metrics::{CounterFamily, HistogramFamily, labels};
 use shared::{Ctx, Error};
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
@@ -117,13 +117,13 @@ static LATENCY: LazyLock<HistogramFamily> = LazyLock::new(|| {
         "Calls to the model, by HTTP code (or network)",
     )
 });
-static FAILURES: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+static FAILURES: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
         "groq_failures",
         "Calls to the model that failed, by HTTP code (or network)",
     )
 });
-static TOKENS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+static TOKENS: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family("groq_tokens", "Tokens the model counted, by kind (prompt, completion)")
 });
 

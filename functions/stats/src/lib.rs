@@ -10,9 +10,7 @@ pub mod testing;
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/stats";
 
-static DUPLICATES: std::sync::LazyLock<
-    shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>,
-> = std::sync::LazyLock::new(|| {
+static DUPLICATES: std::sync::LazyLock<shared::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
     shared::metrics::counter_family(
         "events_duplicates",
         "Events a consumer had applied already and dropped, by function",

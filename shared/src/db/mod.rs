@@ -18,9 +18,9 @@ pub use conn::{Conn, Exec};
 pub use migrate::migrate_main;
 
 use crate::config::{PoolMode, Settings};
-use crate::metrics::{Family, Gauge, HistogramFamily, Labels, labels};
+use crate::metrics::{GaugeFamily, HistogramFamily, labels};
 
-static POOL: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+static POOL: LazyLock<GaugeFamily> = LazyLock::new(|| {
     crate::metrics::gauge_family(
         "db_pool_connections",
         "Connections of the pool, by state (in_use, idle, max)",

@@ -20,29 +20,26 @@ use crate::function::Ctx;
 
 /// Events sent to the sink, by path (`after_commit`: the command's process;
 /// `relay`) and outcome (`published`, `failed`, `deferred`, `parked`).
-static SENT: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Counter>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::counter_family("events_sent", "Events sent to the broker, by path and outcome")
-    });
+static SENT: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::counter_family("events_sent", "Events sent to the broker, by path and outcome")
+});
 
 fn sent(path: &str, outcome: &str) {
     SENT.get_or_create(&crate::metrics::labels(&[("path", path), ("outcome", outcome)])).inc();
 }
 
-static BACKLOG: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Gauge>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::gauge_family(
-            "outbox_backlog",
-            "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
-        )
-    });
-static OLDEST: std::sync::LazyLock<crate::metrics::Family<crate::metrics::Labels, crate::metrics::Gauge>> =
-    std::sync::LazyLock::new(|| {
-        crate::metrics::gauge_family(
-            "outbox_oldest_pending_age_seconds",
-            "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
-        )
-    });
+static BACKLOG: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::gauge_family(
+        "outbox_backlog",
+        "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
+    )
+});
+static OLDEST: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::gauge_family(
+        "outbox_oldest_pending_age_seconds",
+        "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
+    )
+});
 
 /// Counts what is left to publish, and how old the oldest of it is, into the backlog gauges.
 pub async fn observe_backlog(ctx: &Ctx) -> Result<()> {

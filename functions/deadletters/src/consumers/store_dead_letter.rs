@@ -19,9 +19,7 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-static STORED: std::sync::LazyLock<
-    shared::metrics::Family<shared::metrics::Labels, shared::metrics::Counter>,
-> = std::sync::LazyLock::new(|| {
+static STORED: std::sync::LazyLock<shared::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
     shared::metrics::counter_family(
         "dead_letters",
         "Events the broker gave up on, stored for replay, by type",

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use serde::de::IgnoredAny;
 use shared::cloudevent::Incoming;
 use shared::events::{PING, STATS_REBUILD};
-use shared::metrics::{Counter, Family, Gauge, Labels};
+use shared::metrics::{CounterFamily, GaugeFamily};
 use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 
 pub use snapshot::{JournalEntry, Stats};
@@ -37,13 +37,13 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-static DRIFT: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
+static DRIFT: LazyLock<GaugeFamily> = LazyLock::new(|| {
     shared::metrics::gauge_family(
         "stats_drift",
         "PostgreSQL minus Redis at the last reconciliation, by measure (0: in step)",
     )
 });
-static REBUILDS: LazyLock<Family<Labels, Counter>> = LazyLock::new(|| {
+static REBUILDS: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family("stats_rebuilds", "Stats rebuilt from PostgreSQL, by reason")
 });
 
