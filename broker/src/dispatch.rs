@@ -252,7 +252,11 @@ impl Dispatcher {
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            return Err(Failure { code: status.as_u16(), data: body, retryable: retryable(status.as_u16()) });
+            return Err(Failure {
+                code: status.as_u16(),
+                data: body,
+                retryable: shared::cloudevent::retryable(status.as_u16()),
+            });
         }
         // Only a 200 carries a reply: an event in a 202 is not routed further.
         if status == http::StatusCode::OK && event::is_event(&headers) {
@@ -320,10 +324,4 @@ fn retries_of(delivery: &Delivery) -> u32 {
         Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
         _ => 0,
     }
-}
-
-/// The statuses Knative retries: server errors, and the few client errors
-/// that can pass with time. Any other 4xx will fail the same way again.
-pub fn retryable(status: u16) -> bool {
-    status >= 500 || matches!(status, 404 | 408 | 409 | 429)
 }

@@ -209,6 +209,13 @@ pub fn is_context_attribute(name: &str) -> bool {
     )
 }
 
+/// The statuses Knative's data plane retries: server errors, and the few
+/// client errors that can pass with time. Any other 4xx will fail the same
+/// way again. What the broker retries, and what the relay parks.
+pub fn retryable(status: u16) -> bool {
+    status >= 500 || matches!(status, 404 | 408 | 409 | 429)
+}
+
 /// An attribute name as the spec allows it: lower-case letters a-z and
 /// digits, 1 to 64 of them (the spec asks for 20 at most), never `data`.
 pub fn valid_attribute_name(name: &str) -> bool {

@@ -132,7 +132,7 @@ pub async fn send(
         Ok(response) if response.status().is_success() => Ok(()),
         Ok(response) => {
             let code = response.status().as_u16();
-            let poison = (400..500).contains(&code) && !matches!(code, 404 | 408 | 409 | 429);
+            let poison = (400..500).contains(&code) && !crate::cloudevent::retryable(code);
             Err(SendError { message: format!("sink answered {}", response.status()), poison })
         }
         Err(e) => Err(SendError { message: format!("sink unreachable: {e}"), poison: false }),
