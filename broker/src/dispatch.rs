@@ -22,9 +22,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use shared::metrics::{CounterFamily, GaugeFamily, labels};
+use shared::telemetry::trace_context;
+use tracing::Instrument;
 
-use crate::event;
 use crate::manifest::Trigger;
+use crate::{event, trace};
 use crate::rabbit::Rabbit;
 
 static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
@@ -173,7 +175,11 @@ impl Dispatcher {
         }
         // Retries so far: carried by the message, so they survive a restart.
         let attempt = retries_of(&delivery);
-        let failure = match self.attempt(&event).await {
+        let queue = self.rabbit.trigger_queue(&self.trigger.name);
+        let span = trace::deliver(&self.trigger.name, &queue, &event, delivery.properties.headers().as_ref(), attempt);
+        let outcome = self.attempt(&event, &span).instrument(span.clone()).await;
+        trace_context::record_status(&span, outcome.as_ref().map_or_else(|f| f.code, |()| 200), false);
+        let failure = match outcome {
             Ok(()) => {
                 self.count("delivered");
                 let _ = delivery.ack(BasicAckOptions::default()).await;
@@ -204,7 +210,7 @@ impl Dispatcher {
             trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code, attempts = attempt + 1,
             "undeliverable; dead-lettering"
         );
-        match self.dead_letter(event, &failure).await {
+        match self.dead_letter(event, &failure, &span).instrument(span.clone()).await {
             Ok(()) => {
                 self.count("dead_lettered");
                 let _ = delivery.ack(BasicAckOptions::default()).await;
@@ -235,12 +241,14 @@ impl Dispatcher {
     }
 
     /// One delivery; a reply event in a 200 response is routed back in.
-    async fn attempt(&self, event: &Event) -> Result<(), Failure> {
+    async fn attempt(&self, event: &Event, span: &tracing::Span) -> Result<(), Failure> {
         let request = event::post(&self.http, &self.trigger.subscriber, event).map_err(|e| Failure {
             code: 0,
             data: Bytes::from(e),
             retryable: false,
         })?;
+        // This attempt is the hop the subscriber continues.
+        let request = request.headers(trace_context::headers_of(span));
         // The broker routes replies, and says so to the subscriber.
         let request = request.header("prefer", "reply");
         let response = request.send().await.map_err(|e| Failure {
@@ -260,23 +268,24 @@ impl Dispatcher {
         }
         // Only a 200 carries a reply: an event in a 202 is not routed further.
         if status == http::StatusCode::OK && event::is_event(&headers) {
-            self.route_reply(&headers, body).await?;
+            self.route_reply(&headers, body, span).await?;
         }
         Ok(())
     }
 
-    async fn route_reply(&self, headers: &http::HeaderMap, body: Bytes) -> Result<(), Failure> {
+    async fn route_reply(&self, headers: &http::HeaderMap, body: Bytes, span: &tracing::Span) -> Result<(), Failure> {
         let reply = event::from_http(headers, body.clone()).map_err(|e| Failure {
             code: 502,
             data: Bytes::from(format!("invalid reply event: {e}")),
             retryable: false,
         })?;
-        let (payload, amqp_headers) = event::to_amqp(&reply).map_err(|e| Failure {
+        let (payload, mut amqp_headers) = event::to_amqp(&reply).map_err(|e| Failure {
             code: 502,
             data: Bytes::from(e.to_string()),
             retryable: false,
         })?;
-        self.rabbit.publish(&payload, amqp_headers).await.map_err(|e| Failure {
+        let publish = span.in_scope(|| trace::publish(&self.rabbit.exchange(), &reply, &mut amqp_headers));
+        self.rabbit.publish(&payload, amqp_headers).instrument(publish).await.map_err(|e| Failure {
             code: 503,
             data: Bytes::from(e),
             retryable: true,
@@ -286,7 +295,7 @@ impl Dispatcher {
     /// To the dead-letter sink with Knative's error extensions, retried by
     /// the Trigger's delivery policy; parked in a RabbitMQ queue of the
     /// Trigger's own when the sink still fails, or there is none.
-    async fn dead_letter(&self, mut event: Event, failure: &Failure) -> Result<(), String> {
+    async fn dead_letter(&self, mut event: Event, failure: &Failure, span: &tracing::Span) -> Result<(), String> {
         let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
         event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
         event.set_extension("knativeerrorcode", failure.code.to_string());
@@ -294,7 +303,8 @@ impl Dispatcher {
         if let Some(sink) = &self.trigger.delivery.dead_letter_sink {
             let mut attempt = 0;
             loop {
-                let sent = match event::post(&self.http, sink, &event)?.send().await {
+                let request = event::post(&self.http, sink, &event)?.headers(trace_context::headers_of(span));
+                let sent = match request.send().await {
                     Ok(response) if response.status().is_success() => return Ok(()),
                     Ok(response) => format!("answered {}", response.status()),
                     Err(e) => e.to_string(),

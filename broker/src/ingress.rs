@@ -8,9 +8,11 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
 use shared::metrics::{CounterFamily, labels};
+use shared::telemetry::trace_context;
+use tracing::Instrument;
 use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 
-use crate::event;
+use crate::{event, trace};
 use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
 
@@ -45,7 +47,9 @@ impl Ingress {
         let path = request.uri().path().to_owned();
         match (request.method(), path.as_str()) {
             (&Method::POST, p) if p == &*self.path => {
-                let response = self.accept(request).await.unwrap_or_else(Error::into_response);
+                let span = trace::ingress(&self.path);
+                let response = self.accept(request, &span).await.unwrap_or_else(Error::into_response);
+                trace_context::record_status(&span, response.status().as_u16(), true);
                 let code = response.status().as_u16().to_string();
                 INGRESS.get_or_create(&labels(&[("code", &code)])).inc();
                 response
@@ -61,7 +65,7 @@ impl Ingress {
         }
     }
 
-    async fn accept(&self, request: Request<Incoming>) -> Result<Response<Body>, Error> {
+    async fn accept(&self, request: Request<Incoming>, span: &tracing::Span) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
         if event::is_batch(&parts.headers) {
             return Err(Error::UnsupportedMediaType {
@@ -71,9 +75,13 @@ impl Ingress {
         let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
-        let (payload, headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;
+        let producer = event.extension("traceparent").map(|v| v.to_string());
+        trace_context::continue_from(span, &parts.headers, producer.as_deref());
+        let (payload, mut headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;
+        let publish = span.in_scope(|| trace::publish(&self.rabbit.exchange(), &event, &mut headers));
         self.rabbit
             .publish(&payload, headers)
+            .instrument(publish)
             .await
             .map_err(|e| Error::unavailable("broker_unavailable", e))?;
         tracing::debug!(event = %event::describe(&event), "queued");

@@ -10,6 +10,7 @@ pub mod ingress;
 pub mod manifest;
 pub mod ping;
 pub mod rabbit;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -145,12 +146,6 @@ pub async fn start(
 pub fn main() -> std::process::ExitCode {
     use clap::Parser;
     let config = Config::parse();
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_default())
-        .with_writer(std::io::stderr)
-        .compact()
-        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -158,10 +153,17 @@ pub fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    // Inside the runtime: the trace exporter sends on its threads.
+    runtime.block_on(async {
+        shared::telemetry::init("skybook-broker", &filter, shared::config::LogFormat::Pretty)
+    });
     let result = runtime.block_on(async {
         let running = start(config, shared::server::shutdown_signal()).await?;
         running.done.await.context("broker task")
     });
+    // The last deliveries' spans leave before the process does.
+    shared::telemetry::shutdown(Duration::from_secs(5));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -90,7 +90,7 @@ pub struct Ctx {
 struct CtxInner {
     settings: Settings,
     db: Database,
-    redis: redis::aio::ConnectionManager,
+    redis: crate::redis::Redis,
     http: reqwest::Client,
     /// Sends committed events to `K_SINK` after the reply; none without a sink.
     publisher: Option<outbox::Publisher>,
@@ -174,7 +174,7 @@ impl Ctx {
     }
 
     /// A handle on the process's Redis connection (cheap to clone, multiplexed).
-    pub fn redis(&self) -> redis::aio::ConnectionManager {
+    pub fn redis(&self) -> crate::redis::Redis {
         self.inner.redis.clone()
     }
 }
@@ -218,13 +218,18 @@ impl Tx {
     /// to the broker once the command commits, after the reply (and by the
     /// relay if that fails).
     pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
+        let event_id = Uuid::now_v7();
+        // The event is created here, in this command's trace: it carries
+        // that context however late it is sent. Untraced, the caller's.
+        let traceparent = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
+            .or_else(|| self.traceparent.clone());
         let event = OutboxEvent {
-            event_id: Uuid::now_v7(),
+            event_id,
             ty: ty.to_owned(),
             source: self.spec.source.to_owned(),
             subject,
             data: serde_json::to_value(data).map_err(anyhow::Error::from)?,
-            traceparent: self.traceparent.clone(),
+            traceparent,
             // PostgreSQL keeps microseconds: the event sent later by the
             // relay, and the reply, carry exactly this time.
             created_at: Utc::now().trunc_subsecs(6),

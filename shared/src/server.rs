@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
@@ -25,6 +26,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::function::{Ctx, Dependency, Function};
 use crate::metrics::Metrics;
+use crate::telemetry::trace_context;
 
 /// The body type of every response.
 pub type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -67,7 +69,6 @@ pub fn serve(function: Function) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -75,10 +76,15 @@ pub fn serve(function: Function) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Inside the runtime: the trace exporter sends on its threads.
+    runtime.block_on(async { crate::telemetry::init(name, &settings.rust_log, settings.log_format) });
+    let grace = settings.shutdown_grace();
     let result = runtime.block_on(async {
         let server = Server::bind(function, settings).await?;
         server.run(shutdown_signal()).await.map_err(|e| e.to_string())
     });
+    // The spans of the last requests leave before the process does.
+    crate::telemetry::shutdown(grace);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(line) => {
@@ -231,8 +237,11 @@ impl App {
                 let started = Instant::now();
                 let peer =
                     request.extensions().get::<Peer>().map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
-                let response = self.invoke(request, peer).await.unwrap_or_else(Error::into_response);
-                self.metrics.observe(response.status().as_u16(), started.elapsed());
+                let span = server_span(self.function.spec.name);
+                let response = self.invoke(request, peer, &span).await.unwrap_or_else(Error::into_response);
+                let status = response.status().as_u16();
+                trace_context::record_status(&span, status, true);
+                self.metrics.observe(status, started.elapsed());
                 response
             }
             (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
@@ -256,7 +265,12 @@ impl App {
         }
     }
 
-    async fn invoke(&self, request: Request<IncomingBody>, peer: IpAddr) -> Result<Response<Body>, Error> {
+    async fn invoke(
+        &self,
+        request: Request<IncomingBody>,
+        peer: IpAddr,
+        span: &tracing::Span,
+    ) -> Result<Response<Body>, Error> {
         let spec = &self.function.spec;
         let settings = self.ctx.settings();
         let verified_key = match spec.authenticated {
@@ -279,18 +293,22 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
-        let (service, revision) = crate::telemetry::knative();
-        let traceparent = incoming.traceparent.as_deref().unwrap_or("");
-        let span = tracing::info_span!(
-            "invoke",
-            function = spec.name,
-            k_service = service,
-            k_revision = revision,
-            ce_id = %incoming.id,
-            ce_source = %incoming.source,
-            trace_id = crate::telemetry::trace_id(traceparent),
-            traceparent,
-        );
+        trace_context::continue_from(span, &parts.headers, incoming.traceparent.as_deref());
+        span.record("ce_id", tracing::field::display(&incoming.id));
+        span.record("ce_source", tracing::field::display(&incoming.source));
+        trace_context::set_name(span, || format!("CloudEvents Process {}", incoming.ty));
+        trace_context::set_attributes(span, || {
+            let mut attributes = vec![
+                KeyValue::new("cloudevents.event_id", incoming.id.clone()),
+                KeyValue::new("cloudevents.event_source", incoming.source.clone()),
+                KeyValue::new("cloudevents.event_type", incoming.ty.clone()),
+            ];
+            if let Some(subject) = &incoming.subject {
+                attributes.push(KeyValue::new("cloudevents.event_subject", subject.clone()));
+            }
+            attributes
+        });
+        span.record("trace_id", trace_context::trace_id_of(span, incoming.traceparent.as_deref()));
         // The handler runs in a task of its own: a client that hangs up does
         // not cut a command off between its commit and its publish.
         let (function, ctx) = (self.function.clone(), self.ctx.clone());
@@ -338,6 +356,24 @@ impl App {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+/// The span of one invocation: a server span, named and parented once the
+/// event is read (the trace it continues comes with it), in every log line
+/// the handler writes.
+fn server_span(function: &'static str) -> tracing::Span {
+    let (service, revision) = crate::telemetry::knative();
+    tracing::info_span!(
+        "invoke",
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        function,
+        k_service = service,
+        k_revision = revision,
+        ce_id = tracing::field::Empty,
+        ce_source = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    )
 }
 
 /// A request's whole body, at most `limit` bytes (413 past it), within

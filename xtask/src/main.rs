@@ -5,6 +5,7 @@
 mod audit;
 mod bench;
 mod catalog;
+mod client;
 mod context;
 mod dev;
 mod faults;
@@ -14,6 +15,7 @@ mod observability;
 mod services;
 mod soak;
 mod supervise;
+mod traces;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +54,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Cut Redis, kill the stats function and the broker under load; check the stats settle to PostgreSQL.
     Faults,
+    /// Export the local stack's spans to a receiver here; check a booking is one trace, relayed or not.
+    Traces,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +71,10 @@ fn main() -> anyhow::Result<()> {
         Command::Faults => {
             services::ensure()?;
             faults::run()
+        }
+        Command::Traces => {
+            services::ensure()?;
+            traces::run()
         }
         Command::Migrate => {
             services::ensure()?;
@@ -102,6 +110,8 @@ fn test(lint: bool, deploy_checks: bool, cargo_args: Vec<String>) -> anyhow::Res
     // Redis cut, the stats function and the broker killed, under load: the
     // stats must come back equal to PostgreSQL with no one's help.
     faults::run()?;
+    // One booking, one trace, from the client to the stats, relayed or not.
+    traces::run()?;
     // Functions under test reach PostgreSQL through PgBouncer in transaction
     // mode, as in a cluster: what the pooler would break fails here.
     let pooler = ("TEST_POOLER_ADDR", services::pooler_addr());

@@ -47,6 +47,8 @@ struct Process {
     backoff: Duration,
     restart_at: Option<Instant>,
     restarts: u32,
+    /// Stopped on purpose: not restarted until released.
+    held: bool,
 }
 
 /// Processes kept running until this is dropped.
@@ -84,8 +86,32 @@ impl Supervisor {
             backoff: FIRST_BACKOFF,
             restart_at: None,
             restarts: 0,
+            held: false,
         };
         self.processes.lock().map_err(|_| anyhow::anyhow!("the supervisor failed"))?.push(process);
+        Ok(())
+    }
+
+    /// Stops a process (SIGTERM, so it drains) and keeps it down, as a
+    /// Deployment scaled to zero is, until [`Supervisor::release`].
+    pub fn hold(&self, name: &str) -> anyhow::Result<()> {
+        let mut processes = self.processes.lock().map_err(|_| anyhow::anyhow!("the supervisor failed"))?;
+        let process = processes.iter_mut().find(|p| p.recipe.name == name).context("no such process")?;
+        process.held = true;
+        if let Some(mut child) = process.child.take() {
+            stop(&mut child);
+        }
+        Ok(())
+    }
+
+    /// Starts a held process again.
+    pub fn release(&self, name: &str) -> anyhow::Result<()> {
+        let mut processes = self.processes.lock().map_err(|_| anyhow::anyhow!("the supervisor failed"))?;
+        let process = processes.iter_mut().find(|p| p.recipe.name == name).context("no such process")?;
+        process.held = false;
+        process.child = Some(process.recipe.spawn().with_context(|| format!("starting {name}"))?);
+        process.started = Instant::now();
+        process.restart_at = None;
         Ok(())
     }
 
@@ -104,6 +130,9 @@ impl Default for Supervisor {
 
 /// One look at a process: note an exit, restart when its back-off is over.
 fn watch(process: &mut Process) {
+    if process.held {
+        return;
+    }
     if let Some(child) = &mut process.child
         && let Ok(Some(status)) = child.try_wait()
     {

@@ -9,6 +9,8 @@ use serde_json::Value;
 use shared::config::{Secret, Settings};
 use shared::metrics::{CounterFamily, HistogramFamily, labels};
 use shared::{Ctx, Error};
+use shared::telemetry::trace_context::{self, KeyValue};
+use tracing::Instrument;
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
 const ATTEMPTS: u32 = 3;
@@ -137,7 +139,7 @@ pub fn register_metrics() {
 }
 
 /// Adds what the model says a call cost (its `usage`) to the token counters.
-fn count_tokens(body: &[u8]) {
+fn count_tokens(body: &[u8]) -> Option<(u64, u64)> {
     #[derive(Deserialize)]
     struct Usage {
         prompt_tokens: u64,
@@ -150,7 +152,9 @@ fn count_tokens(body: &[u8]) {
     if let Ok(WithUsage { usage: Some(usage) }) = serde_json::from_slice(body) {
         TOKENS.get_or_create(&labels(&[("kind", "prompt")])).inc_by(usage.prompt_tokens);
         TOKENS.get_or_create(&labels(&[("kind", "completion")])).inc_by(usage.completion_tokens);
+        return Some((usage.prompt_tokens, usage.completion_tokens));
     }
+    None
 }
 
 /// The process's client, or none when no key is set.
@@ -203,7 +207,11 @@ impl Groq {
         let mut last_error = String::new();
         for attempt in 1..=ATTEMPTS {
             let started = std::time::Instant::now();
-            let sent = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body).send().await;
+            let span = self.span(attempt);
+            let request = self.http.post(&self.url).bearer_auth(self.key.expose()).json(&body);
+            let sent = request.send().instrument(span.clone()).await;
+            let status = sent.as_ref().map_or(0, |r| r.status().as_u16());
+            trace_context::record_status(&span, status, false);
             let code =
                 sent.as_ref().map_or_else(|_| "network".to_owned(), |r| r.status().as_u16().to_string());
             LATENCY.get_or_create(&labels(&[("code", &code)])).observe(started.elapsed().as_secs_f64());
@@ -213,7 +221,14 @@ impl Groq {
             let wait = match sent {
                 Ok(response) if response.status().is_success() => {
                     let bytes = read_limited(response).await?;
-                    count_tokens(&bytes);
+                    if let Some((input, output)) = count_tokens(&bytes) {
+                        trace_context::set_attributes(&span, || {
+                            vec![
+                                KeyValue::new("gen_ai.usage.input_tokens", input as i64),
+                                KeyValue::new("gen_ai.usage.output_tokens", output as i64),
+                            ]
+                        });
+                    }
                     return parse_reply(&bytes);
                 }
                 Ok(response) if response.status().as_u16() == 429 || response.status().is_server_error() => {
@@ -245,6 +260,25 @@ impl Groq {
             }
         }
         Err(unavailable(last_error))
+    }
+}
+
+impl Groq {
+    /// A client span per call to the model, as the GenAI semantic conventions
+    /// name and describe it. The trace context is not sent: Groq is not ours.
+    fn span(&self, attempt: u32) -> tracing::Span {
+        let span = tracing::info_span!("groq", otel.name = tracing::field::Empty, otel.kind = "client", attempt);
+        trace_context::set_name(&span, || format!("chat {}", self.model));
+        trace_context::set_attributes(&span, || {
+            vec![
+                KeyValue::new("gen_ai.operation.name", "chat"),
+                KeyValue::new("gen_ai.provider.name", "groq"),
+                KeyValue::new("gen_ai.request.model", self.model.clone()),
+                KeyValue::new("http.request.method", "POST"),
+                KeyValue::new("url.full", self.url.clone()),
+            ]
+        });
+        span
     }
 }
 

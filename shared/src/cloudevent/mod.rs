@@ -28,8 +28,11 @@ pub struct Incoming {
     pub ty: String,
     pub subject: Option<String>,
     pub time: Option<DateTime<Utc>>,
+    /// The trace context this request continues: the `traceparent` header
+    /// (the hop that delivered it), else the event's own extension.
     pub traceparent: Option<String>,
-    /// Extension attributes other than `traceparent`, as strings.
+    /// Extension attributes as strings (`traceparent` among them: the
+    /// context the event was created in).
     pub extensions: BTreeMap<String, String>,
     /// The key that makes a redelivered command a no-op: ce-source + ce-id,
     /// or the `Idempotency-Key` header of a plain JSON request.
@@ -121,7 +124,6 @@ impl Incoming {
         let id = event.id().to_owned();
         let extensions = event
             .iter_extensions()
-            .filter(|(name, _)| *name != "traceparent")
             .map(|(name, value)| (name.to_owned(), value.to_string()))
             .collect();
         Ok(Incoming {

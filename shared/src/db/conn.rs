@@ -8,6 +8,9 @@ use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
 use sqlx::{Describe, Either, Execute, Executor, PgConnection, Postgres, Transaction};
+use tracing::{Instrument, Span};
+
+use crate::telemetry::trace_context;
 
 /// A pooled connection, or a transaction, from [`super::Database`].
 pub struct Conn {
@@ -57,7 +60,8 @@ impl<'c> Executor<'c> for Exec<'c> {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        self.conn.fetch_many(Statement { query, unnamed: self.unnamed })
+        let span = statement_span(query.sql());
+        Box::pin(Traced { stream: self.conn.fetch_many(Statement { query, unnamed: self.unnamed }), span })
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
@@ -65,7 +69,8 @@ impl<'c> Executor<'c> for Exec<'c> {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        self.conn.fetch_optional(Statement { query, unnamed: self.unnamed })
+        let span = statement_span(query.sql());
+        Box::pin(self.conn.fetch_optional(Statement { query, unnamed: self.unnamed }).instrument(span))
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -108,5 +113,80 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Statement<E> {
 
     fn persistent(&self) -> bool {
         self.query.persistent() && !self.unnamed
+    }
+}
+
+/// A client span per statement when spans are exported (none otherwise),
+/// named and described as the database semantic conventions say.
+fn statement_span(sql: &str) -> Span {
+    if !crate::telemetry::exporting() {
+        return Span::none();
+    }
+    let (operation, target) = summary(sql);
+    let span = tracing::info_span!("statement", otel.name = tracing::field::Empty, otel.kind = "client");
+    trace_context::set_name(&span, || match target {
+        Some(target) => format!("{operation} {target}"),
+        None => operation.clone(),
+    });
+    trace_context::set_attributes(&span, || {
+        vec![
+            opentelemetry::KeyValue::new("db.system.name", "postgresql"),
+            opentelemetry::KeyValue::new("db.operation.name", operation.clone()),
+            opentelemetry::KeyValue::new("db.query.text", sql.to_owned()),
+        ]
+    });
+    span
+}
+
+/// A statement's operation and the table it works on, as far as its first
+/// words say: `INSERT INTO outbox …` is ("INSERT", Some("outbox")).
+fn summary(sql: &str) -> (String, Option<&str>) {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    let operation = words.first().map_or_else(String::new, |w| w.to_ascii_uppercase());
+    // The word after the first `keyword` that names a table (not `now()`
+    // in `extract(epoch FROM now())`, say).
+    let table = |word: &&str| word.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    let after = |keyword: &str| {
+        words.windows(2).find(|pair| pair[0].eq_ignore_ascii_case(keyword) && table(&pair[1])).map(|pair| pair[1])
+    };
+    let target = match operation.as_str() {
+        "INSERT" => after("INTO"),
+        "UPDATE" => words.get(1).copied().filter(table),
+        "DELETE" | "SELECT" => after("FROM"),
+        _ => None,
+    };
+    (operation, target)
+}
+
+/// A stream of rows polled inside its statement's span.
+struct Traced<'e, T> {
+    stream: BoxStream<'e, T>,
+    span: Span,
+}
+
+impl<T> futures_core::Stream for Traced<'_, T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        this.stream.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_statement_is_summed_up_by_its_operation_and_table() {
+        assert_eq!(super::summary("INSERT INTO outbox (a) VALUES ($1)"), ("INSERT".into(), Some("outbox")));
+        assert_eq!(super::summary("update flights SET x = 1"), ("UPDATE".into(), Some("flights")));
+        assert_eq!(super::summary("SELECT a FROM bookings WHERE"), ("SELECT".into(), Some("bookings")));
+        assert_eq!(super::summary("WITH x AS (SELECT 1) SELECT"), ("WITH".into(), None));
+        assert_eq!(super::summary("SELECT 1"), ("SELECT".into(), None));
+        let backlog = "SELECT extract(epoch FROM now() - min(created_at)) FROM outbox WHERE";
+        assert_eq!(super::summary(backlog), ("SELECT".into(), Some("outbox")));
     }
 }

@@ -20,7 +20,7 @@ pub fn migrate_main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&settings);
+    crate::telemetry::init("skybook-migrate", &settings.rust_log, settings.log_format);
     let migrated = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use opentelemetry::KeyValue;
+use tracing::Instrument;
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -17,6 +19,7 @@ use crate::cloudevent::headers::encode;
 use crate::db::Exec;
 use crate::error::Result;
 use crate::function::Ctx;
+use crate::telemetry::trace_context;
 
 /// Events sent to the sink, by path (`after_commit`: the command's process;
 /// `relay`) and outcome (`published`, `failed`, `deferred`, `parked`).
@@ -106,12 +109,30 @@ impl std::fmt::Display for SendError {
 
 /// POSTs one event to the sink, with the extensions the platform asked for
 /// (`K_CE_OVERRIDES`). Any 2xx is delivery; the broker owns it from there.
+///
+/// The send is a client span in the event's own trace (the one it was
+/// created in), whichever `path` sends it: the after-commit publisher, or
+/// the relay much later. The event keeps its creation context as its
+/// `traceparent` extension; the `traceparent` header is this hop's.
 pub async fn send(
     client: &reqwest::Client,
     sink: &str,
     overrides: &BTreeMap<String, String>,
     event: &OutboxEvent,
+    path: &'static str,
 ) -> std::result::Result<(), SendError> {
+    let span = tracing::info_span!("send_event", otel.name = tracing::field::Empty, otel.kind = "client", path);
+    trace_context::continue_traceparent(&span, event.traceparent.as_deref());
+    trace_context::set_name(&span, || format!("send {}", event.ty));
+    trace_context::set_attributes(&span, || {
+        vec![
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("url.full", sink.to_owned()),
+            KeyValue::new("cloudevents.event_id", event.event_id.to_string()),
+            KeyValue::new("cloudevents.event_type", event.ty.clone()),
+            KeyValue::new("skybook.outbox.path", path),
+        ]
+    });
     let mut request = client
         .post(sink)
         .header("ce-specversion", "1.0")
@@ -126,17 +147,28 @@ pub async fn send(
         request = request.header(format!("ce-{name}"), encode(value));
     }
     if let Some(traceparent) = &event.traceparent {
-        request = request.header("traceparent", traceparent);
+        request = request.header("ce-traceparent", traceparent);
     }
-    match request.send().await {
-        Ok(response) if response.status().is_success() => Ok(()),
+    let hop = trace_context::headers_of(&span);
+    match (hop.is_empty(), &event.traceparent) {
+        (false, _) => request = request.headers(hop),
+        (true, Some(traceparent)) => request = request.header("traceparent", traceparent),
+        (true, None) => {}
+    }
+    let outcome = match request.send().instrument(span.clone()).await {
+        Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
         Ok(response) => {
             let code = response.status().as_u16();
             let poison = (400..500).contains(&code) && !crate::cloudevent::retryable(code);
-            Err(SendError { message: format!("sink answered {}", response.status()), poison })
+            Err((code, SendError { message: format!("sink answered {}", response.status()), poison }))
         }
-        Err(e) => Err(SendError { message: format!("sink unreachable: {e}"), poison: false }),
-    }
+        Err(e) => Err((0, SendError { message: format!("sink unreachable: {e}"), poison: false })),
+    };
+    let code = match &outcome {
+        Ok(code) | Err((code, _)) => *code,
+    };
+    trace_context::record_status(&span, code, false);
+    outcome.map(|_| ()).map_err(|(_, error)| error)
 }
 
 /// What one relay pass did.
@@ -198,7 +230,7 @@ pub async fn relay(ctx: &Ctx, grace: Duration, batch: i64) -> Result<RelayReport
                 (ctx.http().clone(), sink.clone(), ctx.settings().k_ce_overrides.clone());
             let (event, attempts) = (row.event.clone(), row.attempts);
             sends.spawn(async move {
-                let outcome = send(&http, &sink, &overrides, &event).await;
+                let outcome = send(&http, &sink, &overrides, &event, "relay").await;
                 (event.event_id, attempts, outcome)
             });
         }

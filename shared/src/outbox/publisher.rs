@@ -93,7 +93,7 @@ async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) 
         for event in batch.drain(..) {
             let sink = sink.clone();
             sends.spawn(async move {
-                let outcome = send(&sink.http, &sink.url, &sink.overrides, &event).await;
+                let outcome = send(&sink.http, &sink.url, &sink.overrides, &event, "after_commit").await;
                 (event.event_id, outcome)
             });
         }

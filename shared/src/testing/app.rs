@@ -47,7 +47,7 @@ impl TestApp {
         let level = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
         all.push(("rust_log", &level));
         let settings = Settings::with_overrides(&all).expect("test settings");
-        crate::telemetry::init(&settings);
+        crate::telemetry::init("test", &settings.rust_log, settings.log_format);
         let server = Server::bind(function, settings).await.expect("bind");
         let port = server.local_addr().expect("local addr").port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -94,9 +94,6 @@ pub fn original(event: &Incoming) -> Value {
     if let Some(time) = &event.time {
         out.insert("time".into(), json!(time));
     }
-    if let Some(traceparent) = &event.traceparent {
-        out.insert("traceparent".into(), json!(traceparent));
-    }
     for (name, value) in &event.extensions {
         if ![ERROR_DEST, ERROR_CODE, ERROR_DATA].contains(&name.as_str()) {
             out.insert(name.clone(), json!(value));

@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use redis::aio::ConnectionManager;
+use shared::redis::Redis;
 use uuid::Uuid;
 
 use super::EventKeys;
@@ -23,7 +23,7 @@ pub struct Claim {
 impl Claim {
     /// Sets the marker and empties the journal at once, unless another
     /// reconciliation holds it.
-    pub async fn take(redis: &mut ConnectionManager) -> redis::RedisResult<Option<Claim>> {
+    pub async fn take(redis: &mut Redis) -> redis::RedisResult<Option<Claim>> {
         static TAKE: LazyLock<redis::Script> = LazyLock::new(|| {
             redis::Script::new(
                 r"
@@ -46,7 +46,7 @@ return 0",
     }
 
     /// Removes the marker and the journal, if the marker is still ours.
-    pub async fn release(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
+    pub async fn release(&self, redis: &mut Redis) -> redis::RedisResult<()> {
         static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
             redis::Script::new(
                 r"
@@ -76,7 +76,7 @@ pub struct Live {
 }
 
 /// The live stats and the journal, read at one instant.
-pub async fn read(redis: &mut ConnectionManager) -> shared::Result<Live> {
+pub async fn read(redis: &mut Redis) -> shared::Result<Live> {
     static READ: LazyLock<redis::Script> = LazyLock::new(|| {
         redis::Script::new(
             r"
@@ -166,7 +166,7 @@ return {totals, destinations, journal, broken}",
 }
 
 /// The journal as it is now.
-pub async fn journal(redis: &mut ConnectionManager) -> shared::Result<Vec<JournalEntry>> {
+pub async fn journal(redis: &mut Redis) -> shared::Result<Vec<JournalEntry>> {
     let raw: Vec<String> = redis::cmd("LRANGE").arg(keys::JOURNAL).arg(0).arg(-1).query_async(redis).await?;
     parse_journal(&raw)
 }
@@ -182,7 +182,7 @@ fn parse_journal(raw: &[String]) -> shared::Result<Vec<JournalEntry>> {
 
 /// Marks the snapshot's events applied, so a late delivery of one is not
 /// added on top of the rebuilt stats that already hold it.
-pub async fn mark_seen(redis: &mut ConnectionManager, events: &EventKeys) -> redis::RedisResult<()> {
+pub async fn mark_seen(redis: &mut Redis, events: &EventKeys) -> redis::RedisResult<()> {
     let events: Vec<&String> = events.iter().collect();
     for chunk in events.chunks(SEEN_CHUNK) {
         let mut pipe = redis::pipe();
@@ -211,7 +211,7 @@ pub enum Swap {
 /// Replaces every stats key with `stats` in one script: readers see the old
 /// stats or the new, never a mix. Keys of the wrong type are replaced too.
 pub async fn swap(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     claim: &Claim,
     journal_len: usize,
     stats: &Stats,

@@ -1,0 +1,90 @@
+//! Logs and traces, set up once per process: JSON logs for the cluster
+//! (pretty for a terminal) filtered by `RUST_LOG`, and OpenTelemetry traces
+//! over OTLP when the standard `OTEL_*` variables ask for them.
+
+mod otlp;
+pub mod trace_context;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::LogFormat;
+
+/// What the process exports, to flush before it exits.
+static TRACER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs the global subscriber once per process; later calls are no-ops,
+/// so tests can call it freely. `service` names the process in its traces
+/// (unless `OTEL_SERVICE_NAME` does). Traces are exported only when an OTLP
+/// endpoint is configured, and then only from inside a Tokio runtime, whose
+/// threads carry the exports.
+pub fn init(service: &str, filter: &str, format: LogFormat) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).boxed(),
+        LogFormat::Pretty => logs.compact().boxed(),
+    };
+    trace_context::install_propagator();
+    let traces = otlp::tracer_provider(service).map(|provider| {
+        use opentelemetry::trace::TracerProvider;
+        let tracer = provider.tracer("skybook");
+        let layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(otlp::span_filter());
+        (provider, layer)
+    });
+    let (provider, layer) = traces.unzip();
+    let installed =
+        tracing_subscriber::registry().with(logs.with_filter(filter)).with(layer).try_init().is_ok();
+    if let Some(provider) = provider.filter(|_| installed) {
+        let _ = TRACER.set(provider);
+    }
+}
+
+/// Sends the spans not yet exported and stops the exporter: the last thing a
+/// process does (SIGTERM may be Knative scaling it to zero). Call it outside
+/// the runtime, which must still be alive: its threads carry the export.
+pub fn shutdown(grace: Duration) {
+    if let Some(provider) = TRACER.get()
+        && let Err(e) = provider.shutdown_with_timeout(grace)
+    {
+        eprintln!("traces: the last spans could not be exported: {e}");
+    }
+}
+
+/// Whether spans leave the process.
+pub fn exporting() -> bool {
+    TRACER.get().is_some()
+}
+
+/// The Knative Service and Revision this process serves (`K_SERVICE`,
+/// `K_REVISION`, set by Knative), empty elsewhere: in every request's log lines.
+pub fn knative() -> (&'static str, &'static str) {
+    static NAMES: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+        (std::env::var("K_SERVICE").unwrap_or_default(), std::env::var("K_REVISION").unwrap_or_default())
+    });
+    (&NAMES.0, &NAMES.1)
+}
+
+/// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`), or "".
+pub fn trace_id(traceparent: &str) -> &str {
+    match traceparent.split('-').collect::<Vec<_>>()[..] {
+        [_, id, _, _] if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => id,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_trace_id_of_a_traceparent() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(super::trace_id(traceparent), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(super::trace_id("garbage"), "");
+        assert_eq!(super::trace_id(""), "");
+    }
+}

@@ -1,0 +1,303 @@
+//! One booking, one trace: the local stack exports its spans by OTLP/HTTP to
+//! a receiver run here (real protobuf, decoded with OpenTelemetry's own
+//! message types), and the spans of a booking, from the client's request to
+//! the Redis stats, must form one trace with each hop the child of the one
+//! before: create-booking, the event's creation and send, the broker's
+//! ingress, publish and delivery, record-booking-stats. Then the same with
+//! the broker down at booking time: the relay sends the event later, and it
+//! joins the booking's trace all the same.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use hyper::body as hyper_body;
+use prost::Message;
+use serde_json::json;
+
+use crate::client::Skybook;
+use crate::dev::{self, Options};
+use crate::services;
+
+/// A span as the receiver got it.
+#[derive(Debug, Clone)]
+struct Span {
+    service: String,
+    name: String,
+    kind: i32,
+    trace_id: String,
+    span_id: String,
+    parent: String,
+    attributes: BTreeMap<String, String>,
+}
+
+// OTLP's span kinds.
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+const PRODUCER: i32 = 4;
+const CONSUMER: i32 = 5;
+
+type Received = Arc<Mutex<Vec<Span>>>;
+
+pub fn run() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let database_url = services::sibling_database_url("traces")?;
+    runtime.block_on(services::drop_database(&database_url))?;
+    let redis_url = services::fresh_redis_db(12)?;
+    let received = Received::default();
+    let endpoint = runtime.block_on(receive(received.clone()))?;
+    let options = Options {
+        base_port: 18281,
+        release: false,
+        database_url,
+        redis_url: Some(redis_url),
+        logs: false,
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
+            // Spans leave every 100 ms, not every 5 s.
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+            // The relay ticks every 2 s, and takes rows unsent for 2 s.
+            ("BROKER_PING_EVERY_SECS".into(), "2".into()),
+            ("OUTBOX_GRACE_MS".into(), "2000".into()),
+        ],
+    };
+    let stack = dev::start(&options)?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let skybook = Skybook { http, urls: stack.urls.clone() };
+    runtime.block_on(async {
+        let flight = route(&skybook).await?;
+        let direct = book(&skybook, &flight, "4bf92f3577b34da6a3ce929d0e0e4736", 1).await?;
+        wait_for_stats(&skybook, direct.bookings).await?;
+        let chain = wait_for_chain(&received, &direct, "after_commit").await?;
+        println!("traces: a booking is one trace of {} spans: {chain}", count(&received, &direct.trace_id));
+
+        // The broker is down when the booking commits: the send fails, and
+        // the relay sends the event once the broker is back.
+        stack.processes.hold("skybook-broker")?;
+        let relayed = book(&skybook, &flight, "0af7651916cd43dd8448eb211c80319c", 2).await?;
+        stack.processes.release("skybook-broker")?;
+        wait_for_stats(&skybook, relayed.bookings).await?;
+        let chain = wait_for_chain(&received, &relayed, "relay").await?;
+        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        anyhow::ensure!(
+            spans.iter().any(|s| s.trace_id == relayed.trace_id
+                && s.name.starts_with("send ")
+                && s.attributes.get("skybook.outbox.path").is_some_and(|p| p == "after_commit")),
+            "the failed send while the broker was down is not in the booking's trace"
+        );
+        println!("traces: a relayed event joins its booking's trace: {chain}");
+        anyhow::Ok(())
+    })?;
+    drop(stack);
+    Ok(())
+}
+
+/// A destination and a flight to it: the flight's id.
+async fn route(skybook: &Skybook) -> anyhow::Result<String> {
+    let destination = skybook
+        .call(
+            "create-destination",
+            &json!({"name": "Traced", "tax_amount": "10.00", "is_promotion": false, "allows_pets": true}),
+        )
+        .await?;
+    let flight = skybook
+        .call(
+            "create-flight",
+            &json!({"destination_id": destination["id"], "flight_number": "TR1", "base_price": "100.00",
+                    "departure_at": "2099-01-01T00:00:00Z", "capacity": 10}),
+        )
+        .await?;
+    flight["id"].as_str().map(str::to_owned).context("a flight id")
+}
+
+/// The client's side of a booking: the trace it starts, and its own span.
+struct Booking {
+    trace_id: String,
+    client_span: String,
+    bookings: u64,
+}
+
+async fn book(skybook: &Skybook, flight: &str, trace_id: &str, n: u64) -> anyhow::Result<Booking> {
+    let client_span = format!("00f067aa0ba902b{n}");
+    let traceparent = format!("00-{trace_id}-{client_span}-01");
+    let data = json!({"flight_id": flight, "passenger_name": format!("Traced {n}"), "passenger_age": 9, "has_pet": false});
+    skybook.call_with("create-booking", &data, &[("traceparent", &traceparent)]).await?;
+    Ok(Booking { trace_id: trace_id.to_owned(), client_span, bookings: n })
+}
+
+/// Waits (60 s at most) until get-stats counts `bookings` to the destination.
+async fn wait_for_stats(skybook: &Skybook, bookings: u64) -> anyhow::Result<()> {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..120 {
+        let stats = skybook.call("get-stats", &json!({"destinations": 100, "candy_log": 0})).await?;
+        let counted = stats["destinations"]
+            .as_array()
+            .and_then(|all| all.iter().find(|d| d["name"] == "Traced"))
+            .and_then(|d| d["bookings"].as_u64());
+        if counted == Some(bookings) {
+            return Ok(());
+        }
+        last = stats;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("the stats never counted booking {bookings}: {last}")
+}
+
+/// Waits (60 s at most) for the booking's trace to hold the whole chain,
+/// the event sent by `path`; describes the chain.
+async fn wait_for_chain(received: &Received, booking: &Booking, path: &str) -> anyhow::Result<String> {
+    let mut last = String::new();
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        match chain(&spans, booking, path) {
+            Ok(chain) => return Ok(chain),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let names: Vec<String> = spans
+        .iter()
+        .filter(|s| s.trace_id == booking.trace_id)
+        .map(|s| format!("{}:{} ({} <- {})", s.service, s.name, s.span_id, s.parent))
+        .collect();
+    anyhow::bail!("the booking's trace is incomplete: {last}\nits spans: {names:#?}")
+}
+
+/// The chain of a booking's spans, each the parent of the next, or what is missing.
+fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String> {
+    let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == booking.trace_id).collect();
+    let child_of = |parent: &Span, what: &str, test: &dyn Fn(&Span) -> bool| -> anyhow::Result<Span> {
+        trace
+            .iter()
+            .find(|s| s.parent == parent.span_id && test(s))
+            .map(|s| (*s).clone())
+            .with_context(|| format!("no {what} under {}:{}", parent.service, parent.name))
+    };
+    let root = Span {
+        service: "client".into(),
+        name: "the client's request".into(),
+        kind: CLIENT,
+        trace_id: booking.trace_id.clone(),
+        span_id: booking.client_span.clone(),
+        parent: String::new(),
+        attributes: BTreeMap::new(),
+    };
+    let command = child_of(&root, "create-booking server span", &|s| {
+        s.service == "create-booking" && s.kind == SERVER
+    })?;
+    anyhow::ensure!(
+        trace.iter().any(|s| s.parent == command.span_id
+            && s.attributes.get("db.system.name").is_some_and(|v| v == "postgresql")),
+        "no PostgreSQL statement span under create-booking"
+    );
+    let created = child_of(&command, "event creation span", &|s| {
+        s.kind == PRODUCER && s.name == "CloudEvents Create skybook.booking.created"
+    })?;
+    let sent = child_of(&created, &format!("send by {path}"), &|s| {
+        s.kind == CLIENT && s.attributes.get("skybook.outbox.path").is_some_and(|p| p == path)
+    })?;
+    let ingress = child_of(&sent, "broker ingress", &|s| s.service == "skybook-broker" && s.kind == SERVER)?;
+    let publish = child_of(&ingress, "publish", &|s| s.service == "skybook-broker" && s.kind == PRODUCER)?;
+    let stats = trace
+        .iter()
+        .filter(|s| s.service == "record-booking-stats" && s.kind == SERVER)
+        .find_map(|stats| {
+            let deliver = trace.iter().find(|d| d.span_id == stats.parent && d.kind == CONSUMER)?;
+            (deliver.parent == publish.span_id).then(|| ((*deliver).clone(), (*stats).clone()))
+        });
+    let (deliver, stats) = stats.context("no delivery of the event to record-booking-stats under the publish")?;
+    anyhow::ensure!(
+        trace.iter().any(|s| s.parent == stats.span_id
+            && s.attributes.get("db.system.name").is_some_and(|v| v == "redis")),
+        "no Redis command span under record-booking-stats"
+    );
+    Ok([&command, &created, &sent, &ingress, &publish, &deliver, &stats]
+        .iter()
+        .map(|s| format!("{}:{}", s.service, s.name))
+        .collect::<Vec<_>>()
+        .join(" > "))
+}
+
+fn count(received: &Received, trace_id: &str) -> usize {
+    received.lock().map_or(0, |spans| spans.iter().filter(|s| s.trace_id == trace_id).count())
+}
+
+/// Serves OTLP/HTTP (`POST /v1/traces`, protobuf) on a free port; every
+/// span received is kept. Returns the endpoint to give the exporters.
+async fn receive(received: Received) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let handler = move |request: http::Request<hyper_body::Incoming>| {
+        let received = received.clone();
+        async move {
+            let path = request.uri().path().to_owned();
+            let body = shared::server::read_body(request.into_body(), 16 << 20, Duration::from_secs(10)).await;
+            let decoded = body.ok().and_then(|body| ExportTraceServiceRequest::decode(body).ok());
+            match (path.as_str(), decoded) {
+                ("/v1/traces", Some(export)) => {
+                    if let Ok(mut spans) = received.lock() {
+                        spans.extend(flatten(export));
+                    }
+                    let mut response = http::Response::new(shared::server::full(Vec::new()));
+                    response
+                        .headers_mut()
+                        .insert("content-type", http::HeaderValue::from_static("application/x-protobuf"));
+                    response
+                }
+                _ => shared::server::text(http::StatusCode::BAD_REQUEST, "not an OTLP trace export"),
+            }
+        }
+    };
+    tokio::spawn(shared::server::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
+    Ok(endpoint)
+}
+
+fn flatten(export: ExportTraceServiceRequest) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for resource_spans in export.resource_spans {
+        let service = resource_spans
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref())
+            .map(|v| text(&v.value))
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                spans.push(Span {
+                    service: service.clone(),
+                    name: span.name,
+                    kind: span.kind,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent: hex(&span.parent_span_id),
+                    attributes: span
+                        .attributes
+                        .into_iter()
+                        .map(|kv| (kv.key, kv.value.map(|v| text(&v.value)).unwrap_or_default()))
+                        .collect(),
+                });
+            }
+        }
+    }
+    spans
+}
+
+fn text(value: &Option<AnyValue>) -> String {
+    match value {
+        Some(AnyValue::StringValue(s)) => s.clone(),
+        Some(AnyValue::IntValue(i)) => i.to_string(),
+        Some(AnyValue::BoolValue(b)) => b.to_string(),
+        Some(AnyValue::DoubleValue(d)) => d.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
