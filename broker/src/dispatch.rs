@@ -26,8 +26,8 @@ use shared::telemetry::trace_context;
 use tracing::Instrument;
 
 use crate::manifest::Trigger;
-use crate::{event, trace};
 use crate::rabbit::Rabbit;
+use crate::{event, trace};
 
 static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
@@ -176,7 +176,13 @@ impl Dispatcher {
         // Retries so far: carried by the message, so they survive a restart.
         let attempt = retries_of(&delivery);
         let queue = self.rabbit.trigger_queue(&self.trigger.name);
-        let span = trace::deliver(&self.trigger.name, &queue, &event, delivery.properties.headers().as_ref(), attempt);
+        let span = trace::deliver(
+            &self.trigger.name,
+            &queue,
+            &event,
+            delivery.properties.headers().as_ref(),
+            attempt,
+        );
         let outcome = self.attempt(&event, &span).instrument(span.clone()).await;
         trace_context::record_status(&span, outcome.as_ref().map_or_else(|f| f.code, |()| 200), false);
         let failure = match outcome {
@@ -273,7 +279,12 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn route_reply(&self, headers: &http::HeaderMap, body: Bytes, span: &tracing::Span) -> Result<(), Failure> {
+    async fn route_reply(
+        &self,
+        headers: &http::HeaderMap,
+        body: Bytes,
+        span: &tracing::Span,
+    ) -> Result<(), Failure> {
         let reply = event::from_http(headers, body.clone()).map_err(|e| Failure {
             code: 502,
             data: Bytes::from(format!("invalid reply event: {e}")),
@@ -295,7 +306,12 @@ impl Dispatcher {
     /// To the dead-letter sink with Knative's error extensions, retried by
     /// the Trigger's delivery policy; parked in a RabbitMQ queue of the
     /// Trigger's own when the sink still fails, or there is none.
-    async fn dead_letter(&self, mut event: Event, failure: &Failure, span: &tracing::Span) -> Result<(), String> {
+    async fn dead_letter(
+        &self,
+        mut event: Event,
+        failure: &Failure,
+        span: &tracing::Span,
+    ) -> Result<(), String> {
         let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
         event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
         event.set_extension("knativeerrorcode", failure.code.to_string());

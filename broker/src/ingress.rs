@@ -8,13 +8,13 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
 use shared::metrics::{CounterFamily, labels};
+use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 use shared::telemetry::trace_context;
 use tracing::Instrument;
-use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 
-use crate::{event, trace};
 use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
+use crate::{event, trace};
 
 static INGRESS: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
@@ -65,7 +65,11 @@ impl Ingress {
         }
     }
 
-    async fn accept(&self, request: Request<Incoming>, span: &tracing::Span) -> Result<Response<Body>, Error> {
+    async fn accept(
+        &self,
+        request: Request<Incoming>,
+        span: &tracing::Span,
+    ) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
         if event::is_batch(&parts.headers) {
             return Err(Error::UnsupportedMediaType {

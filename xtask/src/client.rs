@@ -19,7 +19,12 @@ impl Skybook {
     }
 
     /// A call with headers of the caller's (a `traceparent`, say).
-    pub async fn call_with(&self, function: &str, data: &Value, headers: &[(&str, &str)]) -> anyhow::Result<Value> {
+    pub async fn call_with(
+        &self,
+        function: &str,
+        data: &Value,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
         let url = self.urls.get(function).with_context(|| format!("no {function}"))?;
         let mut request = self.http.post(url).json(data);
         for (name, value) in headers {

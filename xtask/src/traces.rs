@@ -5,16 +5,20 @@
 //! before: create-booking, the event's creation and send, the broker's
 //! ingress, publish and delivery, record-booking-stats. Then the same with
 //! the broker down at booking time: the relay sends the event later, and it
-//! joins the booking's trace all the same.
+//! joins the booking's trace all the same. And each process, as it stops,
+//! pushes its metrics a last time.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::body as hyper_body;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use hyper::body as hyper_body;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use serde_json::json;
 
@@ -40,7 +44,34 @@ const CLIENT: i32 = 3;
 const PRODUCER: i32 = 4;
 const CONSUMER: i32 = 5;
 
-type Received = Arc<Mutex<Vec<Span>>>;
+/// A metric point as pushed: the process, the metric, its labels, its value.
+#[derive(Debug, Clone)]
+struct Point {
+    service: String,
+    metric: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+#[derive(Default)]
+struct Export {
+    spans: Vec<Span>,
+    points: Vec<Point>,
+}
+
+type Received = Arc<Mutex<Export>>;
+
+impl Export {
+    /// Whether `service` pushed `metric` with `label` and a value of at least 1.
+    fn pushed(&self, service: &str, metric: &str, label: (&str, &str)) -> bool {
+        self.points.iter().any(|p| {
+            p.service == service
+                && p.metric == metric
+                && p.labels.get(label.0).is_some_and(|v| v == label.1)
+                && p.value >= 1.0
+        })
+    }
+}
 
 pub fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -77,11 +108,18 @@ pub fn run() -> anyhow::Result<()> {
         // The broker is down when the booking commits: the send fails, and
         // the relay sends the event once the broker is back.
         stack.processes.hold("skybook-broker")?;
+        // Stopped, the broker pushed its metrics a last time (the interval, a minute, has not come).
+        let pushed = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pushed(
+            "skybook-broker",
+            "skybook_broker_ingress",
+            ("code", "202"),
+        );
+        anyhow::ensure!(pushed, "the stopped broker did not push its metrics");
         let relayed = book(&skybook, &flight, "0af7651916cd43dd8448eb211c80319c", 2).await?;
         stack.processes.release("skybook-broker")?;
         wait_for_stats(&skybook, relayed.bookings).await?;
         let chain = wait_for_chain(&received, &relayed, "relay").await?;
-        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
         anyhow::ensure!(
             spans.iter().any(|s| s.trace_id == relayed.trace_id
                 && s.name.starts_with("send ")
@@ -92,6 +130,23 @@ pub fn run() -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(stack);
+    // Every function stopped: each pushed its last numbers.
+    let export = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    for (service, metric, label) in [
+        ("create-booking", "skybook_requests", ("code", "200")),
+        ("record-booking-stats", "skybook_requests", ("code", "202")),
+        ("relay-outbox", "skybook_events_sent", ("outcome", "published")),
+    ] {
+        anyhow::ensure!(
+            export.pushed(service, metric, label),
+            "{service} did not push {metric} {label:?} as it stopped; it pushed: {:?}",
+            export.points.iter().filter(|p| p.service == service && p.metric == metric).collect::<Vec<_>>()
+        );
+    }
+    println!(
+        "metrics: every process pushed its metrics by OTLP as it stopped ({} points)",
+        export.points.len()
+    );
     Ok(())
 }
 
@@ -152,13 +207,13 @@ async fn wait_for_chain(received: &Received, booking: &Booking, path: &str) -> a
     let mut last = String::new();
     for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
         match chain(&spans, booking, path) {
             Ok(chain) => return Ok(chain),
             Err(e) => last = e.to_string(),
         }
     }
-    let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
     let names: Vec<String> = spans
         .iter()
         .filter(|s| s.trace_id == booking.trace_id)
@@ -202,17 +257,18 @@ fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String
     })?;
     let ingress = child_of(&sent, "broker ingress", &|s| s.service == "skybook-broker" && s.kind == SERVER)?;
     let publish = child_of(&ingress, "publish", &|s| s.service == "skybook-broker" && s.kind == PRODUCER)?;
-    let stats = trace
-        .iter()
-        .filter(|s| s.service == "record-booking-stats" && s.kind == SERVER)
-        .find_map(|stats| {
+    let stats =
+        trace.iter().filter(|s| s.service == "record-booking-stats" && s.kind == SERVER).find_map(|stats| {
             let deliver = trace.iter().find(|d| d.span_id == stats.parent && d.kind == CONSUMER)?;
             (deliver.parent == publish.span_id).then(|| ((*deliver).clone(), (*stats).clone()))
         });
-    let (deliver, stats) = stats.context("no delivery of the event to record-booking-stats under the publish")?;
+    let (deliver, stats) =
+        stats.context("no delivery of the event to record-booking-stats under the publish")?;
     anyhow::ensure!(
-        trace.iter().any(|s| s.parent == stats.span_id
-            && s.attributes.get("db.system.name").is_some_and(|v| v == "redis")),
+        trace
+            .iter()
+            .any(|s| s.parent == stats.span_id
+                && s.attributes.get("db.system.name").is_some_and(|v| v == "redis")),
         "no Redis command span under record-booking-stats"
     );
     Ok([&command, &created, &sent, &ingress, &publish, &deliver, &stats]
@@ -223,7 +279,7 @@ fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String
 }
 
 fn count(received: &Received, trace_id: &str) -> usize {
-    received.lock().map_or(0, |spans| spans.iter().filter(|s| s.trace_id == trace_id).count())
+    received.lock().map_or(0, |export| export.spans.iter().filter(|s| s.trace_id == trace_id).count())
 }
 
 /// Serves OTLP/HTTP (`POST /v1/traces`, protobuf) on a free port; every
@@ -235,20 +291,32 @@ async fn receive(received: Received) -> anyhow::Result<String> {
         let received = received.clone();
         async move {
             let path = request.uri().path().to_owned();
-            let body = shared::server::read_body(request.into_body(), 16 << 20, Duration::from_secs(10)).await;
-            let decoded = body.ok().and_then(|body| ExportTraceServiceRequest::decode(body).ok());
-            match (path.as_str(), decoded) {
-                ("/v1/traces", Some(export)) => {
-                    if let Ok(mut spans) = received.lock() {
-                        spans.extend(flatten(export));
-                    }
+            let body =
+                shared::server::read_body(request.into_body(), 16 << 20, Duration::from_secs(10)).await;
+            let (mut spans, mut points) = (None, None);
+            match (path.as_str(), body) {
+                ("/v1/traces", Ok(body)) => {
+                    spans = ExportTraceServiceRequest::decode(body).ok().map(spans_of)
+                }
+                ("/v1/metrics", Ok(body)) => {
+                    points = ExportMetricsServiceRequest::decode(body).ok().map(points_of);
+                }
+                _ => {}
+            }
+            let decoded = spans.is_some() || points.is_some();
+            if let Ok(mut export) = received.lock() {
+                export.spans.extend(spans.into_iter().flatten());
+                export.points.extend(points.into_iter().flatten());
+            }
+            match decoded {
+                true => {
                     let mut response = http::Response::new(shared::server::full(Vec::new()));
                     response
                         .headers_mut()
                         .insert("content-type", http::HeaderValue::from_static("application/x-protobuf"));
                     response
                 }
-                _ => shared::server::text(http::StatusCode::BAD_REQUEST, "not an OTLP trace export"),
+                false => shared::server::text(http::StatusCode::BAD_REQUEST, "not an OTLP export"),
             }
         }
     };
@@ -256,17 +324,10 @@ async fn receive(received: Received) -> anyhow::Result<String> {
     Ok(endpoint)
 }
 
-fn flatten(export: ExportTraceServiceRequest) -> Vec<Span> {
+fn spans_of(export: ExportTraceServiceRequest) -> Vec<Span> {
     let mut spans = Vec::new();
     for resource_spans in export.resource_spans {
-        let service = resource_spans
-            .resource
-            .iter()
-            .flat_map(|r| &r.attributes)
-            .find(|kv| kv.key == "service.name")
-            .and_then(|kv| kv.value.as_ref())
-            .map(|v| text(&v.value))
-            .unwrap_or_default();
+        let service = service_of(resource_spans.resource.as_ref());
         for scope in resource_spans.scope_spans {
             for span in scope.spans {
                 spans.push(Span {
@@ -286,6 +347,48 @@ fn flatten(export: ExportTraceServiceRequest) -> Vec<Span> {
         }
     }
     spans
+}
+
+fn points_of(export: ExportMetricsServiceRequest) -> Vec<Point> {
+    let mut points = Vec::new();
+    for resource_metrics in export.resource_metrics {
+        let service = service_of(resource_metrics.resource.as_ref());
+        for metric in resource_metrics.scope_metrics.into_iter().flat_map(|scope| scope.metrics) {
+            let numbers = match metric.data {
+                Some(Data::Sum(sum)) => sum.data_points,
+                Some(Data::Gauge(gauge)) => gauge.data_points,
+                _ => continue,
+            };
+            for point in numbers {
+                let value = match point.value {
+                    Some(number_data_point::Value::AsDouble(v)) => v,
+                    Some(number_data_point::Value::AsInt(v)) => v as f64,
+                    None => continue,
+                };
+                points.push(Point {
+                    service: service.clone(),
+                    metric: metric.name.clone(),
+                    labels: point
+                        .attributes
+                        .into_iter()
+                        .map(|kv| (kv.key, kv.value.map(|v| text(&v.value)).unwrap_or_default()))
+                        .collect(),
+                    value,
+                });
+            }
+        }
+    }
+    points
+}
+
+fn service_of(resource: Option<&Resource>) -> String {
+    resource
+        .iter()
+        .flat_map(|r| &r.attributes)
+        .find(|kv| kv.key == "service.name")
+        .and_then(|kv| kv.value.as_ref())
+        .map(|v| text(&v.value))
+        .unwrap_or_default()
 }
 
 fn text(value: &Option<AnyValue>) -> String {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::config::{Secret, Settings};
 use shared::metrics::{CounterFamily, HistogramFamily, labels};
-use shared::{Ctx, Error};
 use shared::telemetry::trace_context::{self, KeyValue};
+use shared::{Ctx, Error};
 use tracing::Instrument;
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
@@ -267,7 +267,8 @@ impl Groq {
     /// A client span per call to the model, as the GenAI semantic conventions
     /// name and describe it. The trace context is not sent: Groq is not ours.
     fn span(&self, attempt: u32) -> tracing::Span {
-        let span = tracing::info_span!("groq", otel.name = tracing::field::Empty, otel.kind = "client", attempt);
+        let span =
+            tracing::info_span!("groq", otel.name = tracing::field::Empty, otel.kind = "client", attempt);
         trace_context::set_name(&span, || format!("chat {}", self.model));
         trace_context::set_attributes(&span, || {
             vec![

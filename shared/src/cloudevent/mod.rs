@@ -122,10 +122,8 @@ impl Incoming {
         };
         let source = event.source().to_string();
         let id = event.id().to_owned();
-        let extensions = event
-            .iter_extensions()
-            .map(|(name, value)| (name.to_owned(), value.to_string()))
-            .collect();
+        let extensions =
+            event.iter_extensions().map(|(name, value)| (name.to_owned(), value.to_string())).collect();
         Ok(Incoming {
             idempotency_key: Some(format!("{source}\n{id}")),
             id,

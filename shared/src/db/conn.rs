@@ -147,7 +147,10 @@ fn summary(sql: &str) -> (String, Option<&str>) {
     // in `extract(epoch FROM now())`, say).
     let table = |word: &&str| word.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.');
     let after = |keyword: &str| {
-        words.windows(2).find(|pair| pair[0].eq_ignore_ascii_case(keyword) && table(&pair[1])).map(|pair| pair[1])
+        words
+            .windows(2)
+            .find(|pair| pair[0].eq_ignore_ascii_case(keyword) && table(&pair[1]))
+            .map(|pair| pair[1])
     };
     let target = match operation.as_str() {
         "INSERT" => after("INTO"),

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use opentelemetry::KeyValue;
-use tracing::Instrument;
 use sqlx::FromRow;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::cloudevent::headers::encode;
@@ -121,7 +121,8 @@ pub async fn send(
     event: &OutboxEvent,
     path: &'static str,
 ) -> std::result::Result<(), SendError> {
-    let span = tracing::info_span!("send_event", otel.name = tracing::field::Empty, otel.kind = "client", path);
+    let span =
+        tracing::info_span!("send_event", otel.name = tracing::field::Empty, otel.kind = "client", path);
     trace_context::continue_traceparent(&span, event.traceparent.as_deref());
     trace_context::set_name(&span, || format!("send {}", event.ty));
     trace_context::set_attributes(&span, || {

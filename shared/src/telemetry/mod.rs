@@ -1,7 +1,9 @@
-//! Logs and traces, set up once per process: JSON logs for the cluster
-//! (pretty for a terminal) filtered by `RUST_LOG`, and OpenTelemetry traces
-//! over OTLP when the standard `OTEL_*` variables ask for them.
+//! Logs, traces and pushed metrics, set up once per process: JSON logs for
+//! the cluster (pretty for a terminal) filtered by `RUST_LOG`; OpenTelemetry
+//! traces and a push of the metrics over OTLP when the standard `OTEL_*`
+//! variables ask for them, and no cost at all when they do not.
 
+mod metrics_push;
 mod otlp;
 pub mod trace_context;
 
@@ -31,7 +33,11 @@ pub fn init(service: &str, filter: &str, format: LogFormat) {
         LogFormat::Pretty => logs.compact().boxed(),
     };
     trace_context::install_propagator();
-    let traces = otlp::tracer_provider(service).map(|provider| {
+    let resource = otlp::configured().then(|| otlp::resource(service));
+    if let Some(resource) = &resource {
+        metrics_push::start(resource);
+    }
+    let traces = resource.and_then(|resource| otlp::tracer_provider(service, resource)).map(|provider| {
         use opentelemetry::trace::TracerProvider;
         let tracer = provider.tracer("skybook");
         let layer = tracing_opentelemetry::layer().with_tracer(tracer).with_filter(otlp::span_filter());
@@ -45,10 +51,12 @@ pub fn init(service: &str, filter: &str, format: LogFormat) {
     }
 }
 
-/// Sends the spans not yet exported and stops the exporter: the last thing a
+/// Sends the spans not yet exported, and pushes the metrics a last time
+/// (when either is exported), then stops the exporter: the last thing a
 /// process does (SIGTERM may be Knative scaling it to zero). Call it outside
 /// the runtime, which must still be alive: its threads carry the export.
 pub fn shutdown(grace: Duration) {
+    metrics_push::flush(grace);
     if let Some(provider) = TRACER.get()
         && let Err(e) = provider.shutdown_with_timeout(grace)
     {

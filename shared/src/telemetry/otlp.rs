@@ -3,6 +3,7 @@
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`,
 //! `OTEL_BSP_*` and `OTEL_EXPORTER_OTLP_HEADERS`/`_TIMEOUT` tune it;
 //! `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none` turn it off.
+//! Only `http/protobuf` is spoken (a collector's port 4318).
 
 use bytes::Bytes;
 use opentelemetry::KeyValue;
@@ -12,10 +13,43 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::filter::Targets;
 
+/// Whether an OTLP endpoint is configured at all.
+pub(super) fn configured() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// What names the process in its traces and pushed metrics: `service`
+/// (unless `OTEL_SERVICE_NAME` says otherwise), the Knative names, and
+/// whatever `OTEL_RESOURCE_ATTRIBUTES` adds.
+pub(super) fn resource(service: &str) -> Resource {
+    let mut resource = Resource::builder().with_attributes([
+        KeyValue::new("service.namespace", "skybook"),
+        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+    ]);
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name(service.to_owned());
+    }
+    let (k_service, k_revision) = super::knative();
+    if !k_service.is_empty() {
+        resource = resource.with_attributes([
+            KeyValue::new("faas.name", k_service),
+            KeyValue::new("faas.version", k_revision),
+        ]);
+    }
+    resource.build()
+}
+
 /// The provider exporting this process's spans, if the environment asks for one.
-pub(super) fn tracer_provider(service: &str) -> Option<SdkTracerProvider> {
+pub(super) fn tracer_provider(service: &str, resource: Resource) -> Option<SdkTracerProvider> {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let is = |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value));
+    let is =
+        |name: &str, value: &str| std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value));
     let wanted = set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     if !wanted || is("OTEL_SDK_DISABLED", "true") || is("OTEL_TRACES_EXPORTER", "none") {
         return None;
@@ -37,21 +71,7 @@ pub(super) fn tracer_provider(service: &str) -> Option<SdkTracerProvider> {
         .build()
         .map_err(|e| eprintln!("{service}: traces: {e}; not exporting"))
         .ok()?;
-    let mut resource = Resource::builder().with_attributes([
-        KeyValue::new("service.namespace", "skybook"),
-        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-    ]);
-    if !set("OTEL_SERVICE_NAME") {
-        resource = resource.with_service_name(service.to_owned());
-    }
-    let (k_service, k_revision) = super::knative();
-    if !k_service.is_empty() {
-        resource = resource.with_attributes([
-            KeyValue::new("faas.name", k_service),
-            KeyValue::new("faas.version", k_revision),
-        ]);
-    }
-    Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource.build()).build())
+    Some(SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build())
 }
 
 /// The spans worth exporting: the project's own, not those of the libraries
@@ -59,12 +79,14 @@ pub(super) fn tracer_provider(service: &str) -> Option<SdkTracerProvider> {
 pub(super) fn span_filter() -> Targets {
     Targets::new()
         .with_default(tracing::Level::INFO)
-        .with_targets(["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp", "opentelemetry_http"].map(
-            |target| (target, tracing_subscriber::filter::LevelFilter::OFF),
-        ))
-        .with_targets(["hyper", "hyper_util", "reqwest", "h2", "sqlx", "lapin"].map(|target| {
-            (target, tracing_subscriber::filter::LevelFilter::OFF)
-        }))
+        .with_targets(
+            ["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp", "opentelemetry_http"]
+                .map(|target| (target, tracing_subscriber::filter::LevelFilter::OFF)),
+        )
+        .with_targets(
+            ["hyper", "hyper_util", "reqwest", "h2", "sqlx", "lapin"]
+                .map(|target| (target, tracing_subscriber::filter::LevelFilter::OFF)),
+        )
 }
 
 /// The exporter's HTTP client: the process's own reqwest, run on the

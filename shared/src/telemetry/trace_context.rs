@@ -4,9 +4,9 @@
 //! `traceparent` it was given, as a proxy that does not trace would.
 
 use http::{HeaderMap, HeaderValue};
+pub use opentelemetry::KeyValue;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::{Status, TraceContextExt};
-pub use opentelemetry::KeyValue;
 use opentelemetry::{Context, global};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -131,7 +131,10 @@ pub fn create_event(ty: &str, id: &str) -> Option<String> {
     let span = tracing::info_span!("create_event", otel.name = tracing::field::Empty, otel.kind = "producer");
     set_name(&span, || format!("CloudEvents Create {ty}"));
     set_attributes(&span, || {
-        vec![KeyValue::new("cloudevents.event_type", ty.to_owned()), KeyValue::new("cloudevents.event_id", id.to_owned())]
+        vec![
+            KeyValue::new("cloudevents.event_type", ty.to_owned()),
+            KeyValue::new("cloudevents.event_id", id.to_owned()),
+        ]
     });
     traceparent_of(&span)
 }
