@@ -114,7 +114,7 @@ fn without_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<V
 /// twice (a replay would reply without booking). Requests still in flight
 /// when wrk stopped may have booked without being counted. Returns the
 /// bookings the run made.
-fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> anyhow::Result<i64> {
+pub(super) fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> anyhow::Result<i64> {
     let replies = summary["requests"].as_i64().unwrap_or(0) - summary["errors"].as_i64().unwrap_or(0);
     // The seed leaves one booking behind.
     let made: i64 = sql_value(bench, "SELECT count(*) - 1 FROM bookings")?.parse()?;

@@ -10,11 +10,13 @@
 //!   minimal hyper binary's throughput.
 //! - pipeline: booking events from the broker ingress to the Redis stats,
 //!   against the stats script alone in redis-benchmark.
+//! - tracing: create-booking traced (every span exported) against untraced.
 
 mod booking;
 pub mod pipeline;
 mod queries;
 mod startup;
+mod tracing;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,7 +30,7 @@ use crate::services;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these parts: startup, booking, queries, pipeline (default: all).
+    /// Only these parts: startup, booking, queries, pipeline, tracing (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Runs of each measurement; the median is reported.
@@ -239,6 +241,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if wanted("pipeline") {
         figures.extend(pipeline::run(&bench)?);
+    }
+    if wanted("tracing") {
+        figures.extend(tracing::run(&bench)?);
     }
 
     println!("\n{:<58} {:>12} {:<8} {:>12} {:>8}", "figure", "value", "unit", "baseline", "ratio");
