@@ -28,13 +28,16 @@ for values in helm/skybook/ci/*-values.yaml; do
   node scripts/validate-kinds.mjs "$renders/$name"
 done
 echo "check: yamllint"
-yamllint -s knative skaffold.yaml docker-compose.yml .github/workflows helm/skybook/values.yaml helm/skybook/Chart.yaml helm/skybook/ci helm/skybook/files/alerts.yaml
+yamllint -s knative skaffold.yaml docker-compose.yml .github/workflows scripts/cluster/jaeger.yaml helm/skybook/values.yaml helm/skybook/Chart.yaml helm/skybook/ci helm/skybook/files/alerts.yaml
 echo "check: promtool check rules, the dashboard's JSON"
 promtool check rules helm/skybook/files/alerts.yaml
 python3 -m json.tool helm/skybook/files/dashboard.json >/dev/null
 echo "check: kubernetes-validate and the Knative kinds of knative/"
 find knative -name '*.yaml' -print0 | xargs -0 kubernetes-validate --quiet 2>&1 | { grep -v "^WARN .*Couldn't find schema" || true; }
 node scripts/validate-kinds.mjs knative
+echo "check: kubernetes-validate the kind job's Jaeger"
+kubernetes-validate --quiet scripts/cluster/jaeger.yaml
+python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" scripts/cluster/traces.py
 echo "check: actionlint, workflow schema"
 actionlint .github/workflows/*.yml
 check-jsonschema -q --builtin-schema vendor.github-workflows .github/workflows/*.yml

@@ -137,13 +137,16 @@ pub fn compose(functions: &[Function]) -> String {
     let mut out = format!(
         "# {GENERATED}\n# The whole system on one Docker host: PostgreSQL, Redis, RabbitMQ, the local\n\
          # broker and every function (ports from 8081), without API keys.\n#   docker compose up --build\n\
+         # With traces in Jaeger (http://localhost:16686):\n\
+         #   OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318 docker compose --profile tracing up --build\n\
          name: skybook\n\nx-function: &function\n  read_only: true\n  user: \"65532:65532\"\n\
          \x20 security_opt: [\"no-new-privileges:true\"]\n  cap_drop: [ALL]\n  environment:\n\
          \x20   DATABASE_URL: postgres://postgres:postgres@postgres:5432/skybook\n\
          \x20   DB_POOL_MODE: session\n    REDIS_URL: redis://redis:6379\n\
          \x20   K_SINK: http://broker:8080/skybook/default\n    GROQ_API_KEY: ${{GROQ_API_KEY:-}}\n\
          \x20   AUTH_API_KEYS: ${{AUTH_API_KEYS:-}}\n    AUTH_DISABLED: ${{AUTH_DISABLED:-true}}\n\
-         \x20   LOG_FORMAT: pretty\n    RUST_LOG: info\n  depends_on:\n    migrate:\n\
+         \x20   LOG_FORMAT: pretty\n    RUST_LOG: info\n\
+         \x20   OTEL_EXPORTER_OTLP_ENDPOINT: ${{OTEL_EXPORTER_OTLP_ENDPOINT:-}}\n  depends_on:\n    migrate:\n\
          \x20     condition: service_completed_successfully\n    redis:\n      condition: service_healthy\n\n\
          services:\n"
     );
@@ -152,7 +155,8 @@ pub fn compose(functions: &[Function]) -> String {
          \x20   healthcheck:\n      test: [\"CMD\", \"pg_isready\", \"-U\", \"postgres\"]\n      interval: 2s\n      retries: 30\n\n\
          \x20 redis:\n    image: redis:7\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 2s\n      retries: 30\n\n\
          \x20 rabbitmq:\n    image: rabbitmq:3.13\n    environment:\n      RABBITMQ_DEFAULT_USER: skybook\n      RABBITMQ_DEFAULT_PASS: skybook\n\
-         \x20   healthcheck:\n      test: [\"CMD\", \"rabbitmq-diagnostics\", \"-q\", \"ping\"]\n      interval: 5s\n      retries: 30\n\n",
+         \x20   healthcheck:\n      test: [\"CMD\", \"rabbitmq-diagnostics\", \"-q\", \"ping\"]\n      interval: 5s\n      retries: 30\n\n\
+         \x20 jaeger:\n    image: jaegertracing/jaeger:2.1.0\n    profiles: [tracing]\n    ports: [\"16686:16686\", \"4318:4318\"]\n\n",
     );
     let _ = write!(
         out,
@@ -165,7 +169,8 @@ pub fn compose(functions: &[Function]) -> String {
         let _ = write!(out, "      - --service\n      - {0}=http://{0}:8080\n", f.name);
     }
     out.push_str(
-        "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n    volumes:\n      - ./knative:/knative:ro\n\
+        "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n\
+         \x20     OTEL_EXPORTER_OTLP_ENDPOINT: ${OTEL_EXPORTER_OTLP_ENDPOINT:-}\n    volumes:\n      - ./knative:/knative:ro\n\
          \x20   ports: [\"8100:8080\"]\n    depends_on:\n      rabbitmq:\n        condition: service_healthy\n",
     );
     for (i, f) in functions.iter().enumerate() {

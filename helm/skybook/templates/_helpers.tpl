@@ -106,3 +106,12 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* Where the functions send traces and metrics: the endpoint given, else
+     the collector this chart runs, else nowhere (empty). */}}
+{{- define "skybook.otlpEndpoint" -}}
+{{- $o := .Values.observability -}}
+{{- if $o.otlp.endpoint -}}{{ $o.otlp.endpoint }}
+{{- else if $o.collector.enabled -}}http://skybook-otel-collector.{{ .Release.Namespace }}.svc:4318
+{{- end -}}
+{{- end -}}
