@@ -144,19 +144,29 @@ fn read_exposition(text: &str, start: u64, now: u64) -> Vec<Metric> {
     metrics
 }
 
+/// A sample's labels, as written.
+type Labels = Vec<(String, String)>;
+
+/// One histogram as read so far: cumulative counts by bound, the sum, the count.
+#[derive(Default)]
+struct Buckets {
+    cumulative: Vec<(f64, u64)>,
+    sum: f64,
+    count: u64,
+}
+
 /// One family as read so far.
 #[derive(Default)]
 struct Family {
     name: String,
     kind: String,
     help: String,
-    numbers: Vec<(Vec<(String, String)>, f64)>,
-    /// Per label set: the cumulative bucket counts by bound, the sum and count.
-    histograms: BTreeMap<Vec<(String, String)>, (Vec<(f64, u64)>, f64, u64)>,
+    numbers: Vec<(Labels, f64)>,
+    histograms: BTreeMap<Labels, Buckets>,
 }
 
 impl Family {
-    fn add(&mut self, sample: &str, mut labels: Vec<(String, String)>, value: f64) {
+    fn add(&mut self, sample: &str, mut labels: Labels, value: f64) {
         let suffix = sample.strip_prefix(self.name.as_str()).unwrap_or_default();
         match (self.kind.as_str(), suffix) {
             ("counter", "_total") | ("gauge", "") => self.numbers.push((labels, value)),
@@ -164,11 +174,11 @@ impl Family {
                 let at = labels.iter().position(|(name, _)| name == "le");
                 let bound = at.map(|at| labels.remove(at).1).and_then(|le| parse_number(&le));
                 if let Some(bound) = bound {
-                    self.histograms.entry(labels).or_default().0.push((bound, value as u64));
+                    self.histograms.entry(labels).or_default().cumulative.push((bound, value as u64));
                 }
             }
-            ("histogram", "_sum") => self.histograms.entry(labels).or_default().1 = value,
-            ("histogram", "_count") => self.histograms.entry(labels).or_default().2 = value as u64,
+            ("histogram", "_sum") => self.histograms.entry(labels).or_default().sum = value,
+            ("histogram", "_count") => self.histograms.entry(labels).or_default().count = value as u64,
             _ => {}
         }
     }
@@ -194,7 +204,7 @@ impl Family {
             "histogram" => metric::Data::Histogram(Histogram {
                 data_points: std::mem::take(&mut self.histograms)
                     .into_iter()
-                    .map(|(labels, (mut buckets, sum, count))| {
+                    .map(|(labels, Buckets { cumulative: mut buckets, sum, count })| {
                         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
                         // Cumulative counts per bound become counts per bucket;
                         // the +Inf bound is the last bucket's, not a bound.
@@ -235,7 +245,7 @@ impl Family {
 }
 
 /// A sample line: `name{a="x",b="y"} value`.
-fn sample(line: &str) -> Option<(&str, Vec<(String, String)>, f64)> {
+fn sample(line: &str) -> Option<(&str, Labels, f64)> {
     let name_end = line.find(['{', ' '])?;
     let (name, mut rest) = line.split_at(name_end);
     let mut labels = Vec::new();
