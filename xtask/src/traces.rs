@@ -5,8 +5,9 @@
 //! before: create-booking, the event's creation and send, the broker's
 //! ingress, publish and delivery, record-booking-stats. Then the same with
 //! the broker down at booking time: the relay sends the event later, and it
-//! joins the booking's trace all the same. And each process, as it stops,
-//! pushes its metrics a last time.
+//! joins the booking's trace all the same. Nothing is exported on a schedule
+//! while the drill runs: every span and metric must arrive by the flush each
+//! process makes as it stops (SIGTERM, as when Knative scales it to zero).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -88,8 +89,11 @@ pub fn run() -> anyhow::Result<()> {
         logs: false,
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
-            // Spans leave every 100 ms, not every 5 s.
-            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
+            // Nothing leaves on a schedule while the drill runs (a minute
+            // for either): every span and metric arrives by the flush each
+            // process makes as it stops, or not at all.
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "60000".into()),
+            ("OTEL_METRIC_EXPORT_INTERVAL".into(), "60000".into()),
             // The relay ticks every 2 s, and takes rows unsent for 2 s.
             ("BROKER_PING_EVERY_SECS".into(), "2".into()),
             ("OUTBOX_GRACE_MS".into(), "2000".into()),
@@ -98,40 +102,42 @@ pub fn run() -> anyhow::Result<()> {
     let stack = dev::start(&options)?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let skybook = Skybook { http, urls: stack.urls.clone() };
-    runtime.block_on(async {
+    let (direct, relayed) = runtime.block_on(async {
         let flight = route(&skybook).await?;
         let direct = book(&skybook, &flight, "4bf92f3577b34da6a3ce929d0e0e4736", 1).await?;
         wait_for_stats(&skybook, direct.bookings).await?;
-        let chain = wait_for_chain(&received, &direct, "after_commit").await?;
-        println!("traces: a booking is one trace of {} spans: {chain}", count(&received, &direct.trace_id));
-
-        // The broker is down when the booking commits: the send fails, and
-        // the relay sends the event once the broker is back.
+        // The broker is down when the next booking commits: the send fails,
+        // and the relay sends the event once the broker is back.
         stack.processes.hold("skybook-broker")?;
-        // Stopped, the broker pushed its metrics a last time (the interval, a minute, has not come).
-        let pushed = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pushed(
-            "skybook-broker",
-            "skybook_broker_ingress",
-            ("code", "202"),
+        let stopped = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        anyhow::ensure!(
+            stopped.pushed("skybook-broker", "skybook_broker_ingress", ("code", "202")),
+            "the stopped broker did not push its metrics"
         );
-        anyhow::ensure!(pushed, "the stopped broker did not push its metrics");
+        anyhow::ensure!(
+            stopped.spans.iter().any(|s| s.service == "skybook-broker" && s.trace_id == direct.trace_id),
+            "the stopped broker did not flush its spans"
+        );
+        drop(stopped);
         let relayed = book(&skybook, &flight, "0af7651916cd43dd8448eb211c80319c", 2).await?;
         stack.processes.release("skybook-broker")?;
         wait_for_stats(&skybook, relayed.bookings).await?;
-        let chain = wait_for_chain(&received, &relayed, "relay").await?;
-        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
-        anyhow::ensure!(
-            spans.iter().any(|s| s.trace_id == relayed.trace_id
-                && s.name.starts_with("send ")
-                && s.attributes.get("skybook.outbox.path").is_some_and(|p| p == "after_commit")),
-            "the failed send while the broker was down is not in the booking's trace"
-        );
-        println!("traces: a relayed event joins its booking's trace: {chain}");
-        anyhow::Ok(())
+        anyhow::Ok((direct, relayed))
     })?;
+    // Every process stops (SIGTERM), and sends what it holds as it goes.
     drop(stack);
-    // Every function stopped: each pushed its last numbers.
     let export = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let sent_after_commit = chain(&export.spans, &direct, "after_commit")?;
+    let count = export.spans.iter().filter(|s| s.trace_id == direct.trace_id).count();
+    println!("traces: a booking is one trace of {count} spans: {sent_after_commit}");
+    let sent_by_the_relay = chain(&export.spans, &relayed, "relay")?;
+    anyhow::ensure!(
+        export.spans.iter().any(|s| s.trace_id == relayed.trace_id
+            && s.name.starts_with("send ")
+            && s.attributes.get("skybook.outbox.path").is_some_and(|p| p == "after_commit")),
+        "the failed send while the broker was down is not in the booking's trace"
+    );
+    println!("traces: a relayed event joins its booking's trace: {sent_by_the_relay}");
     for (service, metric, label) in [
         ("create-booking", "skybook_requests", ("code", "200")),
         ("record-booking-stats", "skybook_requests", ("code", "202")),
@@ -144,7 +150,8 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     println!(
-        "metrics: every process pushed its metrics by OTLP as it stopped ({} points)",
+        "traces: every process flushed its spans and pushed its metrics as it stopped ({} spans, {} points)",
+        export.spans.len(),
         export.points.len()
     );
     Ok(())
@@ -201,27 +208,6 @@ async fn wait_for_stats(skybook: &Skybook, bookings: u64) -> anyhow::Result<()> 
     anyhow::bail!("the stats never counted booking {bookings}: {last}")
 }
 
-/// Waits (60 s at most) for the booking's trace to hold the whole chain,
-/// the event sent by `path`; describes the chain.
-async fn wait_for_chain(received: &Received, booking: &Booking, path: &str) -> anyhow::Result<String> {
-    let mut last = String::new();
-    for _ in 0..120 {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
-        match chain(&spans, booking, path) {
-            Ok(chain) => return Ok(chain),
-            Err(e) => last = e.to_string(),
-        }
-    }
-    let spans = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.spans.clone();
-    let names: Vec<String> = spans
-        .iter()
-        .filter(|s| s.trace_id == booking.trace_id)
-        .map(|s| format!("{}:{} ({} <- {})", s.service, s.name, s.span_id, s.parent))
-        .collect();
-    anyhow::bail!("the booking's trace is incomplete: {last}\nits spans: {names:#?}")
-}
-
 /// The chain of a booking's spans, each the parent of the next, or what is missing.
 fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String> {
     let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == booking.trace_id).collect();
@@ -276,10 +262,6 @@ fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String
         .map(|s| format!("{}:{}", s.service, s.name))
         .collect::<Vec<_>>()
         .join(" > "))
-}
-
-fn count(received: &Received, trace_id: &str) -> usize {
-    received.lock().map_or(0, |export| export.spans.iter().filter(|s| s.trace_id == trace_id).count())
 }
 
 /// Serves OTLP/HTTP (`POST /v1/traces`, protobuf) on a free port; every

@@ -41,7 +41,7 @@ pub(super) fn start(resource: &opentelemetry_sdk::Resource) {
         (None, Some(base)) => format!("{}/v1/metrics", base.trim_end_matches('/')),
         (None, None) => return,
     };
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let Some(runtime) = super::exporting_runtime() else { return };
     let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(10)).build() else { return };
     let mut headers = reqwest::header::HeaderMap::new();
     let listed = var("OTEL_EXPORTER_OTLP_METRICS_HEADERS").or_else(|| var("OTEL_EXPORTER_OTLP_HEADERS"));

@@ -22,9 +22,9 @@ static TRACER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 /// Installs the global subscriber once per process; later calls are no-ops,
 /// so tests can call it freely. `service` names the process in its traces
-/// (unless `OTEL_SERVICE_NAME` does). Traces are exported only when an OTLP
-/// endpoint is configured, and then only from inside a Tokio runtime, whose
-/// threads carry the exports.
+/// (unless `OTEL_SERVICE_NAME` does). Traces and metrics are exported only
+/// when an OTLP endpoint is configured, and then only when `init` runs inside
+/// a multi-thread runtime, whose threads carry the exports.
 pub fn init(service: &str, filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -62,6 +62,16 @@ pub fn shutdown(grace: Duration) {
     {
         eprintln!("traces: the last spans could not be exported: {e}");
     }
+}
+
+/// The runtime exports ride on: the one `init` runs in, if it has threads of
+/// its own (a function's, the broker's). Exports are handed to it from the
+/// exporter's thread, and at shutdown from outside it, which only a
+/// multi-thread runtime runs; elsewhere (a one-shot job, a test) nothing is
+/// exported.
+fn exporting_runtime() -> Option<tokio::runtime::Handle> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    (runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread).then_some(runtime)
 }
 
 /// Whether spans leave the process.

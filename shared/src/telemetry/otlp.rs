@@ -54,11 +54,7 @@ pub(super) fn tracer_provider(service: &str, resource: Resource) -> Option<SdkTr
     if !wanted || is("OTEL_SDK_DISABLED", "true") || is("OTEL_TRACES_EXPORTER", "none") {
         return None;
     }
-    // The exports ride on the process's runtime (see `Client`).
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        eprintln!("{service}: traces: no runtime to export them from; not exporting");
-        return None;
-    };
+    let runtime = super::exporting_runtime()?;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
