@@ -65,8 +65,8 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
 /// booking the run made.
 fn with_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
     bench.seed(flights)?;
-    let (_stats, _broker, ingress) = pipeline::event_path(bench)?;
-    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &ingress)])?;
+    let path = pipeline::event_path(bench)?;
+    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &path.ingress)])?;
     process.wait_listening()?;
     let summary = bench.wrk(process.port, "booking", clients, flights)?;
     let made = check_bookings(bench, &summary, clients)?;

@@ -20,12 +20,12 @@ const BOOKINGS: usize = 1000;
 
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     bench.seed(20)?;
-    let (stats, broker, ingress) = event_path(bench)?;
-    let booking = bench.start("create-booking", &[("K_SINK", &ingress)])?;
+    let path = event_path(bench)?;
+    let booking = bench.start("create-booking", &[("K_SINK", &path.ingress)])?;
     booking.wait_listening()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (rate, latencies) = runtime.block_on(measure(&ingress, booking.port))?;
-    drop((booking, broker, stats));
+    let (rate, latencies) = runtime.block_on(measure(&path.ingress, booking.port))?;
+    drop((booking, path));
 
     let rabbitmq = runtime.block_on(rabbitmq_rate())?;
     let script = std::fs::read_to_string(bench.root.join("functions/stats/src/consumers/apply_booking.lua"))?;
@@ -50,21 +50,31 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
 
 /// The path of an event, empty and listening: record-booking-stats on a
 /// flushed Redis database, and the local broker routing to it as knative/
-/// says; with the broker's ingress URL.
-pub fn event_path(bench: &Bench) -> anyhow::Result<(Process, Process, String)> {
+/// says.
+pub fn event_path(bench: &Bench) -> anyhow::Result<EventPath> {
     redis_cli(&["FLUSHDB"])?;
     let stats = bench.start("record-booking-stats", &[])?;
-    let services = vec![
-        "--manifests".to_owned(),
-        bench.root.join("knative").display().to_string(),
-        "--service".to_owned(),
-        format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
-    ];
+    // The Triggers' other subscribers (the dead-letter sink, the rename
+    // consumer) get no event here, but the broker routes to every one: the
+    // hello server stands in for them.
+    let others = bench.start("hello-baseline", &[])?;
+    let mut services = vec!["--manifests".to_owned(), bench.root.join("knative").display().to_string()];
+    for function in crate::catalog::functions(&bench.root)? {
+        let port = if function.name == "record-booking-stats" { stats.port } else { others.port };
+        services.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name)]);
+    }
     let broker = bench.start_with("skybook-broker", &services, &[])?;
     let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
-    stats.wait_listening()?;
-    broker.wait_listening()?;
-    Ok((stats, broker, ingress))
+    for process in [&stats, &others, &broker] {
+        process.wait_listening()?;
+    }
+    Ok(EventPath { ingress, _processes: [stats, others, broker] })
+}
+
+/// The running path of an event, stopped when dropped.
+pub struct EventPath {
+    pub ingress: String,
+    _processes: [Process; 3],
 }
 
 async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f64>)> {
