@@ -109,16 +109,14 @@ pub fn run() -> anyhow::Result<()> {
         // The broker is down when the next booking commits: the send fails,
         // and the relay sends the event once the broker is back.
         stack.processes.hold("skybook-broker")?;
-        let stopped = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        anyhow::ensure!(
-            stopped.pushed("skybook-broker", "skybook_broker_ingress", ("code", "202")),
-            "the stopped broker did not push its metrics"
-        );
-        anyhow::ensure!(
-            stopped.spans.iter().any(|s| s.service == "skybook-broker" && s.trace_id == direct.trace_id),
-            "the stopped broker did not flush its spans"
-        );
-        drop(stopped);
+        let (pushed, flushed) = {
+            let stopped = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let flushed =
+                stopped.spans.iter().any(|s| s.service == "skybook-broker" && s.trace_id == direct.trace_id);
+            (stopped.pushed("skybook-broker", "skybook_broker_ingress", ("code", "202")), flushed)
+        };
+        anyhow::ensure!(pushed, "the stopped broker did not push its metrics");
+        anyhow::ensure!(flushed, "the stopped broker did not flush its spans");
         let relayed = book(&skybook, &flight, "0af7651916cd43dd8448eb211c80319c", 2).await?;
         stack.processes.release("skybook-broker")?;
         wait_for_stats(&skybook, relayed.bookings).await?;
