@@ -96,8 +96,10 @@ impl Dispatcher {
     async fn consume(self: &Arc<Self>, halt: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
         let connection = self.rabbit.connect().await?;
         let channel = connection.create_channel().await?;
-        let queue =
-            self.rabbit.declare_trigger_queue(&channel, &self.trigger.name, &self.trigger.filter).await?;
+        let queue = self
+            .rabbit
+            .declare_trigger_queue(&channel, &self.trigger.name, &self.trigger.filter.binding())
+            .await?;
         // Prefetch bounds the events in flight to this subscriber.
         channel.basic_qos(self.inflight, BasicQosOptions::default()).await?;
         let tag = format!("skybook-broker.{}", self.trigger.name);
@@ -166,9 +168,9 @@ impl Dispatcher {
                 return;
             }
         };
-        if let Some(missing) = self.missing_attribute(&event) {
-            // Routed here by the binding, which cannot require an attribute to exist.
-            tracing::debug!(trigger = %self.trigger.name, event = %event::describe(&event), missing, "filtered out");
+        if !self.trigger.filter.matches(&event) {
+            // Routed here by the binding, which requires only exact values.
+            tracing::debug!(trigger = %self.trigger.name, event = %event::describe(&event), "filtered out");
             self.count("filtered");
             let _ = delivery.ack(BasicAckOptions::default()).await;
             return;
@@ -234,16 +236,6 @@ impl Dispatcher {
         tracing::error!(trigger = %self.trigger.name, error, "{what}; requeued");
         tokio::time::sleep(Duration::from_secs(1)).await;
         let _ = delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-    }
-
-    /// A filter attribute with an empty value matches any value, but only in
-    /// an event that has the attribute: the first one it lacks.
-    fn missing_attribute<'a>(&'a self, event: &Event) -> Option<&'a str> {
-        self.trigger
-            .filter
-            .iter()
-            .find(|(name, value)| value.is_empty() && !event.iter().any(|(attribute, _)| attribute == *name))
-            .map(|(name, _)| name.as_str())
     }
 
     /// One delivery; a reply event in a 200 response is routed back in.

@@ -6,6 +6,7 @@
 
 pub mod dispatch;
 pub mod event;
+pub mod filter;
 pub mod ingress;
 pub mod manifest;
 pub mod ping;
@@ -84,7 +85,7 @@ pub async fn start(
         .with_context(|| format!("reading manifests in {}", config.manifests.display()))?;
     let services: BTreeMap<String, String> = config.services.iter().cloned().collect();
     let triggers = routing.resolve(&services)?;
-    let queues = triggers.iter().map(|t| (t.name.clone(), t.filter.clone())).collect();
+    let queues = triggers.iter().map(|t| (t.name.clone(), t.filter.binding())).collect();
     let rabbit = Arc::new(rabbit::Rabbit::new(config.amqp_url.clone(), routing.broker.clone(), queues));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.delivery_timeout_ms))

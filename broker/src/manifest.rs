@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::filter::{self, Filter, RawFilter};
+
 /// The broker's identity: its ingress path is `/{namespace}/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerName {
@@ -26,7 +28,7 @@ pub struct Routing {
 #[derive(Debug, Clone)]
 pub struct TriggerSpec {
     pub name: String,
-    pub filter: BTreeMap<String, String>,
+    pub filter: Filter,
     pub subscriber: Destination,
     pub delivery: DeliverySpec,
 }
@@ -35,7 +37,7 @@ pub struct TriggerSpec {
 #[derive(Debug, Clone)]
 pub struct Trigger {
     pub name: String,
-    pub filter: BTreeMap<String, String>,
+    pub filter: Filter,
     pub subscriber: String,
     pub delivery: Delivery,
 }
@@ -134,14 +136,16 @@ struct RawRef {
 struct RawTrigger {
     broker: String,
     #[serde(default)]
-    filter: Option<RawFilter>,
+    filter: Option<RawAttributes>,
+    #[serde(default)]
+    filters: Option<Vec<RawFilter>>,
     subscriber: RawDestination,
     #[serde(default)]
     delivery: Option<RawDelivery>,
 }
 
 #[derive(Deserialize)]
-struct RawFilter {
+struct RawAttributes {
     #[serde(default)]
     attributes: BTreeMap<String, String>,
 }
@@ -215,8 +219,10 @@ impl Routing {
                 continue;
             }
             let delivery = spec.delivery.unwrap_or_default();
+            let filter = filter::of_trigger(spec.filter.map(|f| f.attributes), spec.filters)
+                .map_err(|e| anyhow::anyhow!("Trigger {}: {e}", meta.name))?;
             triggers.push(TriggerSpec {
-                filter: spec.filter.map(|f| f.attributes).unwrap_or_default(),
+                filter,
                 subscriber: destination(&spec.subscriber)
                     .with_context(|| format!("Trigger {}", meta.name))?,
                 delivery: DeliverySpec {
@@ -391,7 +397,7 @@ mod tests {
         let routing = Routing::load(&dir).unwrap();
         assert_eq!(routing.broker, BrokerName { namespace: "skybook".into(), name: "default".into() });
         let created = routing.triggers.iter().find(|t| t.name == "booking-created-to-stats").unwrap();
-        assert_eq!(created.filter.get("type").map(String::as_str), Some("skybook.booking.created"));
+        assert_eq!(created.filter.binding().get("type").map(String::as_str), Some("skybook.booking.created"));
         assert_eq!(created.subscriber, Destination::Service("record-booking-stats".into()));
         assert_eq!(created.delivery.retry, 10);
         assert_eq!(created.delivery.backoff, Backoff::Exponential(Duration::from_secs(1)));

@@ -156,3 +156,43 @@ async fn a_filter_matches_exactly_and_an_empty_value_matches_any_present_value()
     assert_eq!(ids, ["last", "other-team", "with-team"]);
     assert!(rig.stats.received().is_empty(), "no booking Trigger matched any of them");
 }
+
+/// Trigger `filters` (Knative's new trigger filters, the CloudEvents
+/// Subscriptions API's dialects): "An array of filter expressions that
+/// evaluates to true or false. If any filter expression in the array
+/// evaluates to false, the event will not be sent to the subscriber." And
+/// `exact`: "CloudEvent attribute String value must exactly match the
+/// specified String value. Matching is case-sensitive." (`prefix`, `suffix`,
+/// `all`, `any` and `not` likewise; CESQL is refused when the manifests are
+/// read: see `broker::filter`.)
+#[tokio::test]
+async fn filters_deliver_only_what_every_expression_accepts() {
+    let rig = Rig::start().await;
+    for (id, ty, subject, source) in [
+        ("lima", "skybook.filters.booked", Some("lima"), "/elsewhere"),
+        ("internal", "skybook.filters.booked.internal", Some("lima"), "/elsewhere"),
+        ("cusco-bookings", "skybook.filters.booked", Some("cusco"), "/skybook/bookings"),
+        ("cusco-elsewhere", "skybook.filters.booked", Some("cusco"), "/elsewhere"),
+        ("other-type", "skybook.other", Some("lima"), "/elsewhere"),
+        ("no-subject", "skybook.filters.booked", None, "/elsewhere"),
+        ("other-case", "skybook.filters.booked", Some("Lima"), "/elsewhere"),
+        ("legacy-filter", "never.sent", Some("lima"), "/elsewhere"),
+    ] {
+        let mut headers =
+            binary(&[("ce-id", id.as_bytes()), ("ce-type", ty.as_bytes()), ("ce-source", source.as_bytes())]);
+        if let Some(subject) = subject {
+            headers.push(("ce-subject", subject.as_bytes()));
+        }
+        assert_eq!(rig.post(&headers, b"{}").await.status, 202, "{id}");
+    }
+    // One at a time, in order: when this one has arrived, the others have been decided.
+    let last = binary(&[("ce-id", b"last"), ("ce-type", b"skybook.filters.last"), ("ce-subject", b"lima")]);
+    assert_eq!(rig.post(&last, b"{}").await.status, 202);
+    eventually(10, "the last event", || async {
+        rig.filtered.received().iter().any(|e| e.header("ce-id") == Some("last"))
+    })
+    .await;
+    let ids: Vec<String> =
+        rig.filtered.received().iter().map(|e| e.header("ce-id").unwrap_or_default().to_owned()).collect();
+    assert_eq!(ids, ["lima", "cusco-bookings", "last"]);
+}

@@ -21,22 +21,40 @@ pub const CREATED: &str = "skybook.booking.created";
 /// A broker whose booking Trigger delivers to `stats`, whose dead letters go
 /// to `dead`, with a Trigger for `skybook.conformance` events that have a
 /// `team` (any value), delivering to `any`, and one for
-/// `skybook.conformance.replied` delivering to `replies`. One event in
-/// flight per Trigger, so each Trigger delivers in order.
+/// `skybook.conformance.replied` delivering to `replies`, and one with the
+/// `filters` dialects (see [`FILTERS`]) delivering to `filtered`. One event
+/// in flight per Trigger, so each Trigger delivers in order.
 pub struct Rig {
     pub broker: TestBroker,
     pub stats: TestSink,
     pub dead: TestSink,
     pub any: TestSink,
     pub replies: TestSink,
+    pub filtered: TestSink,
 }
+
+/// A Trigger's `filters`: types under `skybook.filters.` but not ending in
+/// `.internal`, about Lima, or about Cusco from a source ending in
+/// `/bookings`. Its legacy `filter` (which would match nothing the tests
+/// send) is set too: `filters` takes precedence.
+pub const FILTERS: &str = r#"
+  filter:
+    attributes:
+      type: never.sent
+  filters:
+    - prefix: {type: skybook.filters.}
+    - not: {suffix: {type: .internal}}
+    - any:
+        - exact: {subject: lima}
+        - all: [{exact: {subject: cusco}}, {suffix: {source: /bookings}}]
+"#;
 
 pub const REPLIED: &str = "skybook.conformance.replied";
 
 impl Rig {
     pub async fn start() -> Rig {
         let (stats, dead, any) = (TestSink::start().await, TestSink::start().await, TestSink::start().await);
-        let replies = TestSink::start().await;
+        let (replies, filtered) = (TestSink::start().await, TestSink::start().await);
         let extra = r#"
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
@@ -64,9 +82,22 @@ spec:
       type: skybook.conformance.replied
   subscriber:
     uri: REPLIES
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: conformance-filters
+  namespace: NAMESPACE
+spec:
+  broker: default
+FILTERS
+  subscriber:
+    uri: FILTERED
 "#
         .replace("ANY", &any.url)
-        .replace("REPLIES", &replies.url);
+        .replace("REPLIES", &replies.url)
+        .replace("FILTERS\n", FILTERS.trim_start_matches('\n'))
+        .replace("FILTERED", &filtered.url);
         let broker = TestBroker::start_with(
             1,
             "PT0.01S",
@@ -75,7 +106,7 @@ spec:
             &[("BROKER_INFLIGHT", "1")],
         )
         .await;
-        Rig { broker, stats, dead, any, replies }
+        Rig { broker, stats, dead, any, replies, filtered }
     }
 
     /// POSTs to the ingress as given.
