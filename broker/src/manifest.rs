@@ -133,6 +133,7 @@ struct RawRef {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTrigger {
     broker: String,
     #[serde(default)]
