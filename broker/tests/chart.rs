@@ -41,7 +41,7 @@ fn routing(dir: &Path) -> Routing {
 
 #[test]
 fn every_broker_class_routes_each_type_and_the_filtering_classes_only_from_its_source() {
-    for (values, by_source) in [("knative", false), ("kafka", true), ("channel", true)] {
+    for (values, by_source) in [("knative", false), ("kafka", true), ("channel", true), ("oidc", true)] {
         let dir = render(values);
         let routing = routing(&dir);
         assert_eq!(routing.triggers.len(), 3, "{values}: the three Triggers");

@@ -29,6 +29,21 @@ pub struct Settings {
     /// Lets a function that requires keys run without them; it must be said
     /// explicitly (the local stack does), never implied by an empty list.
     pub auth_disabled: bool,
+    /// Sender identity (Knative's `authentication-oidc`): the functions the
+    /// Broker and the PingSources call accept only events with a valid token
+    /// from an allowed subject (`auth::oidc`).
+    pub oidc_enabled: bool,
+    /// Who issues the tokens: the cluster's service-account issuer.
+    pub oidc_issuer: String,
+    /// Where the issuer's keys are; unset: from its discovery document.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub oidc_jwks_url: Option<String>,
+    /// The audience a token must name; unset: the function's name.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub oidc_audience: Option<String>,
+    /// Who may send (token subjects, comma-separated; `*` matches any run of characters).
+    #[serde(deserialize_with = "comma_list")]
+    pub oidc_allowed_subjects: Vec<Secret>,
     /// Proxies in front of the function that append to `X-Forwarded-For`
     /// (an ingress, say); 0 trusts none of it and limits by peer address.
     pub trusted_proxy_hops: usize,
@@ -123,6 +138,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("redis_url", "redis://127.0.0.1:6379"),
     ("auth_api_keys", ""),
     ("auth_disabled", "false"),
+    ("oidc_enabled", "false"),
+    ("oidc_issuer", "https://kubernetes.default.svc.cluster.local"),
+    ("oidc_allowed_subjects", ""),
     ("trusted_proxy_hops", "0"),
     ("db_pool_mode", "session"),
     ("groq_base_url", "https://api.groq.com/openai/v1"),

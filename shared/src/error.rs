@@ -25,6 +25,13 @@ pub enum Error {
     /// Missing or wrong API key.
     #[error("a valid API key is required: send Authorization: Bearer <key>")]
     Unauthorized,
+    /// No sender token, or one that does not hold (signature, issuer,
+    /// audience, expiry): the reason says which.
+    #[error("a valid sender token is required: {reason}")]
+    InvalidToken { reason: String },
+    /// A valid token from a sender not allowed here.
+    #[error("{message}")]
+    Forbidden { message: String },
     /// The entity the request names does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -90,7 +97,8 @@ impl Error {
         match self {
             Error::Malformed { .. } => StatusCode::BAD_REQUEST,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } | Error::NoRoute(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -111,6 +119,8 @@ impl Error {
             | Error::NotConfigured { code, .. } => code,
             Error::UnsupportedMediaType { .. } => "unsupported_media_type",
             Error::Unauthorized => "unauthorized",
+            Error::InvalidToken { .. } => "invalid_token",
+            Error::Forbidden { .. } => "forbidden",
             Error::NoRoute(_) => "no_route",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
@@ -151,6 +161,12 @@ impl Error {
         match self {
             Error::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Error::InvalidToken { .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
             }
             Error::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

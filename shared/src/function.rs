@@ -278,7 +278,20 @@ type Invoke = dyn Fn(Ctx, Incoming) -> BoxFuture<Result<Option<ReplyEvent>>> + S
 #[derive(Clone)]
 pub struct Function {
     pub spec: Spec,
+    pub kind: Kind,
     invoke: Arc<Invoke>,
+}
+
+/// What a function is, and so who calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Reads; called by clients.
+    Query,
+    /// Writes in one transaction; called by clients.
+    Command,
+    /// Takes events from the Broker's Triggers or a PingSource: with sender
+    /// identity on, only from them.
+    Consumer,
 }
 
 impl Function {
@@ -299,7 +312,7 @@ impl Function {
                 reply_event(&spec, &output).map(Some)
             })
         };
-        Function { spec, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Query, invoke: Arc::new(invoke) }
     }
 
     /// A command: runs in one transaction with its idempotency claim; a
@@ -343,7 +356,7 @@ impl Function {
                 Ok(Some(done.reply))
             })
         };
-        Function { spec, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Command, invoke: Arc::new(invoke) }
     }
 
     /// A consumer: takes events from the broker (or a PingSource) and
@@ -369,7 +382,7 @@ impl Function {
                 Ok(None)
             })
         };
-        Function { spec, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Consumer, invoke: Arc::new(invoke) }
     }
 
     pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<Option<ReplyEvent>> {

@@ -24,5 +24,5 @@ pub mod telemetry;
 pub mod testing;
 
 pub use error::{Error, Result};
-pub use function::{Ctx, Dependency, Done, Function, Reply, Spec, Tx};
+pub use function::{Ctx, Dependency, Done, Function, Kind, Reply, Spec, Tx};
 pub use server::serve;

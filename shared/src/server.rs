@@ -21,10 +21,11 @@ use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::auth::oidc::Verifier;
 use crate::cloudevent::Incoming;
 use crate::config::Settings;
 use crate::error::Error;
-use crate::function::{Ctx, Dependency, Function};
+use crate::function::{Ctx, Dependency, Function, Kind};
 use crate::metrics::Metrics;
 use crate::telemetry::trace_context;
 
@@ -125,6 +126,8 @@ struct App {
     function: Function,
     ctx: Ctx,
     metrics: Metrics,
+    /// The sender-token check of a consumer, when sender identity is on.
+    senders: Option<Verifier>,
 }
 
 impl Server {
@@ -139,13 +142,17 @@ impl Server {
         if function.spec.rate_limited {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }
+        let senders = match function.kind {
+            Kind::Consumer => Verifier::from_settings(&settings, function.spec.name)?,
+            Kind::Query | Kind::Command => None,
+        };
         let ctx = Ctx::new(settings)?;
         // The first request should find a connection open, or nearly: one is
         // opened now, in the background, never holding up the listener.
         if function.spec.dependencies.contains(&Dependency::Postgres) {
             ctx.db().warm_up();
         }
-        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics }) })
+        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics, senders }) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -273,6 +280,9 @@ impl App {
     ) -> Result<Response<Body>, Error> {
         let spec = &self.function.spec;
         let settings = self.ctx.settings();
+        if let Some(senders) = &self.senders {
+            senders.verify(request.headers()).await?;
+        }
         let verified_key = match spec.authenticated {
             true => crate::auth::check(&settings.auth_api_keys, request.headers())?,
             false => None,

@@ -115,3 +115,31 @@ seccompProfile:
 {{- else if $o.collector.enabled -}}http://skybook-otel-collector.{{ .Release.Namespace }}.svc:4318
 {{- end -}}
 {{- end -}}
+
+{{/* The Triggers: each event type to its consumer (one list, for the
+     Triggers and for who may send with sender identity on). */}}
+{{- define "skybook.triggers" -}}
+- {name: booking-created-to-stats, type: skybook.booking.created, subscriber: record-booking-stats}
+- {name: booking-cancelled-to-stats, type: skybook.booking.cancelled, subscriber: record-booking-stats}
+- {name: destination-updated-to-stats, type: skybook.destination.updated, subscriber: record-destination-name}
+{{- end -}}
+
+{{/* The PingSources: the functions that run on a schedule. */}}
+{{- define "skybook.pingSources" -}}
+- {name: relay-outbox-tick, schedule: {{ .Values.relayOutbox.schedule | quote }}, sink: relay-outbox, data: relay the outbox}
+- {name: reconcile-stats-tick, schedule: {{ .Values.reconcileStats.schedule | quote }}, sink: reconcile-stats, data: reconcile the stats}
+{{- end -}}
+
+{{/* With sender identity on, the subjects allowed to send to the consumers:
+     the service accounts Knative makes for each Trigger and PingSource
+     (`<name>-oidc-<group>-<kind>`), comma-separated. */}}
+{{- define "skybook.allowedSenders" -}}
+{{- $subjects := list -}}
+{{- range include "skybook.triggers" . | fromYamlArray -}}
+{{- $subjects = append $subjects (printf "system:serviceaccount:%s:%s-oidc-eventing.knative.dev-trigger" $.Release.Namespace .name) -}}
+{{- end -}}
+{{- range include "skybook.pingSources" . | fromYamlArray -}}
+{{- $subjects = append $subjects (printf "system:serviceaccount:%s:%s-oidc-sources.knative.dev-pingsource" $.Release.Namespace .name) -}}
+{{- end -}}
+{{- join "," $subjects -}}
+{{- end -}}

@@ -5,3 +5,4 @@ mod get_stats;
 mod helpers;
 mod reconcile_stats;
 mod record_booking_stats;
+mod sender_identity;

@@ -1,5 +1,8 @@
-//! Bearer API keys: read from `Authorization` (the scheme matched without
-//! regard to case, RFC 7235), compared in constant time.
+//! Who may call: clients by bearer API keys, read from `Authorization` (the
+//! scheme matched without regard to case, RFC 7235) and compared in constant
+//! time; the Broker and the PingSources by their sender tokens ([`oidc`]).
+
+pub mod oidc;
 
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
