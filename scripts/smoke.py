@@ -5,10 +5,12 @@ broker. The same script runs against the local stack (`cargo xtask test`,
 with target/devstack/urls.json) and against a Knative cluster (the kind job,
 with the URLs of `kubectl get ksvc`).
 
-    scripts/smoke.py URLS.json [--key API_KEY] [--stats-timeout SECONDS]
+    scripts/smoke.py URLS.json [--key API_KEY] [--stats-timeout SECONDS] [--record FILE]
 
 URLS.json maps each function's name to its URL, at the top level or under
-"functions"; or it is `kubectl get ksvc -o json` as it stands. Only the
+"functions"; or it is `kubectl get ksvc -o json` as it stands. With
+--record, every call (function, request data, status, the reply's ce-type and
+data) is written to FILE, for the schemas to be checked against. Only the
 standard library: it runs wherever Python 3 does.
 """
 
@@ -30,6 +32,7 @@ class Skybook:
     def __init__(self, urls, key):
         self.urls = urls
         self.key = key
+        self.calls = []
 
     def call(self, function, data):
         """POSTs `data` as plain JSON to `function`: (status, body as JSON)."""
@@ -45,7 +48,11 @@ class Skybook:
             request.add_header("authorization", f"Bearer {self.key}")
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
+                status, body = response.status, json.loads(response.read() or b"null")
+                reply_type = response.headers.get("ce-type")
+                self.calls.append({"function": function, "data": data, "status": status,
+                                   "reply_type": reply_type, "reply": body})
+                return status, body
         except urllib.error.HTTPError as error:
             body = error.read()
             try:
@@ -128,17 +135,23 @@ def main():
     parser.add_argument("urls", help="a JSON file mapping function names to URLs")
     parser.add_argument("--key", default="", help="the API key to send (Authorization: Bearer)")
     parser.add_argument("--stats-timeout", type=float, default=60, help="seconds to wait for the stats")
+    parser.add_argument("--record", help="write every successful call, and its reply, to this JSON file")
     args = parser.parse_args()
     with open(args.urls) as file:
         urls = json.load(file)
     if "items" in urls:  # kubectl get ksvc -o json
         urls = {s["metadata"]["name"]: s["status"]["url"] for s in urls["items"] if s.get("status", {}).get("url")}
     urls = urls.get("functions", urls)
+    skybook = Skybook(urls, args.key)
     try:
-        run(Skybook(urls, args.key), args.stats_timeout)
+        run(skybook, args.stats_timeout)
     except Failed as failure:
         print(f"smoke: FAILED: {failure}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        if args.record:
+            with open(args.record, "w") as file:
+                json.dump(skybook.calls, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::config::Settings;
+use crate::contract::{Contract, schema_for};
 use crate::db::{Conn, Database, Exec};
 use crate::error::{Error, Result};
 use crate::idempotency;
@@ -279,6 +281,8 @@ type Invoke = dyn Fn(Ctx, Incoming) -> BoxFuture<Result<Option<ReplyEvent>>> + S
 pub struct Function {
     pub spec: Spec,
     pub kind: Kind,
+    /// The schemas of its input and output, from their types.
+    pub contract: Contract,
     invoke: Arc<Invoke>,
 }
 
@@ -298,8 +302,8 @@ impl Function {
     /// A query: reads, never writes, so it needs no transaction.
     pub fn query<I, O, F, Fut>(spec: Spec, handler: F) -> Self
     where
-        I: DeserializeOwned + Send + 'static,
-        O: Reply + Send + 'static,
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+        O: Reply + JsonSchema + Send + 'static,
         F: Fn(Ctx, I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O>> + Send + 'static,
     {
@@ -312,15 +316,16 @@ impl Function {
                 reply_event(&spec, &output).map(Some)
             })
         };
-        Function { spec, kind: Kind::Query, invoke: Arc::new(invoke) }
+        let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
+        Function { spec, kind: Kind::Query, contract, invoke: Arc::new(invoke) }
     }
 
     /// A command: runs in one transaction with its idempotency claim; a
     /// command seen before is answered with its first reply, unexecuted.
     pub fn command<I, O, F, Fut>(spec: Spec, handler: F) -> Self
     where
-        I: DeserializeOwned + Serialize + Send + 'static,
-        O: Reply + Send + 'static,
+        I: DeserializeOwned + Serialize + JsonSchema + Send + 'static,
+        O: Reply + JsonSchema + Send + 'static,
         F: Fn(Tx, I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Done<O>>> + Send + 'static,
     {
@@ -356,14 +361,15 @@ impl Function {
                 Ok(Some(done.reply))
             })
         };
-        Function { spec, kind: Kind::Command, invoke: Arc::new(invoke) }
+        let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
+        Function { spec, kind: Kind::Command, contract, invoke: Arc::new(invoke) }
     }
 
     /// A consumer: takes events from the broker (or a PingSource) and
     /// answers 202 with no body, since a reply would be routed back in.
     pub fn consumer<I, F, Fut>(spec: Spec, handler: F) -> Self
     where
-        I: DeserializeOwned + Send + 'static,
+        I: DeserializeOwned + JsonSchema + Send + 'static,
         F: Fn(Ctx, Incoming, I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
@@ -382,7 +388,8 @@ impl Function {
                 Ok(None)
             })
         };
-        Function { spec, kind: Kind::Consumer, invoke: Arc::new(invoke) }
+        let contract = Contract { accepts: schema_for::<I>, replies: None };
+        Function { spec, kind: Kind::Consumer, contract, invoke: Arc::new(invoke) }
     }
 
     pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<Option<ReplyEvent>> {

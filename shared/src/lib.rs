@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod cloudevent;
 pub mod config;
+pub mod contract;
 pub mod db;
 pub mod error;
 pub mod events;

@@ -101,8 +101,24 @@ impl<'de> Deserialize<'de> for Money {
     }
 }
 
+/// An amount as JSON carries it: a string of digits with at most two
+/// decimals (a number is read too, but a float may not hold the amount).
+impl schemars::JsonSchema for Money {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Money".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{1,8}(\\.[0-9]{1,2})?$",
+            "description": "A non-negative amount with at most two decimals, as a string: \"950.00\""
+        })
+    }
+}
+
 /// What a passenger pays, and why: the price rule of the original system.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PriceBreakdown {
     pub base_price: Money,
     pub discount: Money,

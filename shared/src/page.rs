@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::function::Reply;
 
 /// One page of a list, in a stable order. `next_cursor` is absent on the last page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -43,6 +43,16 @@ impl Limit {
     /// The number of rows to fetch: one more than the page holds.
     pub fn fetch(self) -> i64 {
         i64::from(self.0) + 1
+    }
+}
+
+impl schemars::JsonSchema for Limit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Limit".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "minimum": 1, "maximum": Self::MAX, "default": 20})
     }
 }
 

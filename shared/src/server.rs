@@ -257,6 +257,7 @@ impl App {
             // below, not as every pod of every function unready at once.
             (&Method::GET, "/health/readiness") => text(StatusCode::OK, "ready"),
             (&Method::GET, "/health/dependencies") => self.dependencies().await,
+            (&Method::GET, "/schema") => self.schema(),
             (&Method::GET, "/metrics") => {
                 self.ctx.db().observe_pool();
                 metrics_response(request.headers())
@@ -265,9 +266,10 @@ impl App {
             // answer names POST in `Allow`.
             (&Method::OPTIONS, "/") => allow(EVENT_METHODS),
             (_, "/") => Error::MethodNotAllowed { allow: EVENT_METHODS }.into_response(),
-            (_, "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics") => {
-                Error::MethodNotAllowed { allow: "GET" }.into_response()
-            }
+            (
+                _,
+                "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics" | "/schema",
+            ) => Error::MethodNotAllowed { allow: "GET" }.into_response(),
             (_, other) => Error::NoRoute(other.to_owned()).into_response(),
         }
     }
@@ -336,6 +338,26 @@ impl App {
                 Ok(accepted())
             }
         }
+    }
+
+    /// The function's contract: the JSON Schemas of the data it accepts and
+    /// of its reply's, generated from its types.
+    fn schema(&self) -> Response<Body> {
+        let (spec, contract) = (&self.function.spec, &self.function.contract);
+        let mut body = serde_json::json!({
+            "function": spec.name,
+            "accepts": {"types": spec.accepts, "schema": (contract.accepts)()},
+        });
+        if let Some(replies) = contract.replies {
+            body["replies"] = serde_json::json!({
+                "type": spec.replies,
+                "dataschema": crate::contract::id(spec.replies),
+                "schema": replies(),
+            });
+        }
+        let mut response = Response::new(full(body.to_string()));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
     }
 
     /// Each dependency the function declares, checked now: 200 when all

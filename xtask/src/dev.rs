@@ -221,10 +221,13 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
         env: Vec::new(),
     };
     let stack = start(&options)?;
+    let calls = root.join("target/devstack/smoke-calls.json");
     let smoke = || -> anyhow::Result<()> {
         let status = Command::new("python3")
             .arg(root.join("scripts/smoke.py"))
             .arg(root.join("target/devstack/urls.json"))
+            .arg("--record")
+            .arg(&calls)
             .status()
             .context("python3 scripts/smoke.py")?;
         if !status.success() {
@@ -233,6 +236,8 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
         Ok(())
     };
     smoke()?;
+    // The smoke test's real requests and replies against the published schemas.
+    crate::contracts::check(root, &stack.urls, &calls)?;
     // After real traffic, the metrics as Prometheus reads them.
     crate::observability::check(root, &stack.urls)?;
     // The stats function crashes: the stack restarts it, as a kubelet would,

@@ -7,6 +7,7 @@ mod bench;
 mod catalog;
 mod client;
 mod context;
+mod contracts;
 mod dev;
 mod faults;
 mod fuzz;

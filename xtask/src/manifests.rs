@@ -1,7 +1,9 @@
-//! `cargo xtask manifests`: renders the Helm chart into `knative/` (one file
-//! per object family, with `helm/skybook/ci/knative-values.yaml`) and writes
-//! skaffold.yaml, docker-compose.yml and docker-bake.json from the list of
-//! functions, so each fact has one source; `--check` fails on any drift.
+//! `cargo xtask manifests`: writes the event contracts from the functions'
+//! types (`schemas/`, the chart's `files/contracts.json`), renders the Helm
+//! chart into `knative/` (one file per object family, with
+//! `helm/skybook/ci/knative-values.yaml`) and writes skaffold.yaml,
+//! docker-compose.yml and docker-bake.json from the list of functions, so
+//! each fact has one source; `--check` fails on any drift.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{catalog, services};
+use crate::{catalog, contracts, services};
 
 const HEADER: &str = "# Rendered from helm/skybook with helm/skybook/ci/knative-values.yaml by `cargo xtask manifests`. Do not edit.\n";
 
@@ -23,6 +25,18 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = services::workspace_root();
     let bin = tools(&root)?;
+    // The contracts first: the chart renders its EventTypes from them.
+    let contracts = contracts::files(&root, &contracts::functions())?;
+    let stale_schemas = contracts::stale(&root, &contracts)?;
+    if !args.check {
+        for path in &stale_schemas {
+            std::fs::remove_file(path)?;
+        }
+        for (path, text) in &contracts {
+            std::fs::create_dir_all(path.parent().context("path")?)?;
+            std::fs::write(path, text)?;
+        }
+    }
     let output = Command::new(bin.join("helm"))
         .args(["template", "skybook", "--namespace", "skybook", "--values"])
         .arg(root.join("helm/skybook/ci/knative-values.yaml"))
@@ -45,7 +59,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(|p| knative.join(p))
         .filter(|p| !files.contains_key(p))
+        .chain(stale_schemas)
         .collect();
+    files.extend(contracts);
     let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
     if args.check {
         let mut drift: Vec<String> = files
@@ -61,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         println!(
-            "manifests: knative/, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
+            "manifests: knative/, schemas/, the chart's contracts, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
             files.len()
         );
         return Ok(());

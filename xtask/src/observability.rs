@@ -140,9 +140,20 @@ fn metric_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// A GET of a JSON document.
+pub fn get_json(url: &str) -> anyhow::Result<serde_json::Value> {
+    let body = scrape_with(url, "application/json")?;
+    serde_json::from_str(&body).with_context(|| format!("{url}: not JSON"))
+}
+
 /// A GET of /metrics, asking for the Prometheus text format.
 fn scrape(url: &str) -> anyhow::Result<String> {
-    let (head, body) = request(url, "GET", &[("accept", "text/plain")], "")?;
+    scrape_with(url, "text/plain")
+}
+
+/// A GET accepting `accept`: the body, de-chunked.
+fn scrape_with(url: &str, accept: &str) -> anyhow::Result<String> {
+    let (head, body) = request(url, "GET", &[("accept", accept)], "")?;
     anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{url}: {}", head.lines().next().unwrap_or_default());
     let body = body.as_str();
     // A chunked body: keep the chunks, drop their sizes.

@@ -60,7 +60,7 @@ pub fn specs() -> Vec<ToolSpec> {
 }
 
 /// The arguments of market_data as the model sends them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarketQuery {
     pub destination: Option<String>,
@@ -70,7 +70,7 @@ pub struct MarketQuery {
 }
 
 /// The arguments of demand as the model sends them.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandQuery {
     pub destination: Option<String>,
@@ -158,7 +158,7 @@ fn clipped(text: &str) -> String {
 
 const MAX_QUOTED: usize = 200;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct MarketFlight {
     pub flight_number: String,
     pub destination: String,

@@ -11,3 +11,14 @@ pub const SOURCE: &str = "/skybook/bookings";
 pub use shared::events::BOOKING_CANCELLED;
 /// Emitted when a booking is confirmed; the stats consumer's input.
 pub use shared::events::BOOKING_CREATED;
+
+/// Every function of the slice, as its binaries serve them: for what reads
+/// their contracts (the published schemas, the EventTypes).
+pub fn functions() -> Vec<shared::Function> {
+    vec![
+        commands::cancel_booking::function(),
+        commands::create_booking::function(),
+        queries::get_booking::function(),
+        queries::list_bookings::function(),
+    ]
+}

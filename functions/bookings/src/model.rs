@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 /// A booking as replied and as carried by `skybook.booking.*` events: all a
 /// consumer needs, so none has to call back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Booking {
     pub id: Uuid,
     pub status: BookingStatus,
@@ -32,7 +32,7 @@ impl Reply for Booking {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 pub enum BookingStatus {

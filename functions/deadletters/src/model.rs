@@ -9,7 +9,7 @@ use uuid::Uuid;
 pub const COLUMNS: &str = "id, event_source, event_id, event_type, error_dest, error_code, error_data, event,
      received_at, deliveries, status, replay_attempts, replayed_at, last_replay_error";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct DeadLetter {
     pub id: Uuid,
     pub event_source: String,

@@ -7,7 +7,7 @@ use shared::money::Money;
 use shared::{Error, Reply};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, schemars::JsonSchema)]
 pub struct Destination {
     pub id: Uuid,
     pub name: String,

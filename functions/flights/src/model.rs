@@ -7,7 +7,7 @@ use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Flight {
     pub id: Uuid,
     pub flight_number: String,

@@ -4,3 +4,9 @@ pub mod consumers;
 
 /// The ce-source of this slice.
 pub const SOURCE: &str = "/skybook/outbox";
+
+/// Every function of the slice, as its binaries serve them: for what reads
+/// their contracts (the published schemas, the EventTypes).
+pub fn functions() -> Vec<shared::Function> {
+    vec![consumers::relay_outbox::function()]
+}

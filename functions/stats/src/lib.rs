@@ -26,3 +26,14 @@ pub(crate) fn duplicate(function: &str) {
 pub(crate) fn count_duplicates_of(function: &str) {
     let _ = DUPLICATES.get_or_create(&shared::metrics::labels(&[("function", function)]));
 }
+
+/// Every function of the slice, as its binaries serve them: for what reads
+/// their contracts (the published schemas, the EventTypes).
+pub fn functions() -> Vec<shared::Function> {
+    vec![
+        queries::get_stats::function(),
+        consumers::reconcile_stats::function(),
+        consumers::record_booking_stats::function(),
+        consumers::record_destination_name::function(),
+    ]
+}

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::keys;
 
 /// One destination's confirmed bookings and revenue, under its current name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DestinationStats {
     pub id: Uuid,
     pub name: String,

@@ -242,14 +242,16 @@ pub struct ReplyEvent {
 }
 
 impl ReplyEvent {
-    /// The reply in CloudEvents binary mode, status 200.
+    /// The reply in CloudEvents binary mode, status 200, its `dataschema`
+    /// naming the published schema of its type's data.
     pub fn into_response(self) -> Result<Response<Body>, Error> {
+        let schema = url::Url::parse(&crate::contract::id(&self.ty)).map_err(anyhow::Error::from)?;
         let mut builder = EventBuilderV10::new()
             .id(self.id)
             .ty(self.ty)
             .source(self.source)
             .time(self.time)
-            .data("application/json", self.data.into_bytes());
+            .data_with_schema("application/json", schema, self.data.into_bytes());
         if let Some(subject) = self.subject {
             builder = builder.subject(subject);
         }

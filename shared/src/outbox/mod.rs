@@ -142,6 +142,7 @@ pub async fn send(
         .header("ce-type", encode(&event.ty))
         .header("ce-subject", encode(&event.subject))
         .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .header("ce-dataschema", encode(&crate::contract::id(&event.ty)))
         .header("content-type", "application/json")
         .body(event.data.to_string());
     for (name, value) in overrides {

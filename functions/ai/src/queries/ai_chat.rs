@@ -27,20 +27,20 @@ call market_data for flights, prices and seats, and demand for bookings and popu
 does not answer the question, say so. Prices are exact: quote them as given. Answer in the language \
 of the question, briefly.";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AiChat {
     pub question: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Answer {
     pub answer: String,
     /// Each tool call made: the tool, its arguments, and what it returned.
     pub used: Vec<ToolUse>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ToolUse {
     pub tool: String,
     pub arguments: Value,

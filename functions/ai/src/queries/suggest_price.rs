@@ -24,13 +24,13 @@ pub const SPEC: Spec = Spec {
     rate_limited: true,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestPrice {
     pub flight_id: Uuid,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Suggestion {
     pub flight_id: Uuid,
     pub flight_number: String,
@@ -49,7 +49,7 @@ pub struct Suggestion {
     pub explanation_source: ExplanationSource,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExplanationSource {
     Model,
@@ -57,7 +57,7 @@ pub enum ExplanationSource {
 }
 
 /// The figures the suggestion is computed from.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Demand {
     pub seats_sold: i32,
     pub capacity: i32,

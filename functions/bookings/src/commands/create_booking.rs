@@ -19,12 +19,13 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBooking {
     pub flight_id: Uuid,
     pub passenger_name: String,
-    /// Whole years; a fraction or a string is refused before any rule runs.
+    /// Whole years, 0 to 150; a fraction or a string is refused before any rule runs.
+    #[schemars(range(min = 0, max = 150))]
     pub passenger_age: i64,
     #[serde(default)]
     pub has_pet: bool,

@@ -17,7 +17,7 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetBooking {
     pub id: Uuid,

@@ -18,7 +18,7 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListBookings {
     pub flight_id: Option<Uuid>,

@@ -23,7 +23,7 @@ pub const SPEC: Spec = Spec {
 pub const MAX_PER_CALL: i64 = 100;
 
 /// Exactly one of `ids`, `type` or `all: true`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayDeadLetters {
     pub ids: Option<Vec<Uuid>>,
@@ -62,7 +62,7 @@ impl TryFrom<ReplayDeadLetters> for Selection {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayReport {
     pub replayed: u32,
     pub failed: u32,
@@ -71,7 +71,7 @@ pub struct ReplayReport {
     pub results: Vec<ReplayResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayResult {
     pub id: Uuid,
     pub event_id: String,

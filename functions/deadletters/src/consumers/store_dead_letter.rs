@@ -3,7 +3,6 @@
 //! subscriber however often it arrives.
 
 use base64::Engine;
-use serde::de::IgnoredAny;
 use serde_json::{Map, Value, json};
 use shared::cloudevent::{ANY_TYPE, Incoming};
 use shared::{Ctx, Dependency, Function, Result, Spec};
@@ -37,7 +36,7 @@ pub fn function() -> Function {
 }
 
 /// Any data is kept as it came: the input is not read as a type.
-pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: IgnoredAny) -> Result<()> {
+pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: serde_json::Value) -> Result<()> {
     let dest = event.extensions.get(ERROR_DEST).cloned().unwrap_or_default();
     let code = event.extensions.get(ERROR_CODE).and_then(|c| c.parse::<i32>().ok());
     let data = event.extensions.get(ERROR_DATA).map(|d| error_data(d));

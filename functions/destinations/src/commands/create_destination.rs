@@ -18,7 +18,7 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDestination {
     pub name: String,

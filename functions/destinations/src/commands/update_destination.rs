@@ -20,7 +20,7 @@ pub const SPEC: Spec = Spec {
 };
 
 /// The fields to change; those left out keep their value.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDestination {
     pub id: Uuid,

@@ -16,7 +16,7 @@ pub const SPEC: Spec = Spec {
     rate_limited: false,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetFlight {
     pub id: Uuid,

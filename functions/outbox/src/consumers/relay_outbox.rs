@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde::de::IgnoredAny;
 use shared::cloudevent::Incoming;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 
@@ -29,7 +28,7 @@ const TICK_BUDGET: Duration = Duration::from_secs(20);
 /// keeps going, within its budget, rather than sending one batch a minute; a
 /// failing row is deferred on its own and never ends the tick. Then rows past
 /// their retention go.
-pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: IgnoredAny) -> Result<()> {
+pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -> Result<()> {
     let settings = ctx.settings();
     let started = Instant::now();
     loop {

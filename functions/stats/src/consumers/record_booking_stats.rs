@@ -24,7 +24,7 @@ pub const SPEC: Spec = Spec {
 
 /// The part of a booking event the stats read. Other fields are ignored, so
 /// the producer can add to the event without breaking this consumer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct BookingEvent {
     pub id: Uuid,
     pub destination_id: Uuid,
@@ -35,7 +35,7 @@ pub struct BookingEvent {
     pub price: Price,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Price {
     pub total: Money,
 }

@@ -23,7 +23,7 @@ pub const SPEC: Spec = Spec {
 };
 
 /// The part of a destination event the stats read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DestinationEvent {
     pub id: Uuid,
     pub name: String,

@@ -19,7 +19,6 @@ mod snapshot;
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use serde::de::IgnoredAny;
 use shared::cloudevent::Incoming;
 use shared::events::{PING, STATS_REBUILD};
 use shared::metrics::{CounterFamily, GaugeFamily};
@@ -63,7 +62,7 @@ pub struct Report {
     pub journalled: usize,
 }
 
-pub async fn reconcile_stats(ctx: Ctx, event: Incoming, _data: IgnoredAny) -> Result<()> {
+pub async fn reconcile_stats(ctx: Ctx, event: Incoming, _data: serde_json::Value) -> Result<()> {
     let requested = event.ty == STATS_REBUILD;
     let report = reconcile(&ctx, requested).await?;
     if report.drift.is_empty() {
