@@ -28,7 +28,7 @@ for values in helm/skybook/ci/*-values.yaml; do
   node scripts/validate-kinds.mjs "$renders/$name"
 done
 echo "check: yamllint"
-yamllint -s knative skaffold.yaml docker-compose.yml .github/workflows scripts/cluster/jaeger.yaml helm/skybook/values.yaml helm/skybook/Chart.yaml helm/skybook/ci helm/skybook/files/alerts.yaml
+yamllint -s knative skaffold.yaml docker-compose.yml .github/workflows scripts/cluster/jaeger.yaml functions/*/func helm/skybook/values.yaml helm/skybook/Chart.yaml helm/skybook/ci helm/skybook/files/alerts.yaml
 echo "check: promtool check rules, the dashboard's JSON"
 promtool check rules helm/skybook/files/alerts.yaml
 python3 -m json.tool helm/skybook/files/dashboard.json >/dev/null

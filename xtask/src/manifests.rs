@@ -55,11 +55,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     files.insert(root.join("skaffold.yaml"), catalog::skaffold(&functions));
     files.insert(root.join("docker-compose.yml"), catalog::compose(&functions));
     files.insert(root.join("docker-bake.json"), catalog::bake(&functions)?);
+    let triggers = files.get(&knative.join("eventing/triggers.yaml")).cloned().unwrap_or_default();
+    let routed = subscriptions(&triggers)?;
+    let mut func_files = Vec::new();
+    for (slice, name) in catalog::binaries(&root)? {
+        let Some(function) = functions.iter().find(|f| f.name == name) else { continue };
+        let path = root.join("functions").join(&slice).join("func").join(&name).join("func.yaml");
+        let types = routed.get(&name).cloned().unwrap_or_default();
+        files.insert(path.clone(), catalog::func_yaml(function, &types));
+        func_files.push(path);
+    }
     let stale: Vec<PathBuf> = rendered_files_on_disk(&knative)?
         .into_iter()
         .map(|p| knative.join(p))
         .filter(|p| !files.contains_key(p))
         .chain(stale_schemas)
+        .chain(func_yamls_on_disk(&root)?.into_iter().filter(|p| !func_files.contains(p)))
         .collect();
     files.extend(contracts);
     let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
@@ -77,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         println!(
-            "manifests: knative/, schemas/, the chart's contracts, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
+            "manifests: knative/, schemas/, the chart's contracts, every func.yaml, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
             files.len()
         );
         return Ok(());
@@ -91,6 +102,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("manifests: wrote {} files", files.len());
     Ok(())
+}
+
+/// The event types the rendered Triggers route to each subscriber.
+fn subscriptions(triggers: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    use serde::Deserialize;
+    let mut routed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for document in serde_norway::Deserializer::from_str(triggers) {
+        let trigger = serde_norway::Value::deserialize(document).context("triggers.yaml")?;
+        let spec = &trigger["spec"];
+        let subscriber = spec["subscriber"]["ref"]["name"].as_str();
+        let ty = spec["filter"]["attributes"]["type"].as_str();
+        if let (Some(subscriber), Some(ty)) = (subscriber, ty) {
+            routed.entry(subscriber.to_owned()).or_default().push(ty.to_owned());
+        }
+    }
+    Ok(routed)
+}
+
+/// The func.yaml files there are: `functions/<slice>/func/<name>/func.yaml`.
+fn func_yamls_on_disk(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for slice in std::fs::read_dir(root.join("functions"))? {
+        let Ok(names) = std::fs::read_dir(slice?.path().join("func")) else { continue };
+        for name in names {
+            let path = name?.path().join("func.yaml");
+            if path.exists() {
+                found.push(path);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Fails when knative/ has drifted from the chart.
