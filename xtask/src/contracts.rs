@@ -162,25 +162,52 @@ pub fn check(root: &Path, urls: &BTreeMap<String, String>, calls: &Path) -> anyh
         }
     }
     let validator = root.join("target/tools/bin/check-jsonschema");
-    let mut checked = 0;
-    for (ty, instances) in &by_type {
+    let validate = |schema: &Path, instances: &[PathBuf], what: &str| -> anyhow::Result<()> {
         let output = std::process::Command::new(&validator)
             .arg("--schemafile")
-            .arg(root.join("schemas").join(format!("{ty}.json")))
+            .arg(schema)
             .args(instances)
             .output()?;
         anyhow::ensure!(
             output.status.success(),
-            "real {ty} data does not meet its schema:\n{}{}",
+            "{what}:\n{}{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+        Ok(())
+    };
+    let mut checked = 0;
+    for (ty, instances) in &by_type {
+        let schema = root.join("schemas").join(format!("{ty}.json"));
+        validate(&schema, instances, &format!("real {ty} data does not meet its schema"))?;
         checked += instances.len();
+    }
+    // A consumer reads its own view of another's event: the producer's real
+    // events must meet it too, or the two have drifted apart.
+    let mut consumers = 0;
+    for function in functions.iter().filter(|f| f.kind == Kind::Consumer) {
+        let Some(url) = urls.get(function.spec.name) else { continue };
+        let served: Value = crate::observability::get_json(&format!("{url}/schema"))?;
+        let schema = dir.join(format!("consumer-{}.json", function.spec.name));
+        std::fs::write(&schema, serde_json::to_vec(&served["accepts"]["schema"])?)?;
+        for ty in function.spec.accepts {
+            let Some(events) = by_type.get(*ty).map(|paths| {
+                paths.iter().filter(|p| p.to_string_lossy().contains("-out-")).cloned().collect::<Vec<_>>()
+            }) else {
+                continue;
+            };
+            if events.is_empty() {
+                continue;
+            }
+            let what = format!("real {ty} events do not meet what {} reads", function.spec.name);
+            validate(&schema, &events, &what)?;
+            consumers += 1;
+        }
     }
     anyhow::ensure!(checked > 0, "the smoke script recorded no calls");
     println!(
         "contracts: every function serves the published schemas; {checked} real requests and replies of {} types \
-         meet them (check-jsonschema)",
+         meet them, and {consumers} consumer views accept the real events they read (check-jsonschema)",
         by_type.len()
     );
     Ok(())
