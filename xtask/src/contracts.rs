@@ -207,7 +207,8 @@ pub fn check(root: &Path, urls: &BTreeMap<String, String>, calls: &Path) -> anyh
     anyhow::ensure!(checked > 0, "the smoke script recorded no calls");
     println!(
         "contracts: every function serves the published schemas; {checked} real requests and replies of {} types \
-         meet them, and {consumers} consumer views accept the real events they read (check-jsonschema)",
+         meet them, and the real events of {consumers} (consumer, type) pairs meet what the consumer reads \
+         (check-jsonschema)",
         by_type.len()
     );
     Ok(())
