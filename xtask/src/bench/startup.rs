@@ -67,7 +67,7 @@ fn request(function: &str, n: usize) -> (Vec<(&'static str, String)>, String) {
         "cancel-booking" | "get-booking" => json!({"id": BOOKING}),
         "list-bookings" => json!({"flight_id": FLIGHT, "limit": 5}),
         "record-booking-stats" => {
-            json!({"id": BOOKING, "destination_name": "Bench", "passenger_name": "Bench",
+            json!({"id": BOOKING, "destination_id": BOOKING, "destination_name": "Bench", "passenger_name": "Bench",
                                          "passenger_age": 8, "has_pet": false, "price": {"total": "950.00"}})
         }
         _ => json!({}),
