@@ -266,8 +266,7 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
         .unwrap()
         .await
         .unwrap();
-    let kept =
-        broker.dead_letter_queued(&channel).await.expect("the unreadable message was dropped, not kept");
+    let kept = broker.dead_letter_queued(&conn).await.expect("the unreadable message was dropped, not kept");
     assert_eq!(kept.delivery.data, garbage, "kept as it came");
     let error =
         match kept.delivery.properties.headers().as_ref().and_then(|h| h.inner().get("x-skybook-error")) {
@@ -323,8 +322,7 @@ async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requ
     .await;
     assert_eq!(broker.send(CREATED, "e-park", &json!({"n": 1})).await, 202);
     let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let parked = broker.dead_letter_queued(&channel).await.expect("the event was not parked");
+    let parked = broker.dead_letter_queued(&conn).await.expect("the event was not parked");
     let text = String::from_utf8_lossy(&parked.delivery.data).into_owned();
     assert!(text.contains("e-park") && text.contains("knativeerrorcode"), "{text}");
     // One try and two retries of the sink, as the Trigger's policy says; then nothing more.

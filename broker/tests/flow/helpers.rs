@@ -94,15 +94,20 @@ impl TestBroker {
 
 impl TestBroker {
     /// The next message in the booking-created Trigger's dead-letter queue,
-    /// waiting up to 5 s for one; taken off the queue.
+    /// waiting up to 15 s for one; taken off the queue. The queue may not
+    /// exist yet (the dispatcher declares it when it first needs it), and a
+    /// get from a missing queue closes its channel: one channel per look.
     pub async fn dead_letter_queued(
         &self,
-        channel: &lapin::Channel,
+        connection: &lapin::Connection,
     ) -> Option<lapin::message::BasicGetMessage> {
         let queue = format!("skybook.dead-letter.{}.booking-created-to-stats", self.namespace);
-        for _ in 0..100 {
+        for _ in 0..300 {
             let options = lapin::options::BasicGetOptions { no_ack: true };
-            if let Ok(Some(message)) = channel.basic_get(queue.clone().into(), options).await {
+            if let Ok(channel) = connection.create_channel().await
+                && let Ok(Some(message)) = channel.basic_get(queue.clone().into(), options).await
+            {
+                let _ = channel.close(200, "bye".into()).await;
                 return Some(message);
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
