@@ -21,7 +21,7 @@ pub async fn tick(
             _ = interval.tick() => {}
             _ = halt.changed() => return,
         }
-        let result = http
+        let send = http
             .post(&url)
             .header("ce-specversion", "1.0")
             .header("ce-id", uuid::Uuid::now_v7().to_string())
@@ -33,8 +33,13 @@ pub async fn tick(
             .header("ce-time", Utc::now().to_rfc3339())
             .header("content-type", &source.content_type)
             .body(source.data.clone())
-            .send()
-            .await;
+            .send();
+        // A stopping broker does not wait for a tick's answer (a reconcile
+        // can take seconds): the tick is dropped, the next one comes.
+        let result = tokio::select! {
+            result = send => result,
+            _ = halt.changed() => return,
+        };
         match result {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {

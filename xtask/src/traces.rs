@@ -106,6 +106,7 @@ pub fn run() -> anyhow::Result<()> {
         let flight = route(&skybook).await?;
         let direct = book(&skybook, &flight, "4bf92f3577b34da6a3ce929d0e0e4736", 1).await?;
         wait_for_stats(&skybook, direct.bookings).await?;
+        wait_for_deliveries(&skybook, 1).await?;
         // The broker is down when the next booking commits: the send fails,
         // and the relay sends the event once the broker is back.
         stack.processes.hold("skybook-broker")?;
@@ -120,6 +121,9 @@ pub fn run() -> anyhow::Result<()> {
         let relayed = book(&skybook, &flight, "0af7651916cd43dd8448eb211c80319c", 2).await?;
         stack.processes.release("skybook-broker")?;
         wait_for_stats(&skybook, relayed.bookings).await?;
+        // The stats may count it already (reconcile-stats rebuilds from
+        // PostgreSQL on a tick): what matters is the event's own delivery.
+        wait_for_deliveries(&skybook, 2).await?;
         anyhow::Ok((direct, relayed))
     })?;
     // Every process stops (SIGTERM), and sends what it holds as it goes.
@@ -128,7 +132,24 @@ pub fn run() -> anyhow::Result<()> {
     let sent_after_commit = chain(&export.spans, &direct, "after_commit")?;
     let count = export.spans.iter().filter(|s| s.trace_id == direct.trace_id).count();
     println!("traces: a booking is one trace of {count} spans: {sent_after_commit}");
-    let sent_by_the_relay = chain(&export.spans, &relayed, "relay")?;
+    let sent_by_the_relay = chain(&export.spans, &relayed, "relay").map_err(|e| {
+        let spans: Vec<String> = export
+            .spans
+            .iter()
+            .filter(|s| s.trace_id == relayed.trace_id)
+            .map(|s| {
+                format!(
+                    "{}:{} {:?} ({} <- {})",
+                    s.service,
+                    s.name,
+                    s.attributes.get("skybook.outbox.path"),
+                    s.span_id,
+                    s.parent
+                )
+            })
+            .collect();
+        anyhow::anyhow!("{e}\nthe relayed booking's spans: {spans:#?}")
+    })?;
     anyhow::ensure!(
         export.spans.iter().any(|s| s.trace_id == relayed.trace_id
             && s.name.starts_with("send ")
@@ -186,6 +207,33 @@ async fn book(skybook: &Skybook, flight: &str, trace_id: &str, n: u64) -> anyhow
     let data = json!({"flight_id": flight, "passenger_name": format!("Traced {n}"), "passenger_age": 9, "has_pet": false});
     skybook.call_with("create-booking", &data, &[("traceparent", &traceparent)]).await?;
     Ok(Booking { trace_id: trace_id.to_owned(), client_span, bookings: n })
+}
+
+/// Waits (60 s at most) until record-booking-stats has taken `events`
+/// events (its 202s), as its /metrics counts them.
+async fn wait_for_deliveries(skybook: &Skybook, events: u64) -> anyhow::Result<()> {
+    let url = skybook.urls.get("record-booking-stats").context("record-booking-stats")?;
+    let mut taken = 0.0;
+    for _ in 0..120 {
+        let text = skybook
+            .http
+            .get(format!("{url}/metrics"))
+            .header("accept", "text/plain")
+            .send()
+            .await?
+            .text()
+            .await?;
+        taken = text
+            .lines()
+            .filter(|l| l.starts_with("skybook_requests_total{") && l.contains("code=\"202\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if taken >= events as f64 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("record-booking-stats took {taken} events, not {events}")
 }
 
 /// Waits (60 s at most) until get-stats counts `bookings` to the destination.
