@@ -73,16 +73,21 @@ pub(super) fn tracer_provider(service: &str, resource: Resource) -> Option<SdkTr
 /// The spans worth exporting: the project's own, not those of the libraries
 /// underneath (the exporter's own HTTP calls would trace themselves).
 pub(super) fn span_filter() -> Targets {
+    const QUIET: [&str; 10] = [
+        "opentelemetry",
+        "opentelemetry_sdk",
+        "opentelemetry_otlp",
+        "opentelemetry_http",
+        "hyper",
+        "hyper_util",
+        "reqwest",
+        "h2",
+        "sqlx",
+        "lapin",
+    ];
     Targets::new()
         .with_default(tracing::Level::INFO)
-        .with_targets(
-            ["opentelemetry", "opentelemetry_sdk", "opentelemetry_otlp", "opentelemetry_http"]
-                .map(|target| (target, tracing_subscriber::filter::LevelFilter::OFF)),
-        )
-        .with_targets(
-            ["hyper", "hyper_util", "reqwest", "h2", "sqlx", "lapin"]
-                .map(|target| (target, tracing_subscriber::filter::LevelFilter::OFF)),
-        )
+        .with_targets(QUIET.map(|target| (target, tracing_subscriber::filter::LevelFilter::OFF)))
 }
 
 /// The exporter's HTTP client: the process's own reqwest, run on the
