@@ -7,8 +7,8 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
+use shared::http::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 use shared::metrics::{CounterFamily, labels};
-use shared::server::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
 use shared::telemetry::trace_context;
 use tracing::Instrument;
 

@@ -133,7 +133,7 @@ pub async fn start(
             async move { ingress.handle(request).await }
         };
         tracing::info!(%addr, "broker ingress listening");
-        shared::server::serve_http(listener, handler, stopped, Duration::from_secs(10)).await;
+        shared::http::serve_http(listener, handler, stopped, Duration::from_secs(10)).await;
         let _ = halt_tx.send(true);
         for task in tasks {
             let _ = task.await;
@@ -160,7 +160,7 @@ pub fn main() -> std::process::ExitCode {
         shared::telemetry::init("skybook-broker", &filter, shared::config::LogFormat::Pretty)
     });
     let result = runtime.block_on(async {
-        let running = start(config, shared::server::shutdown_signal()).await?;
+        let running = start(config, shared::http::shutdown_signal()).await?;
         running.done.await.context("broker task")
     });
     // The last deliveries' spans leave before the process does.

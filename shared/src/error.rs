@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
-use crate::server::Body;
+use crate::http::Body;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -154,7 +154,7 @@ impl Error {
         let body =
             serde_json::to_vec(&Envelope { error: ErrorBody { code: self.code(), message: &message } })
                 .unwrap_or_default();
-        let mut response = Response::new(crate::server::full(Bytes::from(body)));
+        let mut response = Response::new(crate::http::full(Bytes::from(body)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -177,15 +177,5 @@ impl Error {
             _ => {}
         }
         response
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        if crate::db::is_transient(&e) {
-            Error::unavailable("database_unavailable", e)
-        } else {
-            Error::Internal(e.into())
-        }
     }
 }

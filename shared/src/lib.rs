@@ -3,24 +3,42 @@
 //! A function binary names its handler and calls [`serve`]; everything else a
 //! function needs (HTTP, CloudEvents, errors, configuration, telemetry,
 //! health, metrics, the database, idempotency) lives here, once.
+//!
+//! The modules are layered: each imports only from its own layer or an
+//! earlier one (`tests/layers.rs` holds them to it):
+//! 1. vocabulary: `money`, `events`, `contract`, `metrics`;
+//! 2. transport: `http`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
+//! 3. state: `db`, `redis`, `idempotency`, `outbox`, `ratelimit`;
+//! 4. the function shape: `function`, `page`, `server`;
+//! 5. `testing`, the fixtures of the tests, built only for them.
 
+// 1. Vocabulary
+pub mod contract;
+pub mod events;
+pub mod metrics;
+pub mod money;
+
+// 2. Transport
 pub mod auth;
 pub mod cloudevent;
 pub mod config;
-pub mod contract;
-pub mod db;
 pub mod error;
-pub mod events;
-pub mod function;
+pub mod http;
+pub mod telemetry;
+
+// 3. State
+pub mod db;
 pub mod idempotency;
-pub mod metrics;
-pub mod money;
 pub mod outbox;
-pub mod page;
 pub mod ratelimit;
 pub mod redis;
+
+// 4. The function shape
+pub mod function;
+pub mod page;
 pub mod server;
-pub mod telemetry;
+
+// 5. Test fixtures
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -73,17 +73,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The request metrics of `function`, with every metric of the runtime
-    /// registered, so a scrape shows them all before they first move.
+    /// The request metrics of `function`, registered, so a scrape shows
+    /// them before they first move.
     pub fn new(function: &'static str) -> Self {
         LazyLock::force(&REQUESTS);
         LazyLock::force(&LATENCY);
         LazyLock::force(&DEPENDENCIES);
-        crate::function::register_metrics();
-        crate::outbox::register_metrics();
-        crate::db::register_metrics();
-        crate::redis::register_metrics();
-        crate::ratelimit::register_metrics();
         Metrics { function }
     }
 

@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::function::Ctx;
+use crate::redis::Redis;
 
 const WINDOW_SECS: i64 = 60;
 
@@ -76,11 +76,11 @@ pub fn client_of(
 /// Counts the request; refuses it with 429 past the limit. With Redis down
 /// the request goes through: the limit protects the model, it is not worth
 /// an outage.
-pub async fn check(ctx: &Ctx, function: &str, client: &str) -> Result<(), Error> {
-    let limit = i64::from(ctx.settings().rate_limit_per_minute);
+pub async fn check(redis: &mut Redis, per_minute: u32, function: &str, client: &str) -> Result<(), Error> {
+    let limit = i64::from(per_minute);
     let key = format!("ratelimit:{function}:{client}");
     let counted: Result<(i64, i64), redis::RedisError> =
-        COUNT.key(key).arg(WINDOW_SECS).invoke_async(&mut ctx.redis()).await;
+        COUNT.key(key).arg(WINDOW_SECS).invoke_async(redis).await;
     match counted {
         Ok((count, ttl)) if count > limit => {
             REFUSED.get_or_create(&crate::metrics::labels(&[("function", function)])).inc();

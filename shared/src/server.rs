@@ -1,22 +1,14 @@
-//! The HTTP server every function runs: routing, body limit, auth, health,
-//! metrics, a span per request, and a graceful stop on SIGTERM.
+//! The server every function runs: routing, auth, rate limit, health,
+//! metrics, the contract, and a span per invocation, on [`crate::http`].
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
 use hyper::body::Incoming as IncomingBody;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::KeyValue;
 use tokio::net::TcpListener;
 use tracing::Instrument;
@@ -26,39 +18,12 @@ use crate::cloudevent::Incoming;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::function::{Ctx, Dependency, Function, Kind};
+use crate::http::{
+    Body, EVENT_METHODS, Peer, accepted, allow, full, metrics_response, read_body, serve_http,
+    shutdown_signal, text,
+};
 use crate::metrics::Metrics;
 use crate::telemetry::trace_context;
-
-/// The body type of every response.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
-
-/// Every metric of the process, in the format the scraper's `Accept` asks for.
-pub fn metrics_response(headers: &http::HeaderMap) -> Response<Body> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (body, content_type) = crate::metrics::render_for(accept);
-    let mut response = text(StatusCode::OK, body);
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-/// What an event endpoint serves: events by POST, and the OPTIONS probe.
-pub const EVENT_METHODS: &str = "POST, OPTIONS";
-
-/// The answer to an OPTIONS probe: no content, and the methods served.
-pub fn allow(methods: &'static str) -> Response<Body> {
-    let mut response = Response::new(full(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
-    response
-}
-
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
-}
-
-fn empty() -> Body {
-    Empty::new().boxed_unsync()
-}
 
 /// Runs a function until SIGTERM: the whole of a function binary's `main`.
 pub fn serve(function: Function) -> ExitCode {
@@ -95,27 +60,6 @@ pub fn serve(function: Function) -> ExitCode {
     }
 }
 
-/// Resolves on SIGTERM (how Knative stops a pod) or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 /// A bound, not yet serving, function.
 pub struct Server {
     listener: TcpListener,
@@ -139,6 +83,12 @@ impl Server {
             settings.require_keys(function.spec.name)?;
         }
         let metrics = Metrics::new(function.spec.name);
+        // Every metric of the runtime shows on the first scrape, at zero.
+        crate::function::register_metrics();
+        crate::outbox::register_metrics();
+        crate::db::register_metrics();
+        crate::redis::register_metrics();
+        crate::ratelimit::register_metrics();
         if function.spec.rate_limited {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }
@@ -178,61 +128,6 @@ impl Server {
         tracing::info!(function = name, "stopped");
         app.ctx.db().pool().close().await;
         Ok(())
-    }
-}
-
-/// The address a request's connection came from, in its extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` resolves,
-/// then stops accepting and gives in-flight requests up to `grace` to finish.
-pub async fn serve_http<H, F>(
-    listener: TcpListener,
-    handler: H,
-    shutdown: impl Future<Output = ()>,
-    grace: Duration,
-) where
-    H: Fn(Request<IncomingBody>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Body>> + Send + 'static,
-{
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10));
-    let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let handler = handler.clone();
-                let service = service_fn(move |mut request: Request<IncomingBody>| {
-                    request.extensions_mut().insert(Peer(peer));
-                    let response = handler(request);
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
-                let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection closed with an error");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tracing::info!("draining in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::warn!("grace period over, closing open connections");
     }
 }
 
@@ -291,7 +186,13 @@ impl App {
         };
         if spec.rate_limited {
             let client = crate::ratelimit::client_of(settings, verified_key, request.headers(), peer);
-            crate::ratelimit::check(&self.ctx, spec.name, &client).await?;
+            crate::ratelimit::check(
+                &mut self.ctx.redis(),
+                settings.rate_limit_per_minute,
+                spec.name,
+                &client,
+            )
+            .await?;
         }
         let (parts, body) = request.into_parts();
         let limit = settings.body_limit;
@@ -406,36 +307,4 @@ fn server_span(function: &'static str) -> tracing::Span {
         ce_source = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     )
-}
-
-/// A request's whole body, at most `limit` bytes (413 past it), within
-/// `timeout`: a client that trickles its body would hold a connection and a
-/// buffer for as long as it liked, so it gets a deadline (408).
-pub async fn read_body(body: IncomingBody, limit: usize, timeout: Duration) -> Result<Bytes, Error> {
-    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| Error::RequestTimeout { secs: timeout.as_secs().max(1) })?
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                Error::PayloadTooLarge { limit }
-            } else {
-                Error::malformed("unreadable_body", format!("the request body could not be read: {e}"))
-            }
-        })?;
-    Ok(collected.to_bytes())
-}
-
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut response = Response::new(full(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
-}
-
-pub fn accepted() -> Response<Body> {
-    let mut response = Response::new(empty());
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
 }

@@ -319,8 +319,7 @@ async fn receive(received: Received) -> anyhow::Result<String> {
         let received = received.clone();
         async move {
             let path = request.uri().path().to_owned();
-            let body =
-                shared::server::read_body(request.into_body(), 16 << 20, Duration::from_secs(10)).await;
+            let body = shared::http::read_body(request.into_body(), 16 << 20, Duration::from_secs(10)).await;
             let (mut spans, mut points) = (None, None);
             match (path.as_str(), body) {
                 ("/v1/traces", Ok(body)) => {
@@ -338,17 +337,17 @@ async fn receive(received: Received) -> anyhow::Result<String> {
             }
             match decoded {
                 true => {
-                    let mut response = http::Response::new(shared::server::full(Vec::new()));
+                    let mut response = http::Response::new(shared::http::full(Vec::new()));
                     response
                         .headers_mut()
                         .insert("content-type", http::HeaderValue::from_static("application/x-protobuf"));
                     response
                 }
-                false => shared::server::text(http::StatusCode::BAD_REQUEST, "not an OTLP export"),
+                false => shared::http::text(http::StatusCode::BAD_REQUEST, "not an OTLP export"),
             }
         }
     };
-    tokio::spawn(shared::server::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
+    tokio::spawn(shared::http::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
     Ok(endpoint)
 }
 

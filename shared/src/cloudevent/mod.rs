@@ -12,7 +12,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::server::Body;
+use crate::http::Body;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -264,7 +264,7 @@ impl ReplyEvent {
             Some(Data::Json(value)) => Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?),
             None => Bytes::new(),
         };
-        let mut response = Response::new(crate::server::full(body));
+        let mut response = Response::new(crate::http::full(body));
         *response.status_mut() = StatusCode::OK;
         *response.headers_mut() = headers;
         Ok(response)

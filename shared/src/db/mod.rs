@@ -163,6 +163,18 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
+/// A database error as the caller sees it: 503 when a retry may work,
+/// 500 when it will not.
+impl From<sqlx::Error> for crate::Error {
+    fn from(e: sqlx::Error) -> Self {
+        if is_transient(&e) {
+            crate::Error::unavailable("database_unavailable", e)
+        } else {
+            crate::Error::Internal(e.into())
+        }
+    }
+}
+
 /// The name of the constraint a statement violated, if that is what failed.
 pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
     match e {

@@ -4,7 +4,6 @@
 //! events are in the outbox from the commit on, and what the sender does
 //! not publish (a full queue, a failure, a killed process) the relay does.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::{OutboxEvent, send};
+use super::{OutboxEvent, Sink, send};
 use crate::db::Database;
 
 /// Events waiting to be sent, at most; past that a command leaves its
@@ -20,14 +19,6 @@ use crate::db::Database;
 const QUEUE: usize = 4096;
 /// Events sent at once, and recorded in one statement.
 const BATCH: usize = 64;
-
-/// Where and how events are sent.
-#[derive(Clone)]
-pub struct Sink {
-    pub url: String,
-    pub http: reqwest::Client,
-    pub overrides: BTreeMap<String, String>,
-}
 
 pub struct Publisher {
     queue: Mutex<Option<mpsc::Sender<OutboxEvent>>>,
@@ -93,7 +84,7 @@ async fn run(sink: Sink, db: Database, mut events: mpsc::Receiver<OutboxEvent>) 
         for event in batch.drain(..) {
             let sink = sink.clone();
             sends.spawn(async move {
-                let outcome = send(&sink.http, &sink.url, &sink.overrides, &event, "after_commit").await;
+                let outcome = send(&sink, &event, "after_commit").await;
                 (event.event_id, outcome)
             });
         }

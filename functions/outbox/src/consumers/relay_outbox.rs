@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use shared::cloudevent::Incoming;
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
@@ -30,9 +30,11 @@ const TICK_BUDGET: Duration = Duration::from_secs(20);
 /// their retention go.
 pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -> Result<()> {
     let settings = ctx.settings();
+    let sink = ctx.sink().ok_or_else(|| Error::unavailable("sink_not_configured", "K_SINK is not set"))?;
     let started = Instant::now();
     loop {
-        let report = shared::outbox::relay(&ctx, settings.outbox_grace(), settings.outbox_batch).await?;
+        let report =
+            shared::outbox::relay(ctx.db(), sink, settings.outbox_grace(), settings.outbox_batch).await?;
         if report.claimed > 0 {
             tracing::info!(
                 published = report.published,
@@ -45,8 +47,8 @@ pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -
             break;
         }
     }
-    shared::outbox::observe_backlog(&ctx).await?;
-    let outbox = shared::outbox::prune(&ctx, settings.retention_days).await?;
+    shared::outbox::observe_backlog(ctx.db()).await?;
+    let outbox = shared::outbox::prune(ctx.db(), settings.retention_days).await?;
     let keys = shared::idempotency::prune(ctx.db(), settings.retention_days).await?;
     if outbox + keys > 0 {
         tracing::info!(outbox, idempotency_keys = keys, days = settings.retention_days, "retention");

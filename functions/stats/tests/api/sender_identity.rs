@@ -22,11 +22,11 @@ async fn serve_jwks() -> String {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("a port");
     let url = format!("http://{}/keys", listener.local_addr().expect("an address"));
     let handler = |_request: http::Request<hyper::body::Incoming>| async {
-        let mut response = shared::server::text(http::StatusCode::OK, include_str!("fixtures/jwks.json"));
+        let mut response = shared::http::text(http::StatusCode::OK, include_str!("fixtures/jwks.json"));
         response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
         response
     };
-    tokio::spawn(shared::server::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
+    tokio::spawn(shared::http::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
     url
 }
 

@@ -6,19 +6,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use crate::cloudevent::{Incoming, ReplyEvent};
-use crate::config::Settings;
 use crate::contract::{Contract, schema_for};
-use crate::db::{Conn, Database, Exec};
 use crate::error::{Error, Result};
 use crate::idempotency;
-use crate::outbox::{self, OutboxEvent};
+
+mod ctx;
+mod tx;
+
+pub use ctx::Ctx;
+pub use tx::{Done, Tx};
 
 static REPLAYS: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
     crate::metrics::counter_family(
@@ -82,187 +84,7 @@ pub trait Reply: Serialize {
     }
 }
 
-/// What every handler can reach: settings, the (lazy) database pool and
-/// the process's one HTTP client.
-#[derive(Clone)]
-pub struct Ctx {
-    inner: Arc<CtxInner>,
-}
-
-struct CtxInner {
-    settings: Settings,
-    db: Database,
-    redis: crate::redis::Redis,
-    http: reqwest::Client,
-    /// Sends committed events to `K_SINK` after the reply; none without a sink.
-    publisher: Option<outbox::Publisher>,
-    /// Clients a slice builds once per process (the model's, say), by type.
-    singletons:
-        std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
-}
-
-impl Ctx {
-    pub fn new(settings: Settings) -> std::result::Result<Self, String> {
-        let db = Database::new(&settings)?;
-        let redis = crate::redis::lazy_connection(&settings)?;
-        let mut http = reqwest::Client::builder()
-            .timeout(settings.publish_timeout())
-            .connect_timeout(settings.publish_timeout())
-            .pool_idle_timeout(std::time::Duration::from_secs(30));
-        // A TLS sink signed by the cluster's own CA (K_CA_CERTS, PEM).
-        if let Some(pem) = &settings.k_ca_certs {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("configuration: K_CA_CERTS: not PEM certificates: {e}"))?;
-            if certificates.is_empty() {
-                return Err("configuration: K_CA_CERTS: holds no certificate".into());
-            }
-            for certificate in certificates {
-                http = http.add_root_certificate(certificate);
-            }
-        }
-        let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let publisher = settings.k_sink.clone().map(|url| {
-            let sink = outbox::Sink { url, http: http.clone(), overrides: settings.k_ce_overrides.clone() };
-            outbox::Publisher::start(sink, db.clone())
-        });
-        Ok(Ctx {
-            inner: Arc::new(CtxInner {
-                settings,
-                db,
-                redis,
-                http,
-                publisher,
-                singletons: Default::default(),
-            }),
-        })
-    }
-
-    /// The HTTP client for outbound calls (the sink): built once, pooled.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
-    }
-
-    /// Hands committed events to the background sender; the caller does not wait.
-    pub fn publish(&self, events: Vec<OutboxEvent>) {
-        if let Some(publisher) = &self.inner.publisher {
-            publisher.enqueue(events);
-        }
-    }
-
-    /// Sends what the process still owes the sink, for at most `grace`.
-    pub async fn flush_events(&self, grace: std::time::Duration) {
-        if let Some(publisher) = &self.inner.publisher {
-            publisher.flush(grace).await;
-        }
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.inner.settings
-    }
-
-    pub fn db(&self) -> &Database {
-        &self.inner.db
-    }
-
-    /// The process's one `T`, built from the settings on first use.
-    pub fn singleton<T: Send + Sync + 'static>(&self, build: impl FnOnce(&Settings) -> T) -> Arc<T> {
-        let mut singletons = self.inner.singletons.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let entry = singletons
-            .entry(std::any::TypeId::of::<T>())
-            .or_insert_with(|| Arc::new(build(&self.inner.settings)) as Arc<dyn std::any::Any + Send + Sync>)
-            .clone();
-        drop(singletons);
-        entry.downcast::<T>().unwrap_or_else(|_| unreachable!("singletons are keyed by their type"))
-    }
-
-    /// A handle on the process's Redis connection (cheap to clone, multiplexed).
-    pub fn redis(&self) -> crate::redis::Redis {
-        self.inner.redis.clone()
-    }
-}
-
-/// A command's transaction. Everything the command writes goes through
-/// [`Tx::conn`]; [`Tx::commit`] stores the reply beside the writes, so a
-/// redelivered command is answered from the store and changes nothing.
-pub struct Tx {
-    tx: Conn,
-    ctx: Ctx,
-    spec: Spec,
-    claim: Option<idempotency::Claim>,
-    traceparent: Option<String>,
-    events: Vec<OutboxEvent>,
-}
-
-/// A committed command's reply. Only [`Tx::commit`] makes one, so a command
-/// handler cannot return without committing.
-pub struct Done<O> {
-    pub output: O,
-    reply: ReplyEvent,
-    events: Vec<OutboxEvent>,
-}
-
-impl Tx {
-    /// What runs the command's statements: `.execute(tx.conn())`.
-    pub fn conn(&mut self) -> Exec<'_> {
-        self.tx.exec()
-    }
-
-    pub fn ctx(&self) -> &Ctx {
-        &self.ctx
-    }
-
-    /// The key that makes this command idempotent, if the request had one.
-    pub fn idempotency_key(&self) -> Option<&str> {
-        self.claim.as_ref().map(idempotency::Claim::key)
-    }
-
-    /// Writes an event to the outbox in this transaction. It is published
-    /// to the broker once the command commits, after the reply (and by the
-    /// relay if that fails).
-    pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
-        let event_id = Uuid::now_v7();
-        // The event is created here, in this command's trace: it carries
-        // that context however late it is sent. Untraced, the caller's.
-        let traceparent = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
-            .or_else(|| self.traceparent.clone());
-        let event = OutboxEvent {
-            event_id,
-            ty: ty.to_owned(),
-            source: self.spec.source.to_owned(),
-            subject,
-            data: serde_json::to_value(data).map_err(anyhow::Error::from)?,
-            traceparent,
-            // PostgreSQL keeps microseconds: the event sent later by the
-            // relay, and the reply, carry exactly this time.
-            created_at: Utc::now().trunc_subsecs(6),
-        };
-        outbox::insert(self.tx.exec(), &event).await?;
-        let id = event.event_id;
-        self.events.push(event);
-        Ok(id)
-    }
-
-    /// Stores the reply with the idempotency claim and commits both with the
-    /// command's writes.
-    pub async fn commit<O: Reply>(mut self, output: O) -> Result<Done<O>> {
-        let mut reply = reply_event(&self.spec, &output)?;
-        // A command whose reply is the event it emitted (create-booking answers
-        // with its skybook.booking.created) answers with that very event, id
-        // and time included: should a Trigger route the reply, consumers see
-        // the same source and id twice and count it once.
-        if let Some(event) = self.events.iter().find(|e| e.ty == reply.ty && e.source == reply.source) {
-            reply.id = event.event_id.to_string();
-            reply.time = event.created_at;
-        }
-        if let Some(claim) = &self.claim {
-            idempotency::complete(self.tx.exec(), claim, &reply).await?;
-        }
-        self.tx.commit().await?;
-        Ok(Done { output, reply, events: self.events })
-    }
-}
-
-fn reply_event<O: Reply>(spec: &Spec, output: &O) -> Result<ReplyEvent> {
+pub(super) fn reply_event<O: Reply>(spec: &Spec, output: &O) -> Result<ReplyEvent> {
     Ok(ReplyEvent {
         id: uuid::Uuid::now_v7().to_string(),
         ty: spec.replies.to_owned(),
@@ -353,12 +175,11 @@ impl Function {
                         }
                     }
                 };
-                let traceparent = incoming.traceparent.clone();
-                let tx = Tx { tx, ctx: ctx.clone(), spec, claim, traceparent, events: Vec::new() };
-                let done = handler(tx, input).await?;
+                let tx = Tx::new(tx, ctx.clone(), spec, claim, incoming.traceparent.clone());
+                let (reply, events) = handler(tx, input).await?.into_parts();
                 // The events are safe in the outbox: the reply need not wait for the broker.
-                ctx.publish(done.events);
-                Ok(Some(done.reply))
+                ctx.publish(events);
+                Ok(Some(reply))
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };

@@ -1,0 +1,117 @@
+//! What every handler reaches: the settings, the database, Redis, the HTTP
+//! client, the sink and the process's singletons.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::Database;
+use crate::outbox::{self, OutboxEvent};
+
+/// What every handler can reach: settings, the (lazy) database pool and
+/// the process's one HTTP client.
+#[derive(Clone)]
+pub struct Ctx {
+    inner: Arc<CtxInner>,
+}
+
+struct CtxInner {
+    settings: Settings,
+    db: Database,
+    redis: crate::redis::Redis,
+    http: reqwest::Client,
+    /// `K_SINK`, when the platform gave one.
+    sink: Option<outbox::Sink>,
+    /// Sends committed events to the sink after the reply; none without a sink.
+    publisher: Option<outbox::Publisher>,
+    /// Clients a slice builds once per process (the model's, say), by type.
+    singletons:
+        std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
+}
+
+impl Ctx {
+    pub fn new(settings: Settings) -> std::result::Result<Self, String> {
+        let db = Database::new(&settings)?;
+        let redis = crate::redis::lazy_connection(&settings)?;
+        let mut http = reqwest::Client::builder()
+            .timeout(settings.publish_timeout())
+            .connect_timeout(settings.publish_timeout())
+            .pool_idle_timeout(std::time::Duration::from_secs(30));
+        // A TLS sink signed by the cluster's own CA (K_CA_CERTS, PEM).
+        if let Some(pem) = &settings.k_ca_certs {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| format!("configuration: K_CA_CERTS: not PEM certificates: {e}"))?;
+            if certificates.is_empty() {
+                return Err("configuration: K_CA_CERTS: holds no certificate".into());
+            }
+            for certificate in certificates {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let sink = settings.k_sink.clone().map(|url| outbox::Sink {
+            url,
+            http: http.clone(),
+            overrides: settings.k_ce_overrides.clone(),
+        });
+        let publisher = sink.clone().map(|sink| outbox::Publisher::start(sink, db.clone()));
+        Ok(Ctx {
+            inner: Arc::new(CtxInner {
+                settings,
+                db,
+                redis,
+                http,
+                sink,
+                publisher,
+                singletons: Default::default(),
+            }),
+        })
+    }
+
+    /// The HTTP client for outbound calls (the sink): built once, pooled.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Where events go (`K_SINK`), if anywhere.
+    pub fn sink(&self) -> Option<&outbox::Sink> {
+        self.inner.sink.as_ref()
+    }
+
+    /// Hands committed events to the background sender; the caller does not wait.
+    pub fn publish(&self, events: Vec<OutboxEvent>) {
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.enqueue(events);
+        }
+    }
+
+    /// Sends what the process still owes the sink, for at most `grace`.
+    pub async fn flush_events(&self, grace: std::time::Duration) {
+        if let Some(publisher) = &self.inner.publisher {
+            publisher.flush(grace).await;
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// The process's one `T`, built from the settings on first use.
+    pub fn singleton<T: Send + Sync + 'static>(&self, build: impl FnOnce(&Settings) -> T) -> Arc<T> {
+        let mut singletons = self.inner.singletons.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let entry = singletons
+            .entry(std::any::TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(build(&self.inner.settings)) as Arc<dyn std::any::Any + Send + Sync>)
+            .clone();
+        drop(singletons);
+        entry.downcast::<T>().unwrap_or_else(|_| unreachable!("singletons are keyed by their type"))
+    }
+
+    /// A handle on the process's Redis connection (cheap to clone, multiplexed).
+    pub fn redis(&self) -> crate::redis::Redis {
+        self.inner.redis.clone()
+    }
+}

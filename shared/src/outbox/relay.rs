@@ -1,0 +1,187 @@
+//! The relay: what the after-commit send left behind, published later with
+//! a lease and a back-off per row; and the outbox's retention and backlog.
+
+use std::time::Duration;
+
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::{OutboxEvent, SendError, Sink, send, sent};
+use crate::db::Database;
+use crate::error::Result;
+
+static BACKLOG: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::gauge_family(
+        "outbox_backlog",
+        "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
+    )
+});
+static OLDEST: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
+    crate::metrics::gauge_family(
+        "outbox_oldest_pending_age_seconds",
+        "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
+    )
+});
+
+/// Counts what is left to publish, and how old the oldest of it is, into the backlog gauges.
+pub async fn observe_backlog(db: &Database) -> Result<()> {
+    let mut tx = db.read().await?;
+    let (pending, parked, oldest): (i64, i64, f64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(parked_at),
+                COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), 0)::float8
+         FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(tx.exec())
+    .await?;
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "pending")])).set(pending);
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "parked")])).set(parked);
+    OLDEST.get_or_create(&Vec::new()).set(oldest as i64);
+    Ok(())
+}
+
+/// What one relay pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RelayReport {
+    /// Rows the pass took on: at most its batch.
+    pub claimed: u32,
+    pub published: u32,
+    /// Failed for now; tried again after a back-off of their own.
+    pub deferred: u32,
+    /// Refused by the sink as malformed; kept, with the error, for an operator.
+    pub parked: u32,
+}
+
+/// How long a relay may hold rows it claimed before another may take them.
+const LEASE: Duration = Duration::from_secs(300);
+/// Sends one relay pass makes at once.
+const CONCURRENT_SENDS: usize = 16;
+/// The longest a failing row waits before its next try.
+const MAX_BACKOFF_SECS: f64 = 300.0;
+
+/// Publishes due rows left unsent for longer than `grace`, at most `batch`.
+///
+/// Rows are claimed in one short transaction (SKIP LOCKED, then leased by
+/// moving their `next_attempt_at`), sent with no transaction open, and each
+/// recorded on its own terms: published; deferred with a back-off that
+/// doubles per attempt up to five minutes; or parked if the sink refuses it
+/// as malformed. So failing rows never sort ahead of the rest, and a poison
+/// row is tried once and set aside.
+pub async fn relay(db: &Database, sink: &Sink, grace: Duration, batch: i64) -> Result<RelayReport> {
+    let mut tx = db.begin().await?;
+    let mut rows: Vec<Claimed> = sqlx::query_as(
+        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3), attempts = attempts + 1
+         WHERE event_id IN (
+             SELECT event_id FROM outbox
+             WHERE published_at IS NULL AND parked_at IS NULL AND next_attempt_at <= now()
+               AND created_at < now() - make_interval(secs => $1)
+             ORDER BY next_attempt_at, event_id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         RETURNING event_id, type, source, subject, data, traceparent, created_at, attempts",
+    )
+    .bind(grace.as_secs_f64())
+    .bind(batch)
+    .bind(LEASE.as_secs_f64())
+    .fetch_all(tx.exec())
+    .await?;
+    tx.commit().await?;
+    rows.sort_by_key(|row| (row.event.created_at, row.event.event_id));
+
+    let mut outcomes: Vec<(Uuid, i32, std::result::Result<(), SendError>)> = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(CONCURRENT_SENDS) {
+        let mut sends = tokio::task::JoinSet::new();
+        for row in chunk {
+            let (sink, event, attempts) = (sink.clone(), row.event.clone(), row.attempts);
+            sends.spawn(async move {
+                let outcome = send(&sink, &event, "relay").await;
+                (event.event_id, attempts, outcome)
+            });
+        }
+        // A send that panicked leaves its row leased: it is tried again after the lease.
+        while let Some(joined) = sends.join_next().await {
+            if let Ok(outcome) = joined {
+                outcomes.push(outcome);
+            }
+        }
+    }
+
+    let mut report = RelayReport { claimed: rows.len() as u32, ..RelayReport::default() };
+    let mut tx = db.begin().await?;
+    for (event_id, attempts, outcome) in &outcomes {
+        match outcome {
+            Ok(()) => {
+                report.published += 1;
+                sent("relay", "published");
+                sqlx::query(
+                    "UPDATE outbox SET published_at = now(), last_error = NULL
+                     WHERE event_id = $1 AND published_at IS NULL",
+                )
+                .bind(event_id)
+                .execute(tx.exec())
+                .await?;
+            }
+            Err(error) if error.poison => {
+                report.parked += 1;
+                sent("relay", "parked");
+                tracing::error!(%event_id, %error, "relay: the sink refuses this event; parked");
+                sqlx::query("UPDATE outbox SET parked_at = now(), last_error = $2 WHERE event_id = $1")
+                    .bind(event_id)
+                    .bind(&error.message)
+                    .execute(tx.exec())
+                    .await?;
+            }
+            Err(error) => {
+                report.deferred += 1;
+                sent("relay", "deferred");
+                let backoff = 2f64.powi((*attempts - 1).clamp(0, 16)).min(MAX_BACKOFF_SECS);
+                tracing::warn!(%event_id, %error, backoff_secs = backoff, "relay: publish failed; deferred");
+                sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3), last_error = $2
+                     WHERE event_id = $1",
+                )
+                .bind(event_id)
+                .bind(&error.message)
+                .bind(backoff)
+                .execute(tx.exec())
+                .await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// A row a relay pass claimed.
+#[derive(Debug, FromRow)]
+struct Claimed {
+    #[sqlx(flatten)]
+    event: OutboxEvent,
+    attempts: i32,
+}
+
+/// Rows deleted at most per statement, so retention never holds locks long.
+const PRUNE_BATCH: i64 = 5000;
+
+/// Deletes published rows older than `days` (a batch of them); returns how many.
+pub async fn prune(db: &Database, days: u32) -> Result<u64> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query(
+        "DELETE FROM outbox WHERE event_id IN (
+             SELECT event_id FROM outbox
+             WHERE published_at < now() - make_interval(days => $1)
+             LIMIT $2)",
+    )
+    .bind(days as i32)
+    .bind(PRUNE_BATCH)
+    .execute(tx.exec())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(deleted)
+}
+
+/// Registers the backlog gauges, so /metrics shows them before relay-outbox first looks.
+pub(super) fn register_metrics() {
+    std::sync::LazyLock::force(&BACKLOG);
+    std::sync::LazyLock::force(&OLDEST);
+}

@@ -1,0 +1,96 @@
+//! One event's send to the sink, as the publisher and the relay both make it.
+
+use std::collections::BTreeMap;
+
+use chrono::SecondsFormat;
+use opentelemetry::KeyValue;
+use tracing::Instrument;
+
+use super::OutboxEvent;
+use crate::cloudevent::headers::encode;
+use crate::telemetry::trace_context;
+
+/// Where and how events are sent: `K_SINK`, the process's HTTP client, and
+/// the extensions the platform asked for (`K_CE_OVERRIDES`).
+#[derive(Clone)]
+pub struct Sink {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub message: String,
+    /// The sink refused the event itself (a 4xx other than those that pass
+    /// with time): sending it again will fail the same way.
+    pub poison: bool,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// POSTs one event to the sink, with the extensions the platform asked for
+/// (`K_CE_OVERRIDES`). Any 2xx is delivery; the broker owns it from there.
+///
+/// The send is a client span in the event's own trace (the one it was
+/// created in), whichever `path` sends it: the after-commit publisher, or
+/// the relay much later. The event keeps its creation context as its
+/// `traceparent` extension; the `traceparent` header is this hop's.
+pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Result<(), SendError> {
+    let span =
+        tracing::info_span!("send_event", otel.name = tracing::field::Empty, otel.kind = "client", path);
+    trace_context::continue_traceparent(&span, event.traceparent.as_deref());
+    trace_context::set_name(&span, || format!("send {}", event.ty));
+    trace_context::set_attributes(&span, || {
+        vec![
+            KeyValue::new("http.request.method", "POST"),
+            KeyValue::new("url.full", sink.url.clone()),
+            KeyValue::new("cloudevents.event_id", event.event_id.to_string()),
+            KeyValue::new("cloudevents.event_type", event.ty.clone()),
+            KeyValue::new("skybook.outbox.path", path),
+        ]
+    });
+    let mut request = sink
+        .http
+        .post(&sink.url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", event.event_id.to_string())
+        .header("ce-source", encode(&event.source))
+        .header("ce-type", encode(&event.ty))
+        .header("ce-subject", encode(&event.subject))
+        .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .header("ce-dataschema", encode(&crate::contract::id(&event.ty)))
+        .header("content-type", "application/json")
+        .body(event.data.to_string());
+    for (name, value) in &sink.overrides {
+        request = request.header(format!("ce-{name}"), encode(value));
+    }
+    if let Some(traceparent) = &event.traceparent {
+        request = request.header("ce-traceparent", traceparent);
+    }
+    let hop = trace_context::headers_of(&span);
+    match (hop.is_empty(), &event.traceparent) {
+        (false, _) => request = request.headers(hop),
+        (true, Some(traceparent)) => request = request.header("traceparent", traceparent),
+        (true, None) => {}
+    }
+    let outcome = match request.send().instrument(span.clone()).await {
+        Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
+        Ok(response) => {
+            let code = response.status().as_u16();
+            let poison = (400..500).contains(&code) && !crate::cloudevent::retryable(code);
+            Err((code, SendError { message: format!("sink answered {}", response.status()), poison }))
+        }
+        Err(e) => Err((0, SendError { message: format!("sink unreachable: {e}"), poison: false })),
+    };
+    let code = match &outcome {
+        Ok(code) | Err((code, _)) => *code,
+    };
+    trace_context::record_status(&span, code, false);
+    outcome.map(|_| ()).map_err(|(_, error)| error)
+}
