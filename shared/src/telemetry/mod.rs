@@ -3,6 +3,7 @@
 //! traces and a push of the metrics over OTLP when the standard `OTEL_*`
 //! variables ask for them, and no cost at all when they do not.
 
+mod exposition;
 mod metrics_push;
 mod otlp;
 pub mod trace_context;
