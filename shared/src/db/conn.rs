@@ -8,6 +8,8 @@ use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
 use sqlx::{Describe, Either, Execute, Executor, PgConnection, Postgres, Transaction};
+use std::sync::Arc;
+
 use tracing::{Instrument, Span};
 
 use crate::telemetry::trace_context;
@@ -16,6 +18,16 @@ use crate::telemetry::trace_context;
 pub struct Conn {
     pub(super) inner: Inner,
     pub(super) unnamed: bool,
+    pub(super) server: Arc<Server>,
+}
+
+/// The database server and database statements go to, as their spans name
+/// them (`server.address`, `server.port`, `db.namespace`).
+#[derive(Debug)]
+pub(super) struct Server {
+    pub(super) address: String,
+    pub(super) port: u16,
+    pub(super) database: String,
 }
 
 pub(super) enum Inner {
@@ -30,7 +42,7 @@ impl Conn {
             Inner::Pooled(conn) => conn,
             Inner::Tx(tx) => tx,
         };
-        Exec { conn, unnamed: self.unnamed }
+        Exec { conn, unnamed: self.unnamed, server: &self.server }
     }
 
     /// Commits, if this is a transaction; a plain connection has nothing to.
@@ -47,6 +59,7 @@ impl Conn {
 pub struct Exec<'c> {
     conn: &'c mut PgConnection,
     unnamed: bool,
+    server: &'c Server,
 }
 
 impl<'c> Executor<'c> for Exec<'c> {
@@ -60,7 +73,7 @@ impl<'c> Executor<'c> for Exec<'c> {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        let span = statement_span(query.sql());
+        let span = statement_span(query.sql(), self.server);
         Box::pin(Traced { stream: self.conn.fetch_many(Statement { query, unnamed: self.unnamed }), span })
     }
 
@@ -69,7 +82,7 @@ impl<'c> Executor<'c> for Exec<'c> {
         'c: 'e,
         E: 'q + Execute<'q, Postgres>,
     {
-        let span = statement_span(query.sql());
+        let span = statement_span(query.sql(), self.server);
         Box::pin(self.conn.fetch_optional(Statement { query, unnamed: self.unnamed }).instrument(span))
     }
 
@@ -118,7 +131,7 @@ impl<'q, E: Execute<'q, Postgres>> Execute<'q, Postgres> for Statement<E> {
 
 /// A client span per statement when spans are exported (none otherwise),
 /// named and described as the database semantic conventions say.
-fn statement_span(sql: &str) -> Span {
+fn statement_span(sql: &str, server: &Server) -> Span {
     if !crate::telemetry::exporting() {
         return Span::none();
     }
@@ -131,8 +144,11 @@ fn statement_span(sql: &str) -> Span {
     trace_context::set_attributes(&span, || {
         vec![
             opentelemetry::KeyValue::new("db.system.name", "postgresql"),
+            opentelemetry::KeyValue::new("db.namespace", server.database.clone()),
             opentelemetry::KeyValue::new("db.operation.name", operation.clone()),
             opentelemetry::KeyValue::new("db.query.text", sql.to_owned()),
+            opentelemetry::KeyValue::new("server.address", server.address.clone()),
+            opentelemetry::KeyValue::new("server.port", i64::from(server.port)),
         ]
     });
     span

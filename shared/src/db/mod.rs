@@ -6,7 +6,7 @@ mod migrate;
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use sqlx::PgPool;
@@ -50,6 +50,7 @@ pub struct Database {
     /// round trip.
     begin: Cow<'static, str>,
     begin_read: Cow<'static, str>,
+    server: Arc<conn::Server>,
 }
 
 impl Database {
@@ -62,6 +63,12 @@ impl Database {
         let mut options =
             PgConnectOptions::from_str(url).map_err(|e| format!("configuration: DATABASE_URL: {e}"))?;
         options = options.application_name("skybook");
+        let server = Arc::new(conn::Server {
+            address: options.get_host().to_owned(),
+            port: options.get_port(),
+            // With none named, PostgreSQL opens the one named as the user.
+            database: options.get_database().unwrap_or(options.get_username()).to_owned(),
+        });
         options = match settings.db_pool_mode {
             PoolMode::Session => options.options([("statement_timeout", timeout.to_string())]),
             // A transaction-mode pooler hands each transaction to any server
@@ -81,6 +88,7 @@ impl Database {
             mode: settings.db_pool_mode,
             begin: format!("BEGIN; SET LOCAL statement_timeout = {timeout}").into(),
             begin_read: format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {timeout}").into(),
+            server,
         })
     }
 
@@ -98,7 +106,7 @@ impl Database {
             PoolMode::Transaction => self.pool.begin_with(self.begin.clone()).await?,
         };
         ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
-        Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed() })
+        Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed(), server: self.server.clone() })
     }
 
     /// A connection for reads. Behind a transaction-mode pooler it is a
@@ -111,7 +119,7 @@ impl Database {
             PoolMode::Transaction => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
         };
         ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
-        Ok(Conn { inner, unnamed: self.unnamed() })
+        Ok(Conn { inner, unnamed: self.unnamed(), server: self.server.clone() })
     }
 
     /// Sets the pool gauges to what the pool holds now (called as /metrics is scraped).

@@ -27,6 +27,8 @@ pub fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let database_url = services::sibling_database_url("traces")?;
     runtime.block_on(services::drop_database(&database_url))?;
+    let database =
+        database_url.rsplit('/').next().and_then(|d| d.split('?').next()).unwrap_or_default().to_owned();
     let redis_url = services::fresh_redis_db(12)?;
     let received = Received::default();
     let endpoint = runtime.block_on(receive(received.clone()))?;
@@ -78,10 +80,10 @@ pub fn run() -> anyhow::Result<()> {
     // Every process stops (SIGTERM), and sends what it holds as it goes.
     drop(stack);
     let export = received.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let sent_after_commit = chain(&export.spans, &direct, "after_commit")?;
+    let sent_after_commit = chain(&export.spans, &direct, "after_commit", &database)?;
     let count = export.spans.iter().filter(|s| s.trace_id == direct.trace_id).count();
     println!("traces: a booking is one trace of {count} spans: {sent_after_commit}");
-    let sent_by_the_relay = chain(&export.spans, &relayed, "relay").map_err(|e| {
+    let sent_by_the_relay = chain(&export.spans, &relayed, "relay", &database).map_err(|e| {
         let spans: Vec<String> = export
             .spans
             .iter()
@@ -204,7 +206,7 @@ async fn wait_for_stats(skybook: &Skybook, bookings: u64) -> anyhow::Result<()> 
 }
 
 /// The chain of a booking's spans, each the parent of the next, or what is missing.
-fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String> {
+fn chain(spans: &[Span], booking: &Booking, path: &str, database: &str) -> anyhow::Result<String> {
     let trace: Vec<&Span> = spans.iter().filter(|s| s.trace_id == booking.trace_id).collect();
     let child_of = |parent: &Span, what: &str, test: &dyn Fn(&Span) -> bool| -> anyhow::Result<Span> {
         trace
@@ -227,8 +229,9 @@ fn chain(spans: &[Span], booking: &Booking, path: &str) -> anyhow::Result<String
     })?;
     anyhow::ensure!(
         trace.iter().any(|s| s.parent == command.span_id
-            && s.attributes.get("db.system.name").is_some_and(|v| v == "postgresql")),
-        "no PostgreSQL statement span under create-booking"
+            && s.attributes.get("db.system.name").is_some_and(|v| v == "postgresql")
+            && s.attributes.get("db.namespace").is_some_and(|v| v == database)),
+        "no PostgreSQL statement span on database {database} under create-booking"
     );
     let created = child_of(&command, "event creation span", &|s| {
         s.kind == PRODUCER && s.name == "CloudEvents Create skybook.booking.created"
