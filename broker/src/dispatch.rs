@@ -32,7 +32,7 @@ use crate::{event, trace};
 static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
         "broker_deliveries",
-        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered, parked, filtered, unreadable)",
+        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered: taken by the dead-letter sink, parked: kept in RabbitMQ, filtered, unreadable)",
     )
 });
 static DEPTH: LazyLock<GaugeFamily> = LazyLock::new(|| {
@@ -219,8 +219,8 @@ impl Dispatcher {
             "undeliverable; dead-lettering"
         );
         match self.dead_letter(event, &failure, &span).instrument(span.clone()).await {
-            Ok(()) => {
-                self.count("dead_lettered");
+            Ok(outcome) => {
+                self.count(outcome);
                 let _ = delivery.ack(BasicAckOptions::default()).await;
             }
             Err(e) => {
@@ -297,13 +297,14 @@ impl Dispatcher {
 
     /// To the dead-letter sink with Knative's error extensions, retried by
     /// the Trigger's delivery policy; parked in a RabbitMQ queue of the
-    /// Trigger's own when the sink still fails, or there is none.
+    /// Trigger's own when the sink still fails, or there is none. Says which
+    /// (`dead_lettered` or `parked`), for the deliveries count.
     async fn dead_letter(
         &self,
         mut event: Event,
         failure: &Failure,
         span: &tracing::Span,
-    ) -> Result<(), String> {
+    ) -> Result<&'static str, String> {
         let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
         event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
         event.set_extension("knativeerrorcode", failure.code.to_string());
@@ -313,13 +314,12 @@ impl Dispatcher {
             loop {
                 let request = event::post(&self.http, sink, &event)?.headers(trace_context::headers_of(span));
                 let sent = match request.send().await {
-                    Ok(response) if response.status().is_success() => return Ok(()),
+                    Ok(response) if response.status().is_success() => return Ok("dead_lettered"),
                     Ok(response) => format!("answered {}", response.status()),
                     Err(e) => e.to_string(),
                 };
                 if attempt >= self.trigger.delivery.retry {
                     tracing::error!(trigger = %self.trigger.name, error = sent, "the dead-letter sink fails; parked in RabbitMQ");
-                    self.count("parked");
                     break;
                 }
                 attempt += 1;
@@ -328,7 +328,8 @@ impl Dispatcher {
         }
         let (payload, headers) = event::to_amqp(&event).map_err(|e| e.to_string())?;
         let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
-        self.rabbit.publish_to_queue(&queue, &payload, headers).await
+        self.rabbit.publish_to_queue(&queue, &payload, headers).await?;
+        Ok("parked")
     }
 }
 

@@ -36,6 +36,10 @@ async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_er
         .unwrap();
     assert_eq!(String::from_utf8(data).unwrap(), "sink failing");
     assert_eq!(letter.json(), json!({"n": 1}));
+    eventually(5, "the count of dead letters", || async { broker.deliveries("dead_lettered").await == 1 })
+        .await;
+    assert_eq!(broker.deliveries("retry_scheduled").await, 2);
+    assert_eq!(broker.deliveries("parked").await, 0);
 }
 
 /// A delivery waiting out its back-off holds no prefetch slot: with one
@@ -330,5 +334,7 @@ async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requ
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(dead.attempts(), 3, "the event went round again");
     assert_eq!(stats.attempts(), 1, "a 400 is not retried");
+    assert_eq!(broker.deliveries("parked").await, 1);
+    assert_eq!(broker.deliveries("dead_lettered").await, 0, "parked is not also counted as dead-lettered");
     let _ = conn.close(200, "bye".into()).await;
 }

@@ -93,6 +93,16 @@ impl TestBroker {
 }
 
 impl TestBroker {
+    /// How many of the booking-created Trigger's deliveries ended in `outcome`,
+    /// as the broker's /metrics counts them.
+    pub async fn deliveries(&self, outcome: &str) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.process.url)).await.unwrap().text().await.unwrap();
+        let series = format!(
+            "skybook_broker_deliveries_total{{trigger=\"booking-created-to-stats\",outcome=\"{outcome}\"}} "
+        );
+        text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |v| v.parse().unwrap())
+    }
+
     /// The next message in the booking-created Trigger's dead-letter queue,
     /// waiting up to 15 s for one; taken off the queue. The queue may not
     /// exist yet (the dispatcher declares it when it first needs it), and a
