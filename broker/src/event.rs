@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, header};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 
 use shared::cloudevent::headers as binding;
+use shared::telemetry::trace_context::Parent;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -145,13 +146,16 @@ pub fn to_http(event: &Event) -> Result<(HeaderMap, Vec<u8>), String> {
             (headers, to_structured(event).map_err(|e| e.to_string())?)
         }
     };
-    // The W3C trace context travels as its own header too.
-    if let Some(traceparent) = event.extension("traceparent")
-        && let Ok(value) = HeaderValue::try_from(traceparent.to_string())
-    {
-        headers.insert("traceparent", value);
+    // The W3C trace context travels as its own headers too.
+    if let Some(trace) = trace_of(event) {
+        headers.extend(trace.headers());
     }
     Ok((headers, body))
+}
+
+/// The context `event` was created in: its Distributed Tracing extension.
+pub fn trace_of(event: &Event) -> Option<Parent> {
+    Parent::read(|name| event.extension(name).map(|v| v.to_string()))
 }
 
 /// A POST of `event` to `url`, in the mode [`to_http`] chooses.

@@ -79,8 +79,7 @@ impl Ingress {
         let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
-        let producer = event.extension("traceparent").map(|v| v.to_string());
-        trace_context::continue_from(span, &parts.headers, producer.as_deref());
+        trace_context::continue_from(span, &parts.headers, event::trace_of(&event).as_ref());
         let (payload, mut headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;
         let publish = span.in_scope(|| trace::publish(&self.rabbit.exchange(), &event, &mut headers));
         self.rabbit

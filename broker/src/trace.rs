@@ -64,8 +64,7 @@ pub fn deliver(trigger: &str, queue: &str, event: &Event, headers: Option<&Field
             parent.insert(name, value);
         }
     }
-    let producer = event.extension("traceparent").map(|v| v.to_string());
-    trace_context::continue_from(&span, &parent, producer.as_deref());
+    trace_context::continue_from(&span, &parent, crate::event::trace_of(event).as_ref());
     trace_context::set_name(&span, || format!("deliver {trigger}"));
     trace_context::set_attributes(&span, || {
         let mut attributes = messaging(queue, event, "process");

@@ -206,7 +206,7 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
-        trace_context::continue_from(span, &parts.headers, incoming.traceparent.as_deref());
+        trace_context::continue_from(span, &parts.headers, incoming.trace.as_ref());
         span.record("ce_id", tracing::field::display(&incoming.id));
         span.record("ce_source", tracing::field::display(&incoming.source));
         trace_context::set_name(span, || format!("CloudEvents Process {}", incoming.ty));
@@ -221,7 +221,7 @@ impl App {
             }
             attributes
         });
-        span.record("trace_id", trace_context::trace_id_of(span, incoming.traceparent.as_deref()));
+        span.record("trace_id", trace_context::trace_id_of(span, incoming.trace.as_ref()));
         // The handler runs in a task of its own: a client that hangs up does
         // not cut a command off between its commit and its publish.
         let (function, ctx) = (self.function.clone(), self.ctx.clone());

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::http::Body;
+use crate::telemetry::trace_context::Parent;
 
 const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
@@ -28,11 +29,12 @@ pub struct Incoming {
     pub ty: String,
     pub subject: Option<String>,
     pub time: Option<DateTime<Utc>>,
-    /// The trace context this request continues: the `traceparent` header
-    /// (the hop that delivered it), else the event's own extension.
-    pub traceparent: Option<String>,
-    /// Extension attributes as strings (`traceparent` among them: the
-    /// context the event was created in).
+    /// The trace context this request continues: the `traceparent` and
+    /// `tracestate` headers (the hop that delivered it), else the event's
+    /// own Distributed Tracing extension.
+    pub trace: Option<Parent>,
+    /// Extension attributes as strings (`traceparent` and `tracestate` among
+    /// them: the context the event was created in).
     pub extensions: BTreeMap<String, String>,
     /// The key that makes a redelivered command a no-op: ce-source + ce-id,
     /// or the `Idempotency-Key` header of a plain JSON request.
@@ -109,11 +111,8 @@ impl Incoming {
                 message: format!("event data of type {ct} is not accepted: send application/json"),
             });
         }
-        let traceparent = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| event.extension("traceparent").map(|v| v.to_string()));
+        let trace = Parent::from_headers(headers)
+            .or_else(|| Parent::read(|name| event.extension(name).map(|v| v.to_string())));
         let data = match event.data() {
             None => Bytes::new(),
             Some(Data::Binary(bytes)) => Bytes::from(bytes.clone()),
@@ -131,7 +130,7 @@ impl Incoming {
             ty: event.ty().to_owned(),
             subject: event.subject().map(str::to_owned),
             time: event.time().copied(),
-            traceparent,
+            trace,
             extensions,
             data,
         })
@@ -165,7 +164,7 @@ impl Incoming {
             ty: accepts.first().copied().unwrap_or_default().to_owned(),
             subject: None,
             time: None,
-            traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            trace: Parent::from_headers(headers),
             extensions: BTreeMap::new(),
             idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),
             data: body,

@@ -175,7 +175,7 @@ impl Function {
                         }
                     }
                 };
-                let tx = Tx::new(tx, ctx.clone(), spec, claim, incoming.traceparent.clone());
+                let tx = Tx::new(tx, ctx.clone(), spec, claim, incoming.trace.clone());
                 let (reply, events) = handler(tx, input).await?.into_parts();
                 // The events are safe in the outbox: the reply need not wait for the broker.
                 ctx.publish(events);

@@ -11,6 +11,7 @@ use crate::db::{Conn, Exec};
 use crate::error::Result;
 use crate::idempotency;
 use crate::outbox::{self, OutboxEvent};
+use crate::telemetry::trace_context::Parent;
 
 /// A command's transaction. Everything the command writes goes through
 /// [`Tx::conn`]; [`Tx::commit`] stores the reply beside the writes, so a
@@ -20,7 +21,8 @@ pub struct Tx {
     ctx: Ctx,
     spec: Spec,
     claim: Option<idempotency::Claim>,
-    traceparent: Option<String>,
+    /// The context the command was called in.
+    trace: Option<Parent>,
     events: Vec<OutboxEvent>,
 }
 
@@ -38,9 +40,9 @@ impl Tx {
         ctx: Ctx,
         spec: Spec,
         claim: Option<idempotency::Claim>,
-        traceparent: Option<String>,
+        trace: Option<Parent>,
     ) -> Tx {
-        Tx { tx, ctx, spec, claim, traceparent, events: Vec::new() }
+        Tx { tx, ctx, spec, claim, trace, events: Vec::new() }
     }
 
     /// What runs the command's statements: `.execute(tx.conn())`.
@@ -64,8 +66,9 @@ impl Tx {
         let event_id = Uuid::now_v7();
         // The event is created here, in this command's trace: it carries
         // that context however late it is sent. Untraced, the caller's.
-        let traceparent = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
-            .or_else(|| self.traceparent.clone());
+        let trace = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
+            .or_else(|| self.trace.clone());
+        let (traceparent, tracestate) = trace.map_or((None, None), |t| (Some(t.traceparent), t.tracestate));
         let event = OutboxEvent {
             event_id,
             ty: ty.to_owned(),
@@ -73,6 +76,7 @@ impl Tx {
             subject,
             data: serde_json::to_value(data).map_err(anyhow::Error::from)?,
             traceparent,
+            tracestate,
             // PostgreSQL keeps microseconds: the event sent later by the
             // relay, and the reply, carry exactly this time.
             created_at: Utc::now().trunc_subsecs(6),

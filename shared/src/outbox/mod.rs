@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::db::Exec;
 use crate::error::Result;
+use crate::telemetry::trace_context::Parent;
 
 /// Events sent to the sink, by path (`after_commit`: the command's process;
 /// `relay`) and outcome (`published`, `failed`, `deferred`, `parked`).
@@ -36,16 +37,29 @@ pub struct OutboxEvent {
     pub source: String,
     pub subject: String,
     pub data: serde_json::Value,
+    /// The context the event was created in (its Distributed Tracing extension).
     pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl OutboxEvent {
+    /// The trace context the event was created in, if it has one.
+    pub fn trace(&self) -> Option<Parent> {
+        Parent::read(|name| match name {
+            "traceparent" => self.traceparent.clone(),
+            "tracestate" => self.tracestate.clone(),
+            _ => None,
+        })
+    }
 }
 
 /// Writes the event in the command's transaction: it exists if and only if
 /// the command committed.
 pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (event_id, type, source, subject, data, traceparent, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO outbox (event_id, type, source, subject, data, traceparent, tracestate, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(event.event_id)
     .bind(&event.ty)
@@ -53,6 +67,7 @@ pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
     .bind(&event.subject)
     .bind(&event.data)
     .bind(&event.traceparent)
+    .bind(&event.tracestate)
     .bind(event.created_at)
     .execute(conn)
     .await?;

@@ -40,11 +40,12 @@ impl std::fmt::Display for SendError {
 /// The send is a client span in the event's own trace (the one it was
 /// created in), whichever `path` sends it: the after-commit publisher, or
 /// the relay much later. The event keeps its creation context as its
-/// `traceparent` extension; the `traceparent` header is this hop's.
+/// `traceparent` and `tracestate` extension; the headers are this hop's.
 pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Result<(), SendError> {
     let span =
         tracing::info_span!("send_event", otel.name = tracing::field::Empty, otel.kind = "client", path);
-    trace_context::continue_traceparent(&span, event.traceparent.as_deref());
+    let created_in = event.trace();
+    trace_context::continue_parent(&span, created_in.as_ref());
     trace_context::set_name(&span, || format!("send {}", event.ty));
     trace_context::set_attributes(&span, || {
         vec![
@@ -70,13 +71,16 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
     for (name, value) in &sink.overrides {
         request = request.header(format!("ce-{name}"), encode(value));
     }
-    if let Some(traceparent) = &event.traceparent {
-        request = request.header("ce-traceparent", traceparent);
+    if let Some(created_in) = &created_in {
+        request = request.header("ce-traceparent", &created_in.traceparent);
+        if let Some(tracestate) = &created_in.tracestate {
+            request = request.header("ce-tracestate", encode(tracestate));
+        }
     }
     let hop = trace_context::headers_of(&span);
-    match (hop.is_empty(), &event.traceparent) {
+    match (hop.is_empty(), &created_in) {
         (false, _) => request = request.headers(hop),
-        (true, Some(traceparent)) => request = request.header("traceparent", traceparent),
+        (true, Some(created_in)) => request = request.headers(created_in.headers()),
         (true, None) => {}
     }
     let outcome = match request.send().instrument(span.clone()).await {

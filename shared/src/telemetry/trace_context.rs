@@ -1,7 +1,8 @@
 //! W3C Trace Context (and Baggage) in and out of a span: continued from an
 //! incoming request or event, handed on to an outgoing one. When spans are
 //! not exported, nothing here does any work, and a caller passes on the
-//! `traceparent` it was given, as a proxy that does not trace would.
+//! `traceparent` and `tracestate` it was given, as a proxy that does not
+//! trace would.
 
 use http::{HeaderMap, HeaderValue};
 pub use opentelemetry::KeyValue;
@@ -15,6 +16,42 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::exporting;
 
+/// A trace context as text, as it crosses a process boundary: the W3C
+/// `traceparent`, and the vendors' `tracestate` that goes with it. Both are
+/// HTTP headers, and the attributes of the CloudEvents Distributed Tracing
+/// extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub traceparent: String,
+    pub tracestate: Option<String>,
+}
+
+impl Parent {
+    /// Read by name (`traceparent`, `tracestate`) from headers or an event's
+    /// extensions; none without a `traceparent`.
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> Option<Parent> {
+        let traceparent = get("traceparent").filter(|v| !v.is_empty())?;
+        Some(Parent { traceparent, tracestate: get("tracestate").filter(|v| !v.is_empty()) })
+    }
+
+    pub fn from_headers(headers: &HeaderMap) -> Option<Parent> {
+        Parent::read(|name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned))
+    }
+
+    /// As the `traceparent` and `tracestate` headers (a value that is not a
+    /// valid header is left out).
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let values = [("traceparent", Some(&self.traceparent)), ("tracestate", self.tracestate.as_ref())];
+        for (name, value) in values {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+        headers
+    }
+}
+
 pub(super) fn install_propagator() {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
@@ -23,34 +60,30 @@ pub(super) fn install_propagator() {
 }
 
 /// Makes `span` continue the trace the request's headers carry, or else
-/// `traceparent` (the event's Distributed Tracing extension). Call it before
-/// the span is first entered.
-pub fn continue_from(span: &Span, headers: &HeaderMap, traceparent: Option<&str>) {
+/// `event`'s (its Distributed Tracing extension). Call it before the span is
+/// first entered.
+pub fn continue_from(span: &Span, headers: &HeaderMap, event: Option<&Parent>) {
     if !exporting() {
         return;
     }
-    let parent = match (headers.contains_key("traceparent"), traceparent) {
-        (false, Some(traceparent)) => extract_traceparent(traceparent),
-        _ => global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers))),
+    let parent = match (headers.contains_key("traceparent"), event) {
+        (false, Some(event)) => extract(&event.headers()),
+        _ => extract(headers),
     };
     let _ = span.set_parent(parent);
 }
 
-/// Makes `span` continue the trace of a stored `traceparent`.
-pub fn continue_traceparent(span: &Span, traceparent: Option<&str>) {
+/// Makes `span` continue a stored trace context.
+pub fn continue_parent(span: &Span, parent: Option<&Parent>) {
     if exporting()
-        && let Some(traceparent) = traceparent
+        && let Some(parent) = parent
     {
-        let _ = span.set_parent(extract_traceparent(traceparent));
+        let _ = span.set_parent(extract(&parent.headers()));
     }
 }
 
-fn extract_traceparent(traceparent: &str) -> Context {
-    let mut headers = HeaderMap::new();
-    if let Ok(value) = HeaderValue::from_str(traceparent) {
-        headers.insert("traceparent", value);
-    }
-    global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(&headers)))
+fn extract(headers: &HeaderMap) -> Context {
+    global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)))
 }
 
 /// The headers that hand `span`'s context on (`traceparent`, `tracestate`,
@@ -64,13 +97,8 @@ pub fn headers_of(span: &Span) -> HeaderMap {
     headers
 }
 
-/// `span`'s own `traceparent`, when spans are exported.
-pub fn traceparent_of(span: &Span) -> Option<String> {
-    headers_of(span).get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// The trace id `span` belongs to, as exported; else that of `traceparent`.
-pub fn trace_id_of(span: &Span, traceparent: Option<&str>) -> String {
+/// The trace id `span` belongs to, as exported; else that of `parent`.
+pub fn trace_id_of(span: &Span, parent: Option<&Parent>) -> String {
     if exporting() {
         let context = span.context();
         let span_context = context.span().span_context().clone();
@@ -78,7 +106,7 @@ pub fn trace_id_of(span: &Span, traceparent: Option<&str>) -> String {
             return span_context.trace_id().to_string();
         }
     }
-    super::trace_id(traceparent.unwrap_or_default()).to_owned()
+    super::trace_id(parent.map_or("", |p| p.traceparent.as_str())).to_owned()
 }
 
 /// Sets OpenTelemetry attributes on `span` (the semantic conventions'
@@ -121,10 +149,10 @@ pub fn record_error(span: &Span, message: &str) {
     }
 }
 
-/// The `traceparent` a new event carries: that of a short producer span
+/// The trace context a new event carries: that of a short producer span
 /// ("CloudEvents Create <type>") under the current one, per the CloudEvents
 /// semantic conventions; `None` when spans are not exported.
-pub fn create_event(ty: &str, id: &str) -> Option<String> {
+pub fn create_event(ty: &str, id: &str) -> Option<Parent> {
     if !exporting() {
         return None;
     }
@@ -136,5 +164,5 @@ pub fn create_event(ty: &str, id: &str) -> Option<String> {
             KeyValue::new("cloudevents.event_id", id.to_owned()),
         ]
     });
-    traceparent_of(&span)
+    Parent::from_headers(&headers_of(&span))
 }

@@ -152,11 +152,15 @@ struct Booking {
     bookings: u64,
 }
 
+/// The vendor state the client's context carries, which every hop hands on.
+const TRACESTATE: &str = "skybook=drill";
+
 async fn book(skybook: &Skybook, flight: &str, trace_id: &str, n: u64) -> anyhow::Result<Booking> {
     let client_span = format!("00f067aa0ba902b{n}");
     let traceparent = format!("00-{trace_id}-{client_span}-01");
     let data = json!({"flight_id": flight, "passenger_name": format!("Traced {n}"), "passenger_age": 9, "has_pet": false});
-    skybook.call_with("create-booking", &data, &[("traceparent", &traceparent)]).await?;
+    let headers = [("traceparent", traceparent.as_str()), ("tracestate", TRACESTATE)];
+    skybook.call_with("create-booking", &data, &headers).await?;
     Ok(Booking { trace_id: trace_id.to_owned(), client_span, bookings: n })
 }
 
@@ -222,6 +226,7 @@ fn chain(spans: &[Span], booking: &Booking, path: &str, database: &str) -> anyho
         trace_id: booking.trace_id.clone(),
         span_id: booking.client_span.clone(),
         parent: String::new(),
+        trace_state: TRACESTATE.to_owned(),
         attributes: BTreeMap::new(),
     };
     let command = child_of(&root, "create-booking server span", &|s| {
@@ -254,6 +259,11 @@ fn chain(spans: &[Span], booking: &Booking, path: &str, database: &str) -> anyho
             .any(|s| s.parent == stats.span_id
                 && s.attributes.get("db.system.name").is_some_and(|v| v == "redis")),
         "no Redis command span under record-booking-stats"
+    );
+    anyhow::ensure!(
+        stats.trace_state == TRACESTATE,
+        "the client's tracestate {TRACESTATE:?} reached record-booking-stats as {:?}",
+        stats.trace_state
     );
     Ok([&command, &created, &sent, &ingress, &publish, &deliver, &stats]
         .iter()

@@ -22,6 +22,7 @@ pub struct Span {
     pub trace_id: String,
     pub span_id: String,
     pub parent: String,
+    pub trace_state: String,
     pub attributes: BTreeMap<String, String>,
 }
 
@@ -114,6 +115,7 @@ fn spans_of(export: ExportTraceServiceRequest) -> Vec<Span> {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent: hex(&span.parent_span_id),
+                    trace_state: span.trace_state,
                     attributes: span
                         .attributes
                         .into_iter()

@@ -15,9 +15,11 @@ async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_ne
     let w = World::new(&sink.url).await;
     let cancun = w.destination("Cancún", "50", true, true).await;
     let flight = w.flight(&cancun, "1000", 10).await;
-    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let (traceparent, tracestate) =
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=a1, other=b2");
     let data = json!({"flight_id": flight, "passenger_name": "Nino", "passenger_age": 8, "has_pet": true});
-    let reply = w.book.post().header("traceparent", traceparent).json(&data).send().await;
+    let request = w.book.post().header("traceparent", traceparent).header("tracestate", tracestate);
+    let reply = request.json(&data).send().await;
     let reply = shared::testing::ReadResponse::read(reply).await.expect(200);
     let booking = reply.json();
 
@@ -38,7 +40,15 @@ async fn the_published_event_is_a_valid_cloudevent_with_everything_a_consumer_ne
     assert_eq!(event.subject(), booking["id"].as_str());
     assert_eq!(event.datacontenttype(), Some("application/json"));
     assert!(event.time().is_some());
+    // Untraced, the caller's context is handed on whole, as a header and as
+    // the event's Distributed Tracing extension.
     assert_eq!(received[0].header("traceparent"), Some(traceparent));
+    assert_eq!(received[0].header("tracestate"), Some(tracestate));
+    assert_eq!(event.extension("traceparent").map(|v| v.to_string()).as_deref(), Some(traceparent));
+    // Percent-encoded on the wire, as the HTTP binding asks of a space.
+    let extension = received[0].header("ce-tracestate").expect("a tracestate extension");
+    assert_eq!(extension, "vendor=a1,%20other=b2");
+    assert_eq!(shared::cloudevent::headers::decode(extension.as_bytes()).unwrap(), tracestate);
 
     let data = received[0].json();
     assert_eq!(data, booking);
@@ -326,7 +336,11 @@ async fn the_reply_does_not_wait_for_the_broker_and_a_process_killed_before_publ
     .await;
     let client = reqwest::Client::new();
     let started = std::time::Instant::now();
-    let reply = client.post(&process.url).json(&booking_data(&flight)).send().await.unwrap();
+    let (traceparent, tracestate) =
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "vendor=relayed");
+    let request =
+        client.post(&process.url).header("traceparent", traceparent).header("tracestate", tracestate);
+    let reply = request.json(&booking_data(&flight)).send().await.unwrap();
     assert_eq!(reply.status(), 200);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(2),
@@ -351,6 +365,10 @@ async fn the_reply_does_not_wait_for_the_broker_and_a_process_killed_before_publ
     let received = sink.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].header("ce-type"), Some("skybook.booking.created"));
+    // The context the event was created in is kept with it, and sent with it however late.
+    assert_eq!(received[0].header("ce-traceparent"), Some(traceparent));
+    assert_eq!(received[0].header("ce-tracestate"), Some("vendor=relayed"));
+    assert_eq!(received[0].header("tracestate"), Some(tracestate));
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&w.db.pool)
         .await
