@@ -10,18 +10,23 @@ use crate::helpers::{TestBroker, amqp_url, eventually};
 
 const CREATED: &str = "skybook.booking.created";
 
+/// A broker whose booking Trigger delivers to `stats` and dead-letters to
+/// `dead`, both test sinks, retrying `retry` times from `backoff`.
+async fn broker_to_sinks(
+    retry: u32,
+    backoff: &str,
+    env: &[(&str, &str)],
+) -> (TestBroker, TestSink, TestSink) {
+    let (stats, dead) = (TestSink::start().await, TestSink::start().await);
+    let sinks = [("record-booking-stats", stats.url.as_str()), ("store-dead-letter", dead.url.as_str())];
+    let broker = TestBroker::start_with(retry, backoff, "", &sinks, env).await;
+    (broker, stats, dead)
+}
+
 #[tokio::test]
 async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_error() {
-    let stats = TestSink::start().await;
+    let (broker, stats, dead) = broker_to_sinks(2, "PT0.01S", &[]).await;
     stats.answer(500);
-    let dead = TestSink::start().await;
-    let broker = TestBroker::start(
-        2,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-    )
-    .await;
 
     assert_eq!(broker.send(CREATED, "e-500", &json!({"n": 1})).await, 202);
 
@@ -48,17 +53,8 @@ async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_er
 /// RabbitMQ's delay queue.
 #[tokio::test]
 async fn an_event_waiting_to_be_retried_does_not_hold_up_the_next() {
-    let stats = TestSink::start().await;
+    let (broker, stats, dead) = broker_to_sinks(2, "PT2S", &[("BROKER_INFLIGHT", "1")]).await;
     stats.answer_for("ce-id", "e-slow", 503);
-    let dead = TestSink::start().await;
-    let broker = TestBroker::start_with(
-        2,
-        "PT2S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-        &[("BROKER_INFLIGHT", "1")],
-    )
-    .await;
     assert_eq!(broker.send(CREATED, "e-slow", &json!({"n": 1})).await, 202);
     eventually(10, "the first attempt", || async { stats.attempts() == 1 }).await;
     assert_eq!(broker.send(CREATED, "e-fast", &json!({"n": 2})).await, 202);
@@ -73,16 +69,8 @@ async fn an_event_waiting_to_be_retried_does_not_hold_up_the_next() {
 
 #[tokio::test]
 async fn a_400_is_dead_lettered_without_retries() {
-    let stats = TestSink::start().await;
+    let (broker, stats, dead) = broker_to_sinks(5, "PT0.01S", &[]).await;
     stats.answer(400);
-    let dead = TestSink::start().await;
-    let broker = TestBroker::start(
-        5,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-    )
-    .await;
     assert_eq!(broker.send(CREATED, "e-400", &json!({})).await, 202);
     eventually(10, "the dead letter", || async { dead.received().len() == 1 }).await;
     assert_eq!(stats.attempts(), 1);
@@ -197,16 +185,7 @@ async fn events_queued_when_the_broker_is_killed_are_all_delivered_after_restart
 #[tokio::test]
 async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let stats = TestSink::start().await;
-    let dead = TestSink::start().await;
-    let broker = TestBroker::start_with(
-        0,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-        &[("BODY_TIMEOUT_MS", "300")],
-    )
-    .await;
+    let (broker, stats, _dead) = broker_to_sinks(0, "PT0.01S", &[("BODY_TIMEOUT_MS", "300")]).await;
     let path = format!("/{}/default", broker.namespace);
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", broker.process.port)).await.unwrap();
     let head = format!(
@@ -231,15 +210,7 @@ async fn a_body_trickled_past_the_deadline_is_408_and_queues_nothing() {
 #[tokio::test]
 async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped() {
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-    let stats = TestSink::start().await;
-    let dead = TestSink::start().await;
-    let broker = TestBroker::start(
-        0,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-    )
-    .await;
+    let (broker, stats, _dead) = broker_to_sinks(0, "PT0.01S", &[]).await;
     // The broker declares its queues as it starts consuming.
     let queue = format!("skybook.trigger.{}.booking-created-to-stats", broker.namespace);
     let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
@@ -286,17 +257,9 @@ async fn a_message_that_is_no_event_is_kept_in_the_dead_letter_queue_not_dropped
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again() {
-    let stats = TestSink::start().await;
-    let dead = TestSink::start().await;
+    let (mut broker, stats, dead) = broker_to_sinks(2, "PT0.01S", &[]).await;
     // A slow subscriber: the delivery is under way when the broker is stopped.
     stats.delay(std::time::Duration::from_millis(1500));
-    let mut broker = TestBroker::start(
-        2,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-    )
-    .await;
     assert_eq!(broker.send(CREATED, "e-drain", &json!({"n": 1})).await, 202);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let status = broker.process.terminate();
@@ -313,17 +276,9 @@ async fn sigterm_lets_a_delivery_under_way_finish_so_it_is_not_delivered_again()
 
 #[tokio::test]
 async fn a_failing_dead_letter_sink_is_retried_then_the_event_is_parked_not_requeued_forever() {
-    let stats = TestSink::start().await;
+    let (broker, stats, dead) = broker_to_sinks(2, "PT0.01S", &[]).await;
     stats.answer(400);
-    let dead = TestSink::start().await;
     dead.answer(500);
-    let broker = TestBroker::start(
-        2,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url), ("store-dead-letter", &dead.url)],
-    )
-    .await;
     assert_eq!(broker.send(CREATED, "e-park", &json!({"n": 1})).await, 202);
     let conn = lapin::Connection::connect(&amqp_url(), Default::default()).await.unwrap();
     let parked = broker.dead_letter_queued(&conn).await.expect("the event was not parked");
