@@ -71,6 +71,8 @@ impl Ingress {
         span: &tracing::Span,
     ) -> Result<Response<Body>, Error> {
         let (parts, body) = request.into_parts();
+        // Before the checks, so a refusal (415, 413, 408, 400) is in the sender's trace.
+        let hop_traced = trace_context::continue_hop(span, &parts.headers);
         if event::is_batch(&parts.headers) {
             return Err(Error::UnsupportedMediaType {
                 message: "batched CloudEvents are not accepted: send one event per request".into(),
@@ -79,7 +81,9 @@ impl Ingress {
         let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
-        trace_context::continue_from(span, &parts.headers, event::trace_of(&event).as_ref());
+        if !hop_traced {
+            trace_context::continue_from(span, &parts.headers, event::trace_of(&event).as_ref());
+        }
         let (payload, mut headers) = event::to_amqp(&event).map_err(anyhow::Error::from)?;
         let publish = span.in_scope(|| trace::publish(&self.rabbit.exchange(), &event, &mut headers));
         self.rabbit

@@ -177,6 +177,8 @@ impl App {
     ) -> Result<Response<Body>, Error> {
         let spec = &self.function.spec;
         let settings = self.ctx.settings();
+        // Before the checks, so a refusal (401, 413, 429) is in the caller's trace.
+        let hop_traced = trace_context::continue_hop(span, request.headers());
         if let Some(senders) = &self.senders {
             senders.verify(request.headers()).await?;
         }
@@ -206,7 +208,9 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
-        trace_context::continue_from(span, &parts.headers, incoming.trace.as_ref());
+        if !hop_traced {
+            trace_context::continue_from(span, &parts.headers, incoming.trace.as_ref());
+        }
         span.record("ce_id", tracing::field::display(&incoming.id));
         span.record("ce_source", tracing::field::display(&incoming.source));
         trace_context::set_name(span, || format!("CloudEvents Process {}", incoming.ty));

@@ -73,6 +73,18 @@ pub fn continue_from(span: &Span, headers: &HeaderMap, event: Option<&Parent>) {
     let _ = span.set_parent(parent);
 }
 
+/// Makes `span` continue the hop's context if the request's headers carry
+/// one, which is known before the body is read, so that a request refused
+/// before then is in its caller's trace too. Says whether they did; if not,
+/// [`continue_from`] the event once it is read.
+pub fn continue_hop(span: &Span, headers: &HeaderMap) -> bool {
+    let carried = headers.contains_key("traceparent");
+    if carried {
+        continue_from(span, headers, None);
+    }
+    carried
+}
+
 /// Makes `span` continue a stored trace context.
 pub fn continue_parent(span: &Span, parent: Option<&Parent>) {
     if exporting()

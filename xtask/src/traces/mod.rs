@@ -58,6 +58,7 @@ pub fn run() -> anyhow::Result<()> {
         let direct = book(&skybook, &flight, "4bf92f3577b34da6a3ce929d0e0e4736", 1).await?;
         wait_for_stats(&skybook, direct.bookings).await?;
         wait_for_deliveries(&skybook, 1).await?;
+        refuse_too_large(&skybook).await?;
         // The broker is down when the next booking commits: the send fails,
         // and the relay sends the event once the broker is back.
         stack.processes.hold("skybook-broker")?;
@@ -108,6 +109,15 @@ pub fn run() -> anyhow::Result<()> {
         "the failed send while the broker was down is not in the booking's trace"
     );
     println!("traces: a relayed event joins its booking's trace: {sent_by_the_relay}");
+    anyhow::ensure!(
+        export.spans.iter().any(|s| s.trace_id == REFUSED_TRACE
+            && s.parent == REFUSED_CLIENT_SPAN
+            && s.service == "create-booking"
+            && s.kind == SERVER
+            && s.attributes.get("http.response.status_code").is_some_and(|c| c == "413")),
+        "the request refused before its body was read (413) is not in its caller's trace"
+    );
+    println!("traces: a request refused before its body is read is in its caller's trace");
     for (service, metric, label) in [
         ("create-booking", "skybook_requests", ("code", "200")),
         ("record-booking-stats", "skybook_requests", ("code", "202")),
@@ -124,6 +134,26 @@ pub fn run() -> anyhow::Result<()> {
         export.spans.len(),
         export.points.len()
     );
+    Ok(())
+}
+
+/// The trace of a request create-booking refuses before reading its body.
+const REFUSED_TRACE: &str = "5bf92f3577b34da6a3ce929d0e0e4737";
+const REFUSED_CLIENT_SPAN: &str = "00f067aa0ba902c1";
+
+/// A booking past the body limit (64 KiB): refused with 413 by its length
+/// alone, before there is an event to read a trace context from.
+async fn refuse_too_large(skybook: &Skybook) -> anyhow::Result<()> {
+    let url = skybook.urls.get("create-booking").context("create-booking")?;
+    let response = skybook
+        .http
+        .post(url)
+        .header("traceparent", format!("00-{REFUSED_TRACE}-{REFUSED_CLIENT_SPAN}-01"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"passenger_name\": \"{}\"}}", "x".repeat(70_000)))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 413, "a body past the limit was answered {}", response.status());
     Ok(())
 }
 
