@@ -8,7 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::filter::{self, Filter, RawFilter};
+use crate::filter::{self, Filter};
+
+mod raw;
+mod time;
+
+use raw::{Manifest, RawBroker, RawDestination, RawPingSource, RawTrigger};
+pub use time::iso8601_duration;
+use time::schedule_interval;
 
 /// The broker's identity: its ingress path is `/{namespace}/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,83 +96,6 @@ pub struct PingSource {
     pub every: Duration,
     pub content_type: String,
     pub data: String,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    kind: String,
-    metadata: Metadata,
-    #[serde(default)]
-    spec: serde_norway::Value,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    name: String,
-    #[serde(default = "default_namespace")]
-    namespace: String,
-}
-
-fn default_namespace() -> String {
-    "default".into()
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct RawDelivery {
-    retry: Option<u32>,
-    backoff_policy: Option<String>,
-    backoff_delay: Option<String>,
-    dead_letter_sink: Option<RawDestination>,
-}
-
-#[derive(Deserialize)]
-struct RawDestination {
-    #[serde(rename = "ref")]
-    reference: Option<RawRef>,
-    uri: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawRef {
-    kind: String,
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTrigger {
-    broker: String,
-    #[serde(default)]
-    filter: Option<RawAttributes>,
-    #[serde(default)]
-    filters: Option<Vec<RawFilter>>,
-    subscriber: RawDestination,
-    #[serde(default)]
-    delivery: Option<RawDelivery>,
-}
-
-#[derive(Deserialize)]
-struct RawAttributes {
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawPingSource {
-    schedule: String,
-    #[serde(default)]
-    content_type: Option<String>,
-    #[serde(default)]
-    data: Option<String>,
-    sink: RawDestination,
-}
-
-#[derive(Deserialize, Default)]
-struct RawBroker {
-    #[serde(default)]
-    delivery: Option<RawDelivery>,
 }
 
 impl Routing {
@@ -327,62 +257,9 @@ fn backoff(policy: Option<&str>, delay: Option<&str>) -> anyhow::Result<Backoff>
     }
 }
 
-/// The ISO 8601 durations Knative uses: `PT0.2S`, `PT1M`, `PT1H30M`, `P1D`.
-pub fn iso8601_duration(text: &str) -> anyhow::Result<Duration> {
-    let bad = || anyhow::anyhow!("not an ISO 8601 duration: {text}");
-    let rest = text.strip_prefix('P').ok_or_else(bad)?;
-    let (days, time) = rest.split_once('T').unwrap_or((rest, ""));
-    let mut seconds = 0f64;
-    if !days.is_empty() {
-        seconds += days.strip_suffix('D').ok_or_else(bad)?.parse::<f64>().map_err(|_| bad())? * 86_400.0;
-    }
-    let mut number = String::new();
-    for c in time.chars() {
-        let unit = match c {
-            'H' => 3_600.0,
-            'M' => 60.0,
-            'S' => 1.0,
-            c if c.is_ascii_digit() || c == '.' => {
-                number.push(c);
-                continue;
-            }
-            _ => return Err(bad()),
-        };
-        seconds += number.parse::<f64>().map_err(|_| bad())? * unit;
-        number.clear();
-    }
-    if !number.is_empty() || text == "P" || text == "PT" {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-/// How often a cron schedule fires, for the schedules a tick needs:
-/// `* * * * *` (every minute) and `*/N * * * *` (every N minutes).
-fn schedule_interval(schedule: &str) -> anyhow::Result<Duration> {
-    let minute = schedule.split_whitespace().next().unwrap_or_default();
-    let minutes = match minute {
-        "*" => 1,
-        m => m.strip_prefix("*/").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n > 0).with_context(
-            || format!("schedule {schedule}: only `* * * * *` and `*/N * * * *` are run locally"),
-        )?,
-    };
-    Ok(Duration::from_secs(minutes * 60))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_iso8601_durations() {
-        assert_eq!(iso8601_duration("PT0.2S").unwrap(), Duration::from_millis(200));
-        assert_eq!(iso8601_duration("PT1M30S").unwrap(), Duration::from_secs(90));
-        assert_eq!(iso8601_duration("P1DT1H").unwrap(), Duration::from_secs(90_000));
-        assert!(iso8601_duration("0.2s").is_err());
-        assert!(iso8601_duration("PT").is_err());
-        assert!(iso8601_duration("PT5").is_err());
-    }
 
     #[test]
     fn backs_off_exponentially_or_linearly() {
