@@ -4,13 +4,17 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
 use shared::config::{Secret, Settings};
 use shared::metrics::{CounterFamily, HistogramFamily, labels};
 use shared::telemetry::trace_context::{self, KeyValue};
 use shared::{Ctx, Error};
 use tracing::Instrument;
+
+mod wire;
+
+pub use wire::{FunctionCall, Message, ToolCall, ToolFunction, ToolSpec};
+use wire::{Request, Response};
 
 /// Attempts per call: the first, and retries on 429, 5xx and network errors.
 const ATTEMPTS: u32 = 3;
@@ -25,92 +29,6 @@ pub struct Groq {
     url: String,
     model: String,
     key: Secret,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Message {
-    pub role: String,
-    #[serde(default)]
-    pub content: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tool_calls: Vec<ToolCall>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-}
-
-impl Message {
-    pub fn system(text: &str) -> Self {
-        Message { role: "system".into(), content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
-    }
-
-    pub fn user(text: &str) -> Self {
-        Message { role: "user".into(), content: Some(text.into()), tool_calls: vec![], tool_call_id: None }
-    }
-
-    pub fn tool(call_id: &str, content: String) -> Self {
-        Message {
-            role: "tool".into(),
-            content: Some(content),
-            tool_calls: vec![],
-            tool_call_id: Some(call_id.into()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ToolCall {
-    pub id: String,
-    #[serde(rename = "type", default = "function_type")]
-    pub kind: String,
-    pub function: FunctionCall,
-}
-
-fn function_type() -> String {
-    "function".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FunctionCall {
-    pub name: String,
-    /// JSON text, as the model wrote it: parsed and validated before use.
-    pub arguments: String,
-}
-
-/// A tool offered to the model: its name, what it is for, and its parameters as JSON schema.
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolSpec {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub function: ToolFunction,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolFunction {
-    pub name: &'static str,
-    pub description: &'static str,
-    pub parameters: Value,
-}
-
-#[derive(Serialize)]
-struct Request<'a> {
-    model: &'a str,
-    messages: &'a [Message],
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    tools: &'a [ToolSpec],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<&'a str>,
-    temperature: f32,
-    max_tokens: u32,
-}
-
-#[derive(Deserialize)]
-struct Response {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: Message,
 }
 
 static LATENCY: LazyLock<HistogramFamily> = LazyLock::new(|| {
