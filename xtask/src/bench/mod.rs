@@ -14,13 +14,18 @@
 
 mod booking;
 pub mod pipeline;
+mod process;
 mod queries;
 mod startup;
+mod stats;
 mod tracing;
 
+pub use process::{Process, free_port, need};
+pub use stats::{median, median_of, percentile};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
@@ -120,7 +125,7 @@ impl Bench {
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {name}"))?;
-        Ok(Process { child, port, started: Instant::now(), stopped: false })
+        Ok(Process::new(child, port))
     }
 
     /// wrk against `port` with `bench/wrk.lua` in `mode`.
@@ -163,47 +168,6 @@ fn uuid_like() -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{nanos:x}{:x}", std::process::id())
-}
-
-/// A benchmarked process, stopped (SIGTERM) when dropped.
-pub struct Process {
-    pub child: Child,
-    pub port: u16,
-    pub started: Instant,
-    stopped: bool,
-}
-
-impl Process {
-    /// Kills it at once, as a crash would, and waits for it to go.
-    pub fn crash(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stopped = true;
-    }
-
-    pub fn wait_listening(&self) -> anyhow::Result<()> {
-        wait_listening(self.port, Duration::from_secs(10))
-    }
-
-    /// Peak resident memory so far, in MiB (VmHWM).
-    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .context("no VmHWM")?;
-        Ok(kib / 1024.0)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if !self.stopped {
-            stop(&mut self.child);
-        }
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -288,29 +252,6 @@ fn machine() -> String {
     format!("{cpus} cores, {model}")
 }
 
-pub fn need(tool: &str, install: &str) -> anyhow::Result<()> {
-    if Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()?
-        .success()
-    {
-        return Ok(());
-    }
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
-    if root {
-        eprintln!("bench: installing {tool}");
-        let ok = Command::new("sh")
-            .args(["-c", &format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive {install} -y -qq")])
-            .status()?
-            .success();
-        if ok {
-            return Ok(());
-        }
-    }
-    bail!("{tool} is needed: {install}")
-}
-
 /// The bench database beside the development one: `<name>_bench`.
 pub fn bench_database_url() -> anyhow::Result<String> {
     services::sibling_database_url("bench")
@@ -322,48 +263,6 @@ pub const BENCH_REDIS_DB: u8 = 15;
 pub fn redis_url() -> String {
     let base = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     format!("{}/{BENCH_REDIS_DB}", base.trim_end_matches('/'))
-}
-
-pub fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > limit {
-            bail!("nothing listens on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
-}
-
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-pub fn stop(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let _ = child.wait();
-}
-
-pub fn median(mut values: Vec<f64>) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
-}
-
-pub fn percentile(values: &[f64], q: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
-}
-
-/// The median of a wrk field over several summaries.
-pub fn median_of(runs: &[Value], field: &str) -> f64 {
-    median(runs.iter().map(|r| r[field].as_f64().unwrap_or(0.0)).collect())
 }
 
 pub fn file_mib(path: &Path) -> f64 {
