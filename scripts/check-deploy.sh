@@ -49,4 +49,8 @@ hadolint Dockerfile
 shellcheck scripts/*.sh scripts/cluster/*.sh .ci/run
 echo "check: skaffold.yaml"
 check-jsonschema -q --schemafile scripts/skaffold.schema.json skaffold.yaml
+# func's schema as knative/func publishes it at knative-v1.19.0 (in its
+# repository only); CI checks this copy against that file.
+echo "check: every func.yaml against func's schema (func 1.19)"
+check-jsonschema -q --schemafile scripts/func_yaml-schema.json functions/*/func/*/func.yaml
 echo "check: every deployment check passed"
