@@ -63,17 +63,19 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
             keys::TOTAL_CANDY_COST_CENTS,
             keys::TOTAL_INFANT_COUNT,
         ])
-        .await?;
+        .await
+        .map_err(unreadable)?;
     let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
 
     // The ranking is kept as a sorted set by the consumer: the top N come
     // straight from it, with no scan of the keyspace at all.
-    let destinations = crate::ranking::most_booked(&mut redis, input.destinations).await?;
+    let destinations =
+        crate::ranking::most_booked(&mut redis, input.destinations).await.map_err(unreadable)?;
 
     let candy_log: Vec<String> = if input.candy_log == 0 {
         Vec::new()
     } else {
-        redis.lrange(keys::CANDY_LOG, 0, input.candy_log as isize - 1).await?
+        redis.lrange(keys::CANDY_LOG, 0, input.candy_log as isize - 1).await.map_err(unreadable)?
     };
     Ok(Stats {
         total_revenue: Money::from_cents(total(0)),
@@ -84,4 +86,21 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
         destinations,
         candy_log,
     })
+}
+
+/// A Redis error as get-stats answers it. Redis unreachable stays
+/// `redis_unavailable`; a key it cannot read as the stats it should hold (of
+/// the wrong type, or not a number) is `stats_unreadable`, a 503 too:
+/// reconcile-stats rebuilds such keys from PostgreSQL on its next tick, so
+/// asking again shortly is the answer, and the stats are not a bug's.
+fn unreadable(e: redis::RedisError) -> Error {
+    match Error::from(e) {
+        Error::Internal(e) => Error::unavailable(
+            "stats_unreadable",
+            format!(
+                "the stats in Redis cannot be read ({e}); reconcile-stats rebuilds them on its next tick"
+            ),
+        ),
+        other => other,
+    }
 }

@@ -78,6 +78,30 @@ async fn stats_of_real_bookings_read_back_exactly() {
     assert_eq!(bad.error_code(), "invalid_data");
 }
 
+/// A stats key holding what no stats write (a number's key set to text, the
+/// ranking's key to a string) is a 503 until reconcile-stats rebuilds it: try
+/// again, with the reason; not a 500.
+#[tokio::test]
+async fn stats_keys_holding_junk_are_a_503_to_try_again_not_a_500() {
+    let redis = TestRedis::new().await;
+    let stats = TestApp::spawn_with(get_stats::function(), &[("redis_url", &redis.url)]).await;
+    let mut conn = redis.conn().await;
+    let _: () =
+        redis::cmd("SET").arg(stats::keys::TOTAL_BOOKINGS).arg("junk").query_async(&mut conn).await.unwrap();
+    let refused = stats.json(&json!({}), None).await.expect(503);
+    assert_eq!(refused.error_code(), "stats_unreadable");
+
+    let _: () =
+        redis::cmd("SET").arg(stats::keys::TOTAL_BOOKINGS).arg(3).query_async(&mut conn).await.unwrap();
+    let _: () =
+        redis::cmd("SET").arg(stats::keys::POPULARITY).arg("junk").query_async(&mut conn).await.unwrap();
+    let refused = stats.json(&json!({}), None).await.expect(503);
+    assert_eq!(refused.error_code(), "stats_unreadable");
+
+    let _: () = redis::cmd("DEL").arg(stats::keys::POPULARITY).query_async(&mut conn).await.unwrap();
+    assert_eq!(stats.json(&json!({}), None).await.expect(200).json()["total_bookings"], 3);
+}
+
 #[tokio::test]
 async fn destinations_come_most_booked_first_and_an_empty_store_reads_zero() {
     let redis = TestRedis::new().await;
