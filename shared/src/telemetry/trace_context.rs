@@ -26,12 +26,20 @@ pub struct Parent {
     pub tracestate: Option<String>,
 }
 
+/// The longest `tracestate` handed on: the 512 characters W3C asks every
+/// platform to carry. A longer one is dropped rather than stored with each
+/// event a caller makes.
+const MAX_TRACESTATE: usize = 512;
+
 impl Parent {
     /// Read by name (`traceparent`, `tracestate`) from headers or an event's
-    /// extensions; none without a `traceparent`.
+    /// extensions. A `traceparent` that is not W3C's version 00 (as from a
+    /// client that sends anything) is no context at all, and then neither
+    /// is its `tracestate`, as the specification says.
     pub fn read(get: impl Fn(&str) -> Option<String>) -> Option<Parent> {
-        let traceparent = get("traceparent").filter(|v| !v.is_empty())?;
-        Some(Parent { traceparent, tracestate: get("tracestate").filter(|v| !v.is_empty()) })
+        let traceparent = get("traceparent").filter(|v| is_traceparent(v))?;
+        let tracestate = get("tracestate").filter(|v| !v.is_empty() && v.len() <= MAX_TRACESTATE);
+        Some(Parent { traceparent, tracestate })
     }
 
     pub fn from_headers(headers: &HeaderMap) -> Option<Parent> {
@@ -50,6 +58,17 @@ impl Parent {
         }
         headers
     }
+}
+
+/// `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`, ids not all zero.
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |part: &str, len: usize| {
+        part.len() == len && part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let nonzero = |part: &str| part.bytes().any(|b| b != b'0');
+    matches!(parts.as_slice(), ["00", trace, span, flags]
+        if hex(trace, 32) && hex(span, 16) && hex(flags, 2) && nonzero(trace) && nonzero(span))
 }
 
 pub(super) fn install_propagator() {
@@ -177,4 +196,49 @@ pub fn create_event(ty: &str, id: &str) -> Option<Parent> {
         ]
     });
     Parent::from_headers(&headers_of(&span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(traceparent: &str, tracestate: &str) -> Option<Parent> {
+        Parent::read(|name| match name {
+            "traceparent" => Some(traceparent.to_owned()),
+            "tracestate" => Some(tracestate.to_owned()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_w3c_traceparent_is_read_with_its_tracestate() {
+        let parent = read("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "vendor=a1").unwrap();
+        assert_eq!(parent.tracestate.as_deref(), Some("vendor=a1"));
+        let headers = parent.headers();
+        assert_eq!(headers["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(headers["tracestate"], "vendor=a1");
+    }
+
+    #[test]
+    fn anything_else_is_no_context_and_its_tracestate_is_not_kept() {
+        for junk in [
+            "",
+            "not a traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            &format!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01{}", "x".repeat(10_000)),
+        ] {
+            assert_eq!(read(junk, "vendor=a1"), None, "{junk:.60}");
+        }
+    }
+
+    #[test]
+    fn a_tracestate_past_512_characters_is_dropped() {
+        let long = format!("vendor={}", "a".repeat(600));
+        let parent = read("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", &long).unwrap();
+        assert_eq!(parent.tracestate, None);
+    }
 }
