@@ -19,9 +19,20 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1 (free when asked; a process may take it after).
+/// A free TCP port on 127.0.0.1, and none this test binary has handed out
+/// before: tests run side by side, and a process given a port may not have
+/// bound it yet when another test asks (the port is free when asked; a
+/// process outside the tests may still take it after).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        if HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A binary run as a process of its own, on a port of its own: started,
