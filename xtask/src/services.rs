@@ -95,10 +95,16 @@ pub fn sibling_database_url(suffix: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}_{suffix}"))
 }
 
+/// The name of the database `url` names.
+pub fn database_name(url: &str) -> anyhow::Result<String> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
+    Ok(options.get_database().context("no database in the URL")?.to_owned())
+}
+
 /// Drops the database named in `url` if it exists.
 pub async fn drop_database(url: &str) -> anyhow::Result<()> {
     let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
-    let name = options.get_database().context("no database in the URL")?.to_owned();
+    let name = database_name(url)?;
     let mut admin =
         options.clone().database("postgres").connect().await.context("connecting to PostgreSQL")?;
     admin

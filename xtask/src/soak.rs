@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Events another run left queued would be counted against this run's bookings.
     runtime.block_on(purge_trigger_queues())?;
 
-    let broker_port = crate::bench::free_port()?;
+    let broker_port = shared::testing::free_port();
     let ingress = format!("http://127.0.0.1:{broker_port}/skybook/default");
     let mut stats = bench.start("record-booking-stats", &[])?;
     stats.wait_listening()?;

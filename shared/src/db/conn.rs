@@ -2,14 +2,14 @@
 //! transaction-mode pooler: there, every statement is sent unnamed, so no
 //! prepared statement is left on a server connection another client gets.
 
+use std::sync::Arc;
+
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use sqlx::error::BoxDynError;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
 use sqlx::{Describe, Either, Execute, Executor, PgConnection, Postgres, Transaction};
-use std::sync::Arc;
-
 use tracing::{Instrument, Span};
 
 use crate::telemetry::trace_context;

@@ -19,10 +19,10 @@ pub fn binary(name: &str) -> std::path::PathBuf {
     path
 }
 
-/// A free TCP port on 127.0.0.1, and none this test binary has handed out
-/// before: tests run side by side, and a process given a port may not have
-/// bound it yet when another test asks (the port is free when asked; a
-/// process outside the tests may still take it after).
+/// A free TCP port on 127.0.0.1, and none this process has handed out
+/// before: tests (and the benchmarks' processes) start side by side, and a
+/// process given a port may not have bound it yet when the next is picked
+/// (the port is free when asked; a process outside may still take it after).
 pub fn free_port() -> u16 {
     static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());

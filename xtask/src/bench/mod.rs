@@ -20,7 +20,7 @@ mod startup;
 mod stats;
 mod tracing;
 
-pub use process::{Process, free_port, need};
+pub use process::{Process, need};
 pub use stats::{median, median_of, percentile};
 
 use std::path::{Path, PathBuf};
@@ -110,7 +110,9 @@ impl Bench {
     pub fn start_with(&self, name: &str, args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Process> {
         let port = match env.iter().find(|(key, _)| *key == "PORT") {
             Some((_, port)) => port.parse().context("PORT")?,
-            None => free_port()?,
+            // Each port once per run: a process started just before may not
+            // have bound its own yet.
+            None => shared::testing::free_port(),
         };
         let child = Command::new(self.binary(name))
             .args(args)

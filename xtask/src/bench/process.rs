@@ -62,20 +62,6 @@ fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A port nothing listens on, and none this run has handed out before: a
-/// process started on one may not have bound it yet when the next is picked
-/// (the broker once got the stats function's port, and failed to bind it).
-pub fn free_port() -> anyhow::Result<u16> {
-    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        if HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(port) {
-            return Ok(port);
-        }
-    }
-}
-
 fn stop(child: &mut Child) {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();

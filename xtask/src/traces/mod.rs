@@ -27,8 +27,7 @@ pub fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let database_url = services::sibling_database_url("traces")?;
     runtime.block_on(services::drop_database(&database_url))?;
-    let database =
-        database_url.rsplit('/').next().and_then(|d| d.split('?').next()).unwrap_or_default().to_owned();
+    let database = services::database_name(&database_url)?;
     let redis_url = services::fresh_redis_db(12)?;
     let received = Received::default();
     let endpoint = runtime.block_on(receive(received.clone()))?;
