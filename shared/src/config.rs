@@ -23,11 +23,23 @@ pub struct Settings {
     /// Where events go (a Knative Broker); injected by a SinkBinding.
     #[serde(default, deserialize_with = "empty_as_none")]
     pub k_sink: Option<String>,
-    /// Bearer keys accepted by functions that require one.
+    /// Machine clients' bearer keys, each `role:secret` (`auth::keys`).
     #[serde(deserialize_with = "comma_list")]
     pub auth_api_keys: Vec<Secret>,
-    /// Lets a function that requires keys run without them; it must be said
-    /// explicitly (the local stack does), never implied by an empty list.
+    /// The OIDC issuer of end users' bearer JWTs (`auth::users`); unset: no end users.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub auth_issuer: Option<String>,
+    /// The audience end users' tokens must name.
+    pub auth_audience: String,
+    /// Where the issuer's keys are; unset: from its discovery document.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub auth_jwks_url: Option<String>,
+    /// The claim holding a user's roles, a dotted path (`realm_access.roles`).
+    pub auth_roles_claim: String,
+    /// The JWS algorithms end users' tokens may be signed with.
+    pub auth_algorithms: String,
+    /// Lets a function that needs identities run without an issuer or keys;
+    /// it must be said explicitly (tests do), never implied by an empty list.
     pub auth_disabled: bool,
     /// Sender identity (Knative's `authentication-oidc`): the functions the
     /// Broker and the PingSources call accept only events with a valid token
@@ -137,6 +149,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("db_acquire_timeout_ms", "5000"),
     ("redis_url", "redis://127.0.0.1:6379"),
     ("auth_api_keys", ""),
+    ("auth_audience", "skybook"),
+    ("auth_roles_claim", "roles"),
+    ("auth_algorithms", "RS256,ES256"),
     ("auth_disabled", "false"),
     ("oidc_enabled", "false"),
     ("oidc_issuer", "https://kubernetes.default.svc.cluster.local"),
@@ -231,18 +246,6 @@ impl Settings {
     /// replica shares and no client sees.
     pub fn rate_limit_secret(&self) -> String {
         self.auth_api_keys.iter().map(Secret::expose).collect::<Vec<_>>().join("\n")
-    }
-
-    /// Refuses to run a function that requires keys without any, unless
-    /// auth was disabled explicitly. One line, naming the setting.
-    pub fn require_keys(&self, function: &str) -> Result<(), String> {
-        if self.auth_api_keys.is_empty() && !self.auth_disabled {
-            return Err(format!(
-                "configuration: AUTH_API_KEYS: {function} requires API keys; set them, \
-                 or set AUTH_DISABLED=true to serve without authentication"
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -344,15 +347,6 @@ mod tests {
             let error = Settings::with_overrides(&[("k_ce_overrides", bad)]).unwrap_err();
             assert!(error.starts_with("configuration: K_CE_OVERRIDES: "), "{error}");
         }
-    }
-
-    #[test]
-    fn a_function_that_needs_keys_refuses_to_run_without_them_unless_told() {
-        let open = Settings::with_overrides(&[]).unwrap();
-        let error = open.require_keys("create-booking").unwrap_err();
-        assert!(error.starts_with("configuration: AUTH_API_KEYS: ") && error.contains("AUTH_DISABLED"));
-        assert!(Settings::with_overrides(&[("auth_disabled", "true")]).unwrap().require_keys("x").is_ok());
-        assert!(Settings::with_overrides(&[("auth_api_keys", "k")]).unwrap().require_keys("x").is_ok());
     }
 
     #[test]

@@ -10,6 +10,21 @@ use crate::cloudevent::ReplyEvent;
 use crate::db::{Conn, Exec};
 use crate::error::{Error, Result};
 
+/// The key a command is remembered by: the request's own key (a
+/// CloudEvent's source and id, or its `Idempotency-Key`), scoped to the
+/// caller, so one caller's key never answers another with its reply; hashed
+/// over length-prefixed parts, so no two different pairs meet and any
+/// length fits the index.
+pub fn scoped_key(caller: Option<&str>, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let caller = caller.unwrap_or_default();
+    let mut hash = Sha256::new();
+    hash.update((caller.len() as u64).to_be_bytes());
+    hash.update(caller.as_bytes());
+    hash.update(key.as_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub struct Claim {
     function: &'static str,
     key: String,
@@ -86,4 +101,18 @@ pub async fn prune(db: &crate::db::Database, days: u32) -> Result<u64> {
     .rows_affected();
     tx.commit().await?;
     Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scoped_key;
+
+    #[test]
+    fn keys_are_scoped_to_their_caller_and_never_collide_by_concatenation() {
+        assert_eq!(scoped_key(Some("ana"), "ce:1:/a"), scoped_key(Some("ana"), "ce:1:/a"));
+        assert_ne!(scoped_key(Some("ana"), "k"), scoped_key(Some("bob"), "k"));
+        assert_ne!(scoped_key(Some("an"), "ak"), scoped_key(Some("ana"), "k"));
+        assert_ne!(scoped_key(None, "k"), scoped_key(Some(""), "kk"));
+        assert_eq!(scoped_key(None, &"x".repeat(10_000)).len(), 64);
+    }
 }

@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 
+use crate::auth::Caller;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::redis::Redis;
@@ -32,25 +33,19 @@ static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
 
 /// Who is asking, as a client cannot choose it.
 ///
-/// With a verified API key: HMAC-SHA-256 of the key, keyed by the process's
-/// configured keys, so the name is the same on every replica, changes when
-/// the keys do, and tells nothing of the key to whoever reads Redis.
-/// Without one: the address `TRUSTED_PROXY_HOPS` entries from the right of
+/// A signed-in caller: HMAC-SHA-256 of its subject, keyed by the process's
+/// configured keys, so the name is the same on every replica and tells
+/// whoever reads Redis nothing of who it is. Anyone else: the address `TRUSTED_PROXY_HOPS` entries from the right of
 /// `X-Forwarded-For` (the left part is whatever the client sent), or the
 /// peer's address when no proxy is trusted.
-pub fn client_of(
-    settings: &Settings,
-    verified_key: Option<&str>,
-    headers: &HeaderMap,
-    peer: IpAddr,
-) -> String {
-    if let Some(key) = verified_key {
+pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderMap, peer: IpAddr) -> String {
+    if let Some(caller) = caller {
         let mut mac = Hmac::<Sha256>::new_from_slice(settings.rate_limit_secret().as_bytes())
             .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(key.as_bytes());
+        mac.update(caller.subject.as_bytes());
         let digest = mac.finalize().into_bytes();
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        return format!("key:{hex}");
+        return format!("sub:{hex}");
     }
     let hops = settings.trusted_proxy_hops;
     if hops == 0 {
@@ -120,16 +115,24 @@ mod tests {
 
     const PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
 
+    fn caller(subject: &str) -> Caller {
+        Caller { subject: subject.into(), roles: crate::auth::Roles::of(&[crate::auth::Role::Passenger]) }
+    }
+
     #[test]
-    fn a_key_is_named_by_a_keyed_stable_hash() {
-        let one = settings(&[("auth_api_keys", "alpha,beta")]);
-        let a = client_of(&one, Some("alpha"), &HeaderMap::new(), PEER);
-        assert_eq!(a, client_of(&one, Some("alpha"), &forwarded("1.2.3.4"), PEER), "stable");
-        assert_ne!(a, client_of(&one, Some("beta"), &HeaderMap::new(), PEER));
-        assert!(a.starts_with("key:") && !a.contains("alpha"));
-        // Another deployment's keys give another name to the same key.
-        let other = settings(&[("auth_api_keys", "alpha,gamma")]);
-        assert_ne!(a, client_of(&other, Some("alpha"), &HeaderMap::new(), PEER));
+    fn a_caller_is_named_by_a_keyed_stable_hash_of_its_subject() {
+        let one = settings(&[("auth_api_keys", "agent:alpha-0123456789abcdef")]);
+        let a = client_of(&one, Some(&caller("ana@example.org")), &HeaderMap::new(), PEER);
+        assert_eq!(
+            a,
+            client_of(&one, Some(&caller("ana@example.org")), &forwarded("1.2.3.4"), PEER),
+            "stable"
+        );
+        assert_ne!(a, client_of(&one, Some(&caller("bob@example.org")), &HeaderMap::new(), PEER));
+        assert!(a.starts_with("sub:") && !a.contains("ana"));
+        // Another deployment's keys give another name to the same subject.
+        let other = settings(&[("auth_api_keys", "agent:gamma-0123456789abcdef")]);
+        assert_ne!(a, client_of(&other, Some(&caller("ana@example.org")), &HeaderMap::new(), PEER));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::oidc::Verifier;
+use crate::auth::{Access, Authenticator, Caller};
 use crate::cloudevent::Incoming;
 use crate::config::Settings;
 use crate::error::Error;
@@ -70,8 +71,17 @@ struct App {
     function: Function,
     ctx: Ctx,
     metrics: Metrics,
+    /// Who a client is (API keys, end users' tokens).
+    auth: Authenticator,
     /// The sender-token check of a consumer, when sender identity is on.
     senders: Option<Verifier>,
+}
+
+/// What the checks before the handler found.
+struct Admitted {
+    caller: Option<Caller>,
+    /// A control event, sent by a person rather than the Broker.
+    control: bool,
 }
 
 impl Server {
@@ -79,9 +89,14 @@ impl Server {
     pub async fn bind(function: Function, settings: Settings) -> Result<Self, String> {
         let addr = SocketAddr::from(([0, 0, 0, 0], settings.port));
         let listener = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        if function.spec.authenticated {
-            settings.require_keys(function.spec.name)?;
+        let (access, kind) = (function.spec.access, function.kind);
+        if access.is_broker() != (kind == Kind::Consumer) {
+            return Err(format!(
+                "{}: a consumer is called by the Broker, and only a consumer is ({access:?})",
+                function.spec.name
+            ));
         }
+        let auth = Authenticator::from_settings(&settings, access, function.spec.name)?;
         let metrics = Metrics::new(function.spec.name);
         // Every metric of the runtime shows on the first scrape, at zero.
         crate::function::register_metrics();
@@ -92,7 +107,7 @@ impl Server {
         if function.spec.rate_limited {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }
-        let senders = match function.kind {
+        let senders = match kind {
             Kind::Consumer => Verifier::from_settings(&settings, function.spec.name)?,
             Kind::Query | Kind::Command => None,
         };
@@ -102,7 +117,7 @@ impl Server {
         if function.spec.dependencies.contains(&Dependency::Postgres) {
             ctx.db().warm_up();
         }
-        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics, senders }) })
+        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics, auth, senders }) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -179,15 +194,10 @@ impl App {
         let settings = self.ctx.settings();
         // Before the checks, so a refusal (401, 413, 429) is in the caller's trace.
         let hop_traced = trace_context::continue_hop(span, request.headers());
-        if let Some(senders) = &self.senders {
-            senders.verify(request.headers()).await?;
-        }
-        let verified_key = match spec.authenticated {
-            true => crate::auth::check(&settings.auth_api_keys, request.headers())?,
-            false => None,
-        };
+        let admitted = self.admit(request.headers()).await?;
         if spec.rate_limited {
-            let client = crate::ratelimit::client_of(settings, verified_key, request.headers(), peer);
+            let client =
+                crate::ratelimit::client_of(settings, admitted.caller.as_ref(), request.headers(), peer);
             crate::ratelimit::check(
                 &mut self.ctx.redis(),
                 settings.rate_limit_per_minute,
@@ -208,6 +218,14 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
+        if let Access::BrokerAndControl { types, .. } = spec.access
+            && types.contains(&incoming.ty.as_str())
+            && !admitted.control
+        {
+            return Err(Error::Forbidden {
+                message: format!("{} is sent by a person, as a binary-mode CloudEvent", incoming.ty),
+            });
+        }
         if !hop_traced {
             trace_context::continue_from(span, &parts.headers, incoming.trace.as_ref());
         }
@@ -228,7 +246,7 @@ impl App {
         span.record("trace_id", trace_context::trace_id_of(span, incoming.trace.as_ref()));
         // The handler runs in a task of its own: a client that hangs up does
         // not cut a command off between its commit and its publish.
-        let (function, ctx) = (self.function.clone(), self.ctx.clone());
+        let (function, ctx) = (self.function.clone(), self.ctx.for_caller(admitted.caller));
         let handled =
             tokio::spawn(async move { function.invoke(ctx, incoming).await }.instrument(span.clone()));
         let outcome = handled.await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?;
@@ -241,6 +259,35 @@ impl App {
             None => {
                 tracing::info!("accepted");
                 Ok(accepted())
+            }
+        }
+    }
+
+    /// Who is calling and whether they may, as the function's spec says:
+    /// 401 without an identity it needs, 403 for one that may never call.
+    async fn admit(&self, headers: &http::HeaderMap) -> Result<Admitted, Error> {
+        let broker = || async {
+            if let Some(senders) = &self.senders {
+                senders.verify(headers).await?;
+            }
+            Ok(Admitted { caller: None, control: false })
+        };
+        match self.function.spec.access {
+            Access::Public => Ok(Admitted { caller: self.auth.identify(headers).await?, control: false }),
+            Access::Roles(roles) => {
+                let caller = self.auth.identify(headers).await?;
+                Authenticator::authorize(caller.as_ref(), roles)?;
+                Ok(Admitted { caller, control: false })
+            }
+            Access::Broker => broker().await,
+            Access::BrokerAndControl { types, roles } => {
+                let ty = headers.get("ce-type").and_then(|v| v.to_str().ok());
+                if !ty.is_some_and(|ty| types.contains(&ty)) {
+                    return broker().await;
+                }
+                let caller = self.auth.identify(headers).await?;
+                Authenticator::authorize(caller.as_ref(), roles)?;
+                Ok(Admitted { caller, control: true })
             }
         }
     }

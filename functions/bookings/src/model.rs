@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::Ctx;
+use shared::auth::{Access, Role};
 use shared::db::Exec;
 use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
@@ -94,10 +96,50 @@ pub const SELECT_BOOKING: &str = "
     JOIN flights f ON f.id = b.flight_id
     JOIN destinations d ON d.id = f.destination_id";
 
-/// One booking; `lock` takes its row for the rest of the transaction.
-pub async fn fetch(conn: Exec<'_>, id: Uuid, lock: bool) -> Result<Option<Booking>, Error> {
-    let sql = format!("{SELECT_BOOKING} WHERE b.id = $1{}", if lock { " FOR UPDATE OF b" } else { "" });
-    let row: Option<BookingRow> = sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?;
+/// Who may read, list and cancel bookings: a passenger their own, agents
+/// and admins every one.
+pub const READERS: Access = Access::Roles(&[Role::Passenger, Role::Agent, Role::Admin]);
+
+/// The roles that see every booking, not only their own.
+const STAFF: &[Role] = &[Role::Agent, Role::Admin];
+
+/// The bookings the caller may see: `Everyone`'s for staff, else its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visible {
+    Everyone,
+    OwnedBy(String),
+}
+
+impl Visible {
+    pub fn to(ctx: &Ctx) -> Result<Visible, Error> {
+        let caller = ctx.signed_in()?;
+        Ok(if caller.is_any(STAFF) { Visible::Everyone } else { Visible::OwnedBy(caller.subject.clone()) })
+    }
+
+    /// The owner a query must match, bound as a nullable parameter.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            Visible::Everyone => None,
+            Visible::OwnedBy(subject) => Some(subject),
+        }
+    }
+}
+
+/// One booking the caller may see; `lock` takes its row for the rest of the
+/// transaction. Another's booking is `None`, as if it did not exist, so its
+/// existence does not leak.
+pub async fn fetch(
+    conn: Exec<'_>,
+    id: Uuid,
+    visible: &Visible,
+    lock: bool,
+) -> Result<Option<Booking>, Error> {
+    let sql = format!(
+        "{SELECT_BOOKING} WHERE b.id = $1 AND ($2::text IS NULL OR b.owner = $2){}",
+        if lock { " FOR UPDATE OF b" } else { "" }
+    );
+    let row: Option<BookingRow> =
+        sqlx::query_as(&sql).bind(id).bind(visible.owner()).fetch_optional(conn).await?;
     Ok(row.map(Booking::from))
 }
 

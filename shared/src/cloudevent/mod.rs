@@ -124,7 +124,7 @@ impl Incoming {
         let extensions =
             event.iter_extensions().map(|(name, value)| (name.to_owned(), value.to_string())).collect();
         Ok(Incoming {
-            idempotency_key: Some(format!("{source}\n{id}")),
+            idempotency_key: Some(format!("ce:{}:{source}{id}", source.len())),
             id,
             source,
             ty: event.ty().to_owned(),
@@ -166,7 +166,7 @@ impl Incoming {
             time: None,
             trace: Parent::from_headers(headers),
             extensions: BTreeMap::new(),
-            idempotency_key: key.map(|k| format!("idempotency-key\n{k}")),
+            idempotency_key: key.map(|k| format!("key:{k}")),
             data: body,
         })
     }

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::auth::{Caller, Role};
 use crate::config::Settings;
 use crate::db::Database;
+use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
 
 /// What every handler can reach: settings, the (lazy) database pool and
@@ -12,6 +14,8 @@ use crate::outbox::{self, OutboxEvent};
 #[derive(Clone)]
 pub struct Ctx {
     inner: Arc<CtxInner>,
+    /// Who made the request being handled, when the request names anyone.
+    caller: Option<Arc<Caller>>,
 }
 
 struct CtxInner {
@@ -64,7 +68,30 @@ impl Ctx {
                 publisher,
                 singletons: Default::default(),
             }),
+            caller: None,
         })
+    }
+
+    /// This context for one request, made by `caller`.
+    pub(crate) fn for_caller(&self, caller: Option<Caller>) -> Ctx {
+        Ctx { inner: self.inner.clone(), caller: caller.map(Arc::new) }
+    }
+
+    /// Who made the request, if it names anyone (public functions may be
+    /// called by no one in particular; the others always have a caller).
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_deref()
+    }
+
+    /// The caller, who must be signed in: for handlers whose access
+    /// already requires it, so this fails only if the spec says otherwise.
+    pub fn signed_in(&self) -> Result<&Caller> {
+        self.caller().ok_or(Error::Unauthorized)
+    }
+
+    /// Whether the caller has one of `roles`.
+    pub fn caller_is_any(&self, roles: &[Role]) -> bool {
+        self.caller().is_some_and(|c| c.is_any(roles))
     }
 
     /// The HTTP client for outbound calls (the sink): built once, pooled.

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Access;
 use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::contract::{Contract, schema_for};
 use crate::error::{Error, Result};
@@ -52,8 +53,8 @@ pub struct Spec {
     pub replies: &'static str,
     /// The ce-source of its replies and events, `/skybook/<slice>`.
     pub source: &'static str,
-    /// Whether a bearer key is required when `AUTH_API_KEYS` is set.
-    pub authenticated: bool,
+    /// Who may call it, applied by the runtime before the handler runs.
+    pub access: Access,
     /// The services this function talks to (`/health/dependencies`).
     pub dependencies: &'static [Dependency],
     /// Whether each client is held to `RATE_LIMIT_PER_MINUTE` (counted in Redis).
@@ -161,6 +162,7 @@ impl Function {
                 let claim = match &incoming.idempotency_key {
                     None => None,
                     Some(key) => {
+                        let key = &idempotency::scoped_key(ctx.caller().map(|c| c.subject.as_str()), key);
                         // The request as the handler saw it: a key reused with
                         // other data is refused rather than silently replayed.
                         let request = serde_json::to_value(&input).map_err(anyhow::Error::from)?;

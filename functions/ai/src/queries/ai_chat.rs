@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::auth::Access;
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 
 use crate::groq::{Groq, Message};
@@ -13,7 +14,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.ai.chat"],
     replies: "skybook.ai.answered",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],
     rate_limited: true,
 };

@@ -7,6 +7,7 @@ use redis::AsyncCommands;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
+use shared::auth::Access;
 use shared::money::{Money, PriceBreakdown};
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 use stats::keys;
@@ -19,7 +20,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.ai.suggest-price"],
     replies: "skybook.ai.price-suggested",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],
     rate_limited: true,
 };

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
-use crate::model::{self, Booking, BookingStatus};
+use crate::model::{self, Booking, BookingStatus, Visible};
 
 pub const SPEC: Spec = Spec {
     name: "cancel-booking",
     accepts: &["skybook.booking.cancel"],
     replies: crate::BOOKING_CANCELLED,
     source: crate::SOURCE,
-    authenticated: true,
+    access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };
@@ -29,8 +29,9 @@ pub fn function() -> Function {
 }
 
 pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Booking>> {
+    let visible = Visible::to(tx.ctx())?;
     let mut booking =
-        model::fetch(tx.conn(), input.id, true).await?.ok_or_else(|| model::not_found(input.id))?;
+        model::fetch(tx.conn(), input.id, &visible, true).await?.ok_or_else(|| model::not_found(input.id))?;
     if booking.status == BookingStatus::Cancelled {
         // Cancelling twice changes nothing and emits nothing.
         return tx.commit(booking).await;

@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::auth::Access;
+use shared::auth::users::MAX_SUBJECT;
+use shared::auth::{Caller, Role};
 use shared::money::{Money, PriceBreakdown};
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
@@ -14,7 +17,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.booking.create"],
     replies: crate::BOOKING_CREATED,
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Passenger, Role::Agent]),
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };
@@ -29,22 +32,52 @@ pub struct CreateBooking {
     pub passenger_age: i64,
     #[serde(default)]
     pub has_pet: bool,
+    /// Whose booking it is: an agent books for the passenger it names here;
+    /// a passenger books for themself and leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passenger_subject: Option<String>,
 }
 
 /// A booking request that keeps every rule: what the handler books.
 #[derive(Debug)]
 pub struct NewBooking {
+    /// The subject the booking belongs to.
+    pub owner: String,
     pub flight_id: Uuid,
     pub passenger_name: PassengerName,
     pub passenger_age: PassengerAge,
     pub has_pet: bool,
 }
 
-impl TryFrom<CreateBooking> for NewBooking {
-    type Error = Error;
-
-    fn try_from(input: CreateBooking) -> Result<Self> {
+impl NewBooking {
+    /// The booking `caller` asks for: for themself as a passenger, or for
+    /// the named passenger as an agent.
+    pub fn for_caller(caller: &Caller, input: CreateBooking) -> Result<Self> {
+        let owner = match input.passenger_subject {
+            Some(named) if named != caller.subject => {
+                if !caller.is(Role::Agent) {
+                    return Err(Error::Forbidden {
+                        message: "only an agent books for another passenger".into(),
+                    });
+                }
+                if named.trim().is_empty() || named.len() > MAX_SUBJECT {
+                    return Err(Error::rule(
+                        "invalid_passenger_subject",
+                        format!("passenger_subject must be 1 to {MAX_SUBJECT} bytes"),
+                    ));
+                }
+                named
+            }
+            _ if caller.is(Role::Passenger) => caller.subject.clone(),
+            _ => {
+                return Err(Error::rule(
+                    "passenger_subject_required",
+                    "an agent books for a named passenger: set passenger_subject",
+                ));
+            }
+        };
         Ok(NewBooking {
+            owner,
             flight_id: input.flight_id,
             passenger_name: PassengerName::parse(&input.passenger_name)?,
             passenger_age: PassengerAge::try_from(input.passenger_age)?,
@@ -73,7 +106,7 @@ pub fn function() -> Function {
 }
 
 pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Booking>> {
-    let new = NewBooking::try_from(input)?;
+    let new = NewBooking::for_caller(tx.ctx().signed_in()?, input)?;
     // Locking the flight row serialises bookings of one flight, so the seat
     // count read here is the one written below: never above capacity.
     let flight: BookableFlight = sqlx::query_as(
@@ -113,8 +146,8 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
     let key = tx.idempotency_key().map(str::to_owned);
     let created_at: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status,
-                               base_price, discount, tax, total, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10)
+                               base_price, discount, tax, total, idempotency_key, owner)
+         VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10, $11)
          RETURNING created_at",
     )
     .bind(id)
@@ -127,6 +160,7 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
     .bind(price.tax)
     .bind(price.total)
     .bind(key)
+    .bind(&new.owner)
     .fetch_one(tx.conn())
     .await?;
 

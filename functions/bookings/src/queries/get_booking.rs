@@ -4,15 +4,14 @@ use serde::Deserialize;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
-use crate::model::{self, Booking};
+use crate::model::{self, Booking, Visible};
 
 pub const SPEC: Spec = Spec {
     name: "get-booking",
     accepts: &["skybook.booking.get"],
     replies: "skybook.booking.found",
     source: crate::SOURCE,
-    // Bookings hold passengers' names and ages: read with a key, like a command.
-    authenticated: true,
+    access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };
@@ -28,6 +27,7 @@ pub fn function() -> Function {
 }
 
 pub async fn get_booking(ctx: Ctx, input: GetBooking) -> Result<Booking> {
+    let visible = Visible::to(&ctx)?;
     let mut conn = ctx.db().read().await?;
-    model::fetch(conn.exec(), input.id, false).await?.ok_or_else(|| model::not_found(input.id))
+    model::fetch(conn.exec(), input.id, &visible, false).await?.ok_or_else(|| model::not_found(input.id))
 }

@@ -5,15 +5,14 @@ use shared::page::{Limit, Page, parse_time_cursor, time_cursor};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
-use crate::model::{Booking, BookingRow, SELECT_BOOKING};
+use crate::model::{Booking, BookingRow, SELECT_BOOKING, Visible};
 
 pub const SPEC: Spec = Spec {
     name: "list-bookings",
     accepts: &["skybook.booking.list"],
     replies: "skybook.booking.listed",
     source: crate::SOURCE,
-    // Bookings hold passengers' names and ages: read with a key, like a command.
-    authenticated: true,
+    access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };
@@ -24,6 +23,9 @@ pub struct ListBookings {
     pub flight_id: Option<Uuid>,
     /// The passenger's name, whatever its case.
     pub passenger_name: Option<String>,
+    /// The passenger's subject (who owns the booking): for agents and
+    /// admins; a passenger only ever sees their own.
+    pub passenger_subject: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     #[serde(default)]
@@ -36,11 +38,14 @@ pub fn function() -> Function {
 
 pub async fn list_bookings(ctx: Ctx, input: ListBookings) -> Result<Page<Booking>> {
     let after = input.cursor.as_deref().map(parse_time_cursor).transpose()?;
+    let visible = Visible::to(&ctx)?;
     let sql = format!(
         "{SELECT_BOOKING}
          WHERE ($1::uuid IS NULL OR b.flight_id = $1)
            AND ($2::text IS NULL OR lower(b.passenger_name) = lower($2))
            AND ($3::timestamptz IS NULL OR (b.created_at, b.id) > ($3, $4))
+           AND ($6::text IS NULL OR b.owner = $6)
+           AND ($7::text IS NULL OR b.owner = $7)
          ORDER BY b.created_at, b.id
          LIMIT $5"
     );
@@ -50,6 +55,8 @@ pub async fn list_bookings(ctx: Ctx, input: ListBookings) -> Result<Page<Booking
         .bind(after.map(|(time, _)| time))
         .bind(after.map(|(_, id)| id))
         .bind(input.limit.fetch())
+        .bind(visible.owner())
+        .bind(input.passenger_subject.as_deref())
         .fetch_all(ctx.db().read().await?.exec())
         .await?;
     let bookings = rows.into_iter().map(Booking::from).collect();

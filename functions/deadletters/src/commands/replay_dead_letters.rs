@@ -4,6 +4,7 @@
 //! by event id, so a replay never counts an event twice.
 
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::{Done, Error, Function, Reply, Result, Spec, Tx};
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.deadletters.replay"],
     replies: "skybook.deadletters.replayed",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Operator]),
     dependencies: &[shared::Dependency::Postgres],
     rate_limited: false,
 };

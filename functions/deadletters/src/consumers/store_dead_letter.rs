@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
+use shared::auth::Access;
 use shared::cloudevent::{ANY_TYPE, Incoming};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ pub const SPEC: Spec = Spec {
     accepts: &[ANY_TYPE],
     replies: "",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Broker,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

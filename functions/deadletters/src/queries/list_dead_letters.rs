@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::page::{Limit, Page, parse_time_cursor, time_cursor};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.deadletters.list"],
     replies: "skybook.deadletters.listed",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Operator]),
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.destination.create"],
     replies: "skybook.destination.created",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

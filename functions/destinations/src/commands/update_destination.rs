@@ -2,6 +2,7 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::events::DESTINATION_UPDATED;
 use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
@@ -14,7 +15,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.destination.update"],
     replies: DESTINATION_UPDATED,
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

@@ -1,6 +1,7 @@
 //! list-destinations: every destination, by name, a page at a time.
 
 use serde::Deserialize;
+use shared::auth::Access;
 use shared::page::{Limit, Page};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 
@@ -11,7 +12,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.destination.list"],
     replies: "skybook.destination.listed",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Public,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.flight.create"],
     replies: "skybook.flight.created",
     source: crate::SOURCE,
-    authenticated: true,
+    access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

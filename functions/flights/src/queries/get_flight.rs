@@ -1,6 +1,7 @@
 //! get-flight: one flight, with its seats left and the price a passenger pays.
 
 use serde::Deserialize;
+use shared::auth::Access;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.flight.get"],
     replies: "skybook.flight.found",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Public,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

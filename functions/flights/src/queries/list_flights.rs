@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use shared::auth::Access;
 use shared::page::{Limit, Page};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
@@ -14,7 +15,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.flight.list"],
     replies: "skybook.flight.listed",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Public,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

@@ -1,6 +1,7 @@
 //! relay-outbox: on every PingSource tick, publishes the outbox rows that
 //! their command could not publish (the broker was down), oldest first.
 
+use shared::auth::Access;
 use std::time::{Duration, Instant};
 
 use shared::cloudevent::Incoming;
@@ -11,7 +12,7 @@ pub const SPEC: Spec = Spec {
     accepts: &[shared::events::PING],
     replies: "",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Broker,
     dependencies: &[Dependency::Postgres],
     rate_limited: false,
 };

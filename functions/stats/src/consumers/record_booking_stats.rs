@@ -1,6 +1,7 @@
 //! record-booking-stats: applies `skybook.booking.created` and `.cancelled`
 //! to the Redis stats, each event exactly once however often it is delivered.
 
+use shared::auth::Access;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -17,7 +18,7 @@ pub const SPEC: Spec = Spec {
     accepts: &[BOOKING_CREATED, BOOKING_CANCELLED],
     replies: "",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Broker,
     dependencies: &[Dependency::Redis],
     rate_limited: false,
 };

@@ -1,6 +1,7 @@
 //! record-destination-name: keeps the name the stats show for a destination
 //! current when it is renamed (the stats key it by id).
 
+use shared::auth::Access;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ pub const SPEC: Spec = Spec {
     accepts: &[DESTINATION_UPDATED],
     replies: "",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Broker,
     dependencies: &[Dependency::Redis],
     rate_limited: false,
 };

@@ -2,6 +2,7 @@
 
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
+use shared::auth::{Access, Role};
 use shared::money::Money;
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 
@@ -13,7 +14,7 @@ pub const SPEC: Spec = Spec {
     accepts: &["skybook.stats.get"],
     replies: "skybook.stats.found",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::Public,
     dependencies: &[Dependency::Redis],
     rate_limited: false,
 };
@@ -23,15 +24,19 @@ pub const SPEC: Spec = Spec {
 pub struct GetStats {
     /// How many destinations, most booked first (1 to 100).
     pub destinations: usize,
-    /// How many candy log entries, newest first (0 to 100).
-    pub candy_log: usize,
+    /// How many candy log entries, newest first (0 to 100; 10 when left
+    /// out). The log names children: for operators and admins only.
+    pub candy_log: Option<usize>,
 }
 
 impl Default for GetStats {
     fn default() -> Self {
-        GetStats { destinations: 10, candy_log: 10 }
+        GetStats { destinations: 10, candy_log: None }
     }
 }
+
+/// Who may read the candy log, which names passengers under 12.
+const CANDY_LOG_READERS: &[Role] = &[Role::Operator, Role::Admin];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stats {
@@ -41,7 +46,10 @@ pub struct Stats {
     pub total_candy_cost: Money,
     pub passengers_under_12: i64,
     pub destinations: Vec<DestinationStats>,
-    pub candy_log: Vec<String>,
+    /// The latest candy handed out, newest first; only for operators and
+    /// admins (absent for anyone else: it names children).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candy_log: Option<Vec<String>>,
 }
 
 impl Reply for Stats {}
@@ -51,9 +59,19 @@ pub fn function() -> Function {
 }
 
 pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
-    if !(1..=100).contains(&input.destinations) || input.candy_log > 100 {
+    if !(1..=100).contains(&input.destinations) || input.candy_log.is_some_and(|n| n > 100) {
         return Err(Error::malformed("invalid_data", "destinations must be 1 to 100 and candy_log 0 to 100"));
     }
+    // Aggregates are public; the names in the candy log are not.
+    let candy_log = match (ctx.caller_is_any(CANDY_LOG_READERS), input.candy_log) {
+        (true, wanted) => Some(wanted.unwrap_or(10)),
+        (false, None | Some(0)) => None,
+        (false, Some(_)) => {
+            return Err(Error::Forbidden {
+                message: "the candy log names passengers: operators and admins only".into(),
+            });
+        }
+    };
     let mut redis = ctx.redis();
     let totals: Vec<Option<i64>> = redis
         .mget(&[
@@ -72,10 +90,10 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
     let destinations =
         crate::ranking::most_booked(&mut redis, input.destinations).await.map_err(unreadable)?;
 
-    let candy_log: Vec<String> = if input.candy_log == 0 {
-        Vec::new()
-    } else {
-        redis.lrange(keys::CANDY_LOG, 0, input.candy_log as isize - 1).await.map_err(unreadable)?
+    let candy_log: Option<Vec<String>> = match candy_log {
+        None => None,
+        Some(0) => Some(Vec::new()),
+        Some(n) => Some(redis.lrange(keys::CANDY_LOG, 0, n as isize - 1).await.map_err(unreadable)?),
     };
     Ok(Stats {
         total_revenue: Money::from_cents(total(0)),

@@ -16,6 +16,7 @@
 mod redis_side;
 mod snapshot;
 
+use shared::auth::{Access, Role};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
@@ -31,7 +32,7 @@ pub const SPEC: Spec = Spec {
     accepts: &[PING, STATS_REBUILD],
     replies: "",
     source: crate::SOURCE,
-    authenticated: false,
+    access: Access::BrokerAndControl { types: &[STATS_REBUILD], roles: &[Role::Operator] },
     dependencies: &[Dependency::Postgres, Dependency::Redis],
     rate_limited: false,
 };
