@@ -50,21 +50,22 @@ impl Authenticator {
                  or AUTH_API_KEYS (machine clients), or AUTH_DISABLED=true to serve without authentication"
             ));
         }
-        Ok(Authenticator { disabled: settings.auth_disabled, keys, users })
+        // Disabled means "no identities here": once keys or an issuer are
+        // configured they are required, whatever AUTH_DISABLED says.
+        let disabled = settings.auth_disabled && keys.is_empty() && users.is_none();
+        Ok(Authenticator { disabled, keys, users })
     }
 
     /// Who the request's bearer credentials name: `None` without any; 401
-    /// with credentials that do not hold. With auth disabled, whoever a
-    /// valid token names, or else [`Caller::unauthenticated`].
+    /// with credentials that do not hold. With auth disabled (and so no
+    /// keys or issuer), [`Caller::unauthenticated`].
     pub async fn identify(&self, headers: &HeaderMap) -> Result<Option<Caller>, Error> {
-        let identified = match bearer(headers) {
+        if self.disabled {
+            return Ok(Some(Caller::unauthenticated()));
+        }
+        match bearer(headers) {
             None => Ok(None),
             Some(presented) => self.verify(presented).await.map(Some),
-        };
-        match identified {
-            Ok(Some(caller)) => Ok(Some(caller)),
-            _ if self.disabled => Ok(Some(Caller::unauthenticated())),
-            other => other,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod app;
 mod db;
+pub mod issuer;
 mod process;
 mod proxy;
 mod redis;
@@ -12,6 +13,7 @@ mod sink;
 pub use app::{ReadResponse, TestApp, TestResponse, binary_event};
 pub use cloudevents;
 pub use db::{TestDb, pooler};
+pub use issuer::{Issuer, Signer};
 pub use process::{TestProcess, binary, free_port};
 pub use proxy::{TcpProxy, postgres_addr};
 pub use redis::{TestRedis, redis_addr};

@@ -198,7 +198,10 @@ async fn requires_a_key_when_keys_are_set_and_limits_each_client() {
         &db,
         &redis,
         &groq.url,
-        &[("auth_api_keys", "client-a,client-b"), ("rate_limit_per_minute", "2")],
+        &[
+            ("auth_api_keys", "passenger:client-a-0123456789abcdef,agent:client-b-0123456789abcdef"),
+            ("rate_limit_per_minute", "2"),
+        ],
     )
     .await;
     let ask = |key: Option<&'static str>| {
@@ -211,15 +214,15 @@ async fn requires_a_key_when_keys_are_set_and_limits_each_client() {
     assert_eq!(ask(None).await.status, 401);
     for _ in 0..2 {
         groq.answer("Hola.");
-        ask(Some("client-a")).await.expect(200);
+        ask(Some("client-a-0123456789abcdef")).await.expect(200);
     }
-    let limited = ask(Some("client-a")).await.expect(429);
+    let limited = ask(Some("client-a-0123456789abcdef")).await.expect(429);
     assert_eq!(limited.error_code(), "rate_limited");
     let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
     // Another client has its own allowance.
     groq.answer("Hola.");
-    ask(Some("client-b")).await.expect(200);
+    ask(Some("client-b-0123456789abcdef")).await.expect(200);
 }
 
 #[tokio::test]

@@ -15,12 +15,13 @@ async fn no_key_or_password_is_ever_logged() {
     let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
     let database_url = db.url().replace(":postgres@", &format!(":{DB_PASSWORD}@"));
     let log = std::env::temp_dir().join(format!("skybook-secrets-{}.log", uuid_like()));
+    let keys = format!("passenger:{CLIENT_KEY}");
     let env = [
         ("DATABASE_URL", database_url.as_str()),
         ("REDIS_URL", redis.url.as_str()),
         ("GROQ_API_KEY", GROQ_KEY),
         ("GROQ_BASE_URL", groq.url.as_str()),
-        ("AUTH_API_KEYS", CLIENT_KEY),
+        ("AUTH_API_KEYS", keys.as_str()),
         ("RUST_LOG", "debug"),
         ("LOG_FORMAT", "json"),
     ];

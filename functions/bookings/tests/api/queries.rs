@@ -46,9 +46,10 @@ async fn get_and_list_bookings_by_flight_and_passenger() {
 }
 
 #[tokio::test]
-async fn bookings_hold_personal_data_and_need_a_key_when_keys_are_set() {
+async fn bookings_hold_personal_data_and_are_read_by_their_owner_agents_and_admins_only() {
     let db = TestDb::new().await;
-    let settings = [("database_url", db.url()), ("auth_api_keys", "k1".to_owned())];
+    let keys = "agent:agent-key-0123456789abcdef,operator:operator-key-0123456789abcdef";
+    let settings = [("database_url", db.url()), ("auth_api_keys", keys.to_owned())];
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cases = [
         (get_booking::function(), json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), 404),
@@ -58,7 +59,9 @@ async fn bookings_hold_personal_data_and_need_a_key_when_keys_are_set() {
         let app = TestApp::spawn_with(function, &settings).await;
         let request = || app.post().header("content-type", "application/json").body(data.to_string());
         assert_eq!(request().send().await.read().await.expect(401).error_code(), "unauthorized");
-        request().bearer_auth("k2").send().await.read().await.expect(401);
-        request().bearer_auth("k1").send().await.read().await.expect(with_key);
+        request().bearer_auth("another-key-0123456789abcdef").send().await.read().await.expect(401);
+        let operator = request().bearer_auth("operator-key-0123456789abcdef").send().await.read().await;
+        assert_eq!(operator.expect(403).error_code(), "forbidden");
+        request().bearer_auth("agent-key-0123456789abcdef").send().await.read().await.expect(with_key);
     }
 }

@@ -90,48 +90,32 @@ fn futures_stream(
 }
 
 #[tokio::test]
-async fn commands_require_a_key_when_keys_are_set_and_queries_do_not() {
+async fn the_catalogue_is_written_by_admins_and_read_by_anyone() {
     let db = TestDb::new().await;
-    let keys = [("database_url", db.url()), ("auth_api_keys", "k1, k2".to_owned())];
+    let keys = "agent:agent-key-0123456789abcdef, admin:admin-key-0123456789abcdef";
+    let keys = [("database_url", db.url()), ("auth_api_keys", keys.to_owned())];
     let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let create = TestApp::spawn_with(create_destination::function(), &keys).await;
     let list = TestApp::spawn_with(list_destinations::function(), &keys).await;
     let data = json!({"name": "Oslo", "tax_amount": "1"}).to_string();
+    let post = |key: Option<&str>| {
+        let mut request = create.post().header("content-type", "application/json").body(data.clone());
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        async move { request.send().await.read().await }
+    };
 
-    let none = create
-        .post()
-        .header("content-type", "application/json")
-        .body(data.clone())
-        .send()
-        .await
-        .read()
-        .await
-        .expect(401);
+    let none = post(None).await.expect(401);
     assert_eq!(none.error_code(), "unauthorized");
     assert_eq!(none.header("www-authenticate"), Some("Bearer"));
-    let wrong = create
-        .post()
-        .bearer_auth("k3")
-        .header("content-type", "application/json")
-        .body(data.clone())
-        .send()
-        .await
-        .read()
-        .await
-        .expect(401);
+    let wrong = post(Some("not-a-key-0123456789abcdef")).await.expect(401);
     assert_eq!(wrong.error_code(), "unauthorized");
+    let agent = post(Some("agent-key-0123456789abcdef")).await.expect(403);
+    assert_eq!(agent.error_code(), "forbidden");
     assert_eq!(count(&db).await, 0);
 
-    create
-        .post()
-        .bearer_auth("k2")
-        .header("content-type", "application/json")
-        .body(data)
-        .send()
-        .await
-        .read()
-        .await
-        .expect(200);
+    post(Some("admin-key-0123456789abcdef")).await.expect(200);
     assert_eq!(count(&db).await, 1);
     list.json(&json!({}), None).await.expect(200);
 }
@@ -198,11 +182,11 @@ async fn starts_with_the_database_down_answers_503_then_recovers() {
 }
 
 #[tokio::test]
-async fn a_command_refuses_to_start_without_keys_unless_auth_is_disabled_explicitly() {
+async fn a_command_refuses_to_start_without_identities_unless_auth_is_disabled_explicitly() {
     let open = shared::config::Settings::with_overrides(&[("port", "0")]).unwrap();
     let refused = shared::server::Server::bind(create_destination::function(), open).await.err().unwrap();
     assert!(
-        refused.starts_with("configuration: AUTH_API_KEYS: create-destination requires API keys"),
+        refused.starts_with("configuration: AUTH_ISSUER: create-destination needs identities"),
         "{refused}"
     );
     // The public catalogue needs no keys, so it starts either way.
