@@ -22,12 +22,12 @@ pub enum Error {
     /// The content type is not one a function accepts.
     #[error("{message}")]
     UnsupportedMediaType { message: String },
-    /// Missing or wrong API key.
-    #[error("a valid API key is required: send Authorization: Bearer <key>")]
+    /// No credentials where a function needs them, or an API key that is none.
+    #[error("sign in: send Authorization: Bearer <token or API key>")]
     Unauthorized,
-    /// No sender token, or one that does not hold (signature, issuer,
-    /// audience, expiry): the reason says which.
-    #[error("a valid sender token is required: {reason}")]
+    /// No bearer token where one is needed, or one that does not hold
+    /// (signature, issuer, audience, expiry): the reason says which.
+    #[error("the bearer token does not hold: {reason}")]
     InvalidToken { reason: String },
     /// A valid token from a sender not allowed here.
     #[error("{message}")]

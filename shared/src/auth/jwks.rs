@@ -61,7 +61,12 @@ impl Jwks {
         tokio::spawn(async move {
             loop {
                 let Some(jwks) = weak.upgrade() else { return };
-                if let Err(e) = jwks.refresh().await {
+                // Under the unknown-key lock: a request for a key not yet
+                // held waits for this read instead of making its own.
+                let refetch = jwks.refetch.lock().await;
+                let refreshed = jwks.refresh().await;
+                drop(refetch);
+                if let Err(e) = refreshed {
                     // Keep the keys held: an issuer that is down for a while
                     // must not turn every valid token away.
                     tracing::warn!(issuer = %jwks.source.issuer, error = %e, "refreshing the issuer's keys");
