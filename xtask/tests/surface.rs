@@ -55,7 +55,7 @@ fn start(name: &str) -> (Running, String) {
     let child = Command::new(binary)
         .env_clear()
         .env("PORT", port.to_string())
-        .env("AUTH_API_KEYS", KEY)
+        .env("AUTH_API_KEYS", format!("admin:{KEY}"))
         .env("DATABASE_URL", "postgres://skybook@127.0.0.1:1/skybook")
         .env("REDIS_URL", "redis://127.0.0.1:1")
         .env("DB_ACQUIRE_TIMEOUT_MS", "200")
