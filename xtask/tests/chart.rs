@@ -133,9 +133,22 @@ fn the_chart_refuses_to_install_open_or_with_example_secrets_or_a_moving_tag() {
     let config = open.iter().find(|d| kind(d) == "ConfigMap").unwrap();
     assert_eq!(config["data"]["AUTH_DISABLED"].as_str(), Some("true"), "said to the functions");
 
+    // An OIDC provider alone is enough, and the functions are told of it.
+    let issuer = "https://keycloak.example.com/realms/skybook";
+    let signed =
+        render(&["--set", &format!("auth.issuer={issuer}"), "--set", "auth.rolesClaim=realm_access.roles"])
+            .unwrap();
+    let config = signed.iter().find(|d| kind(d) == "ConfigMap").unwrap();
+    assert_eq!(config["data"]["AUTH_ISSUER"].as_str(), Some(issuer));
+    assert_eq!(config["data"]["AUTH_ROLES_CLAIM"].as_str(), Some("realm_access.roles"));
+    assert_eq!(config["data"]["AUTH_AUDIENCE"].as_str(), Some("skybook"));
+
     let example = render(&["--set", "secret.AUTH_API_KEYS=change-me"]).unwrap_err();
     assert!(example.contains("secret.AUTH_API_KEYS holds an example value"), "{example}");
-    let latest = render(&["--set", "secret.AUTH_API_KEYS=k", "--set", "image.tag=latest"]).unwrap_err();
+    let roleless = render(&["--set", "secret.AUTH_API_KEYS=0123456789abcdef0"]).unwrap_err();
+    assert!(roleless.contains("each entry is role:secret"), "{roleless}");
+    let key = "secret.AUTH_API_KEYS=agent:0123456789abcdef0";
+    let latest = render(&["--set", key, "--set", "image.tag=latest"]).unwrap_err();
     assert!(latest.contains("\"latest\" moves"), "{latest}");
     let own_db = render(&["--set", "auth.disabled=true", "--set", "postgresql.create=false"]).unwrap_err();
     assert!(own_db.contains("set secret.DATABASE_URL"), "{own_db}");

@@ -40,8 +40,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail (printf "skybook: secret.%s holds an example value: set a real one, or use existingSecret" $key) -}}
 {{- end -}}
 {{- end -}}
-{{- if and (not .Values.auth.disabled) (not .Values.secret.AUTH_API_KEYS) -}}
-{{- fail "skybook: the functions need API keys: set secret.AUTH_API_KEYS (comma-separated bearer keys) or existingSecret, or auth.disabled=true to serve without authentication" -}}
+{{- if and (not .Values.auth.disabled) (not .Values.secret.AUTH_API_KEYS) (not .Values.auth.issuer) (not .Values.existingSecret) -}}
+{{- fail "skybook: the functions need identities: set auth.issuer (end users' OIDC issuer) and/or set secret.AUTH_API_KEYS (role:secret, comma-separated) or existingSecret, or auth.disabled=true to serve without authentication" -}}
+{{- end -}}
+{{- range splitList "," (toString .Values.secret.AUTH_API_KEYS) -}}
+{{- if and (trim .) (not (regexMatch "^(passenger|agent|admin|operator):[^,]{16,}$" (trim .))) -}}
+{{- fail "skybook: secret.AUTH_API_KEYS: each entry is role:secret, the role passenger, agent, admin or operator, the secret 16 characters or more" -}}
+{{- end -}}
 {{- end -}}
 {{- if and (not .Values.postgresql.create) (not .Values.secret.DATABASE_URL) -}}
 {{- fail "skybook: postgresql.create is off: set secret.DATABASE_URL (through your pooler) or existingSecret" -}}
