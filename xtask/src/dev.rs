@@ -38,6 +38,18 @@ pub struct Options {
     pub logs: bool,
     /// Settings given to every process, broker included (a drill's faster ticks).
     pub env: Vec<(String, String)>,
+    /// Who may call: real identities from the development issuer, or none
+    /// (the drills, which measure the flow rather than who starts it).
+    pub identities: Identities,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identities {
+    /// The development issuer runs, and the functions require its tokens
+    /// as they would a production provider's.
+    Issuer,
+    /// `AUTH_DISABLED=true`: every caller is taken for every role.
+    Disabled,
 }
 
 /// A running stack, its processes supervised; dropping it stops every one
@@ -45,6 +57,8 @@ pub struct Options {
 pub struct Stack {
     pub urls: BTreeMap<String, String>,
     pub processes: Supervisor,
+    /// The development issuer's URL, when it runs.
+    pub issuer: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -55,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         redis_url: None,
         logs: true,
         env: Vec::new(),
+        identities: Identities::Issuer,
     };
     let stack = start(&options)?;
     println!("\n{:<22} URL", "FUNCTION");
@@ -62,6 +77,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{name:<22} {url}");
     }
     println!("\nwritten to target/devstack/urls.json");
+    if let Some(issuer) = &stack.issuer {
+        println!(
+            "\nSign in with tokens of the development issuer ({issuer}):\n  \
+             TOKEN=$(cargo xtask token --sub ana --role passenger)\n  \
+             curl -H \"Authorization: Bearer $TOKEN\" …"
+        );
+    }
     if args.check {
         println!("every function is ready; stopping (--check)");
         return Ok(());
@@ -109,14 +131,14 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     let broker_port = free_port_from(port)?;
     let broker = format!("http://127.0.0.1:{broker_port}/skybook/default");
 
-    // A developer's machine: open unless keys are given, and said so.
-    let auth = std::env::var("AUTH_API_KEYS").is_ok_and(|keys| !keys.trim().is_empty());
-    if !auth {
-        println!(
-            "dev: AUTH_DISABLED=true: no function asks for an API key (set AUTH_API_KEYS to require them)"
-        );
-    }
-    let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new() };
+    let issuer = match options.identities {
+        Identities::Issuer => Some(crate::issuer::serve(&root, free_port_from(broker_port + 1)?)?),
+        Identities::Disabled => {
+            println!("dev: AUTH_DISABLED=true: every caller is taken for every role");
+            None
+        }
+    };
+    let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new(), issuer: issuer.clone() };
     let mut args = vec!["--manifests".into(), root.join("knative").into_os_string()];
     for (name, url) in &urls {
         args.extend(["--service".into(), format!("{name}={url}").into()]);
@@ -147,8 +169,9 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         if std::env::var_os("LOG_FORMAT").is_none() {
             env.push(("LOG_FORMAT".into(), "pretty".into()));
         }
-        if !auth {
-            env.push(("AUTH_DISABLED".into(), "true".into()));
+        match &issuer {
+            Some(issuer) => env.push(("AUTH_ISSUER".into(), issuer.clone())),
+            None => env.push(("AUTH_DISABLED".into(), "true".into())),
         }
         env.extend(options.env.iter().cloned());
         let program = bin_dir.join(name);
@@ -163,7 +186,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
 
     let dir: PathBuf = root.join("target/devstack");
     std::fs::create_dir_all(&dir)?;
-    let json = serde_json::json!({ "functions": urls, "broker": broker });
+    let json = serde_json::json!({ "functions": urls, "broker": broker, "issuer": issuer });
     std::fs::write(dir.join("urls.json"), serde_json::to_string_pretty(&json)?)?;
     urls.insert("skybook-broker".into(), broker);
     wait_ready(&urls, Duration::from_secs(20))?;
@@ -219,8 +242,13 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
         redis_url: Some(redis_url),
         logs: false,
         env: Vec::new(),
+        identities: Identities::Issuer,
     };
     let stack = start(&options)?;
+    let issuer = stack.issuer.clone().context("the smoke stack runs the issuer")?;
+    // Real tokens: an admin writes the catalogue, an agent books.
+    let admin = crate::issuer::mint(root, &issuer, "smoke-admin", &["admin"], 3600)?;
+    let agent = crate::issuer::mint(root, &issuer, "smoke-agent", &["agent"], 3600)?;
     let calls = root.join("target/devstack/smoke-calls.json");
     let smoke = || -> anyhow::Result<()> {
         let status = Command::new("python3")
@@ -228,6 +256,7 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
             .arg(root.join("target/devstack/urls.json"))
             .arg("--record")
             .arg(&calls)
+            .args(["--key", &format!("admin={admin}"), "--key", &format!("agent={agent}")])
             .status()
             .context("python3 scripts/smoke.py")?;
         if !status.success() {

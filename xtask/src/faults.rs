@@ -35,6 +35,7 @@ pub fn run() -> anyhow::Result<()> {
         database_url: database_url.clone(),
         redis_url: Some(via_proxy),
         logs: false,
+        identities: crate::dev::Identities::Disabled,
         env: vec![
             // Ticks every few seconds, not every minute and five.
             ("BROKER_PING_EVERY_SECS".into(), "5".into()),

@@ -11,6 +11,7 @@ mod contracts;
 mod dev;
 mod faults;
 mod fuzz;
+mod issuer;
 mod manifests;
 mod observability;
 mod services;
@@ -55,6 +56,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Cut Redis, kill the stats function and the broker under load; check the stats settle to PostgreSQL.
     Faults,
+    /// Mint a token of the local stack's issuer: `--sub ana --role passenger`.
+    Token(issuer::TokenArgs),
     /// Export the local stack's spans to a receiver here; check a booking is one trace, relayed or not.
     Traces,
 }
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
             test(!no_lint, !no_deploy_checks, cargo_args)
         }
         Command::Bench(args) => bench::run(args),
+        Command::Token(args) => issuer::token(args),
         Command::Manifests(args) => manifests::run(args),
         Command::Soak(args) => soak::run(args),
         Command::Fuzz(args) => fuzz::run(args),

@@ -37,6 +37,7 @@ pub fn run() -> anyhow::Result<()> {
         database_url,
         redis_url: Some(redis_url),
         logs: false,
+        identities: crate::dev::Identities::Disabled,
         env: vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
             // Nothing leaves on a schedule while the drill runs (a minute
