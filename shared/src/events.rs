@@ -8,3 +8,6 @@ pub const DESTINATION_UPDATED: &str = "skybook.destination.updated";
 pub const PING: &str = "dev.knative.sources.ping";
 /// An operator asks for the stats to be rebuilt from PostgreSQL now.
 pub const STATS_REBUILD: &str = "skybook.stats.rebuild";
+
+/// Every type above: what a metric may name (anything else is `other`).
+pub const ALL: &[&str] = &[BOOKING_CREATED, BOOKING_CANCELLED, DESTINATION_UPDATED, PING, STATS_REBUILD];

@@ -36,6 +36,12 @@ pub fn function() -> Function {
     Function::consumer(SPEC, store_dead_letter)
 }
 
+/// The `type` label of a dead letter: one of the system's event types, or
+/// `other`, so a sender of random types cannot grow the process's series.
+fn type_label(ty: &str) -> &str {
+    if shared::events::ALL.contains(&ty) { ty } else { "other" }
+}
+
 /// Any data is kept as it came: the input is not read as a type.
 pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: serde_json::Value) -> Result<()> {
     let dest = event.extensions.get(ERROR_DEST).cloned().unwrap_or_default();
@@ -62,7 +68,7 @@ pub async fn store_dead_letter(ctx: Ctx, event: Incoming, _data: serde_json::Val
     .fetch_one(tx.exec())
     .await?;
     tx.commit().await?;
-    STORED.get_or_create(&shared::metrics::labels(&[("type", &event.ty)])).inc();
+    STORED.get_or_create(&shared::metrics::labels(&[("type", type_label(&event.ty))])).inc();
     tracing::warn!(
         event_id = %event.id, event_source = %event.source, event_type = %event.ty, dest, code,
         first, "dead letter stored"
@@ -107,4 +113,13 @@ pub fn original(event: &Incoming) -> Value {
     };
     out.insert("data".into(), data);
     Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_type_the_system_does_not_emit_is_labelled_other() {
+        assert_eq!(super::type_label(shared::events::BOOKING_CREATED), "skybook.booking.created");
+        assert_eq!(super::type_label("com.example.random.7f3a"), "other");
+    }
 }

@@ -229,3 +229,30 @@ async fn behind_pgbouncer_in_transaction_mode_every_statement_is_safe_under_conc
     assert!(outcomes.iter().all(|o| *o == (200, 200)), "{outcomes:?}");
     assert_eq!(count(&db).await, 60);
 }
+
+#[tokio::test]
+async fn attributes_past_their_limits_are_a_clear_400_and_change_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(create_destination::function(), &db).await;
+    let send = |id: String, extra: Option<(&'static str, String)>| {
+        let data = json!({"name": format!("City {}", id.len()), "tax_amount": "1"});
+        let mut request =
+            shared::testing::binary_event(app.post(), "skybook.destination.create", "/t", &id, &data);
+        if let Some((name, value)) = extra {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.read().await }
+    };
+    // A 3 KB id would overflow the indexes' btree pages; it is refused first.
+    let long = send("x".repeat(3000), None).await.expect(400);
+    assert_eq!(long.error_code(), "attribute_too_long");
+    assert!(long.json()["error"]["message"].as_str().unwrap().contains("id is 3000 bytes; at most 256"));
+    let subject = send("s1".into(), Some(("ce-subject", "s".repeat(257)))).await.expect(400);
+    assert_eq!(subject.error_code(), "attribute_too_long");
+    let extension = send("e1".into(), Some(("ce-note", "n".repeat(1025)))).await.expect(400);
+    assert_eq!(extension.error_code(), "attribute_too_long");
+    assert_eq!(count(&db).await, 0);
+    // At the limit, it is taken.
+    send("x".repeat(256), None).await.expect(200);
+    assert_eq!(count(&db).await, 1);
+}
