@@ -68,10 +68,33 @@ pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderM
     }
 }
 
-/// Counts the request; refuses it with 429 past the limit. With Redis down
-/// the request goes through: the limit protects the model, it is not worth
-/// an outage.
-pub async fn check(redis: &mut Redis, per_minute: u32, function: &str, client: &str) -> Result<(), Error> {
+/// Whether a function limits each caller, and what it does when Redis
+/// cannot count: declared in its spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    Off,
+    /// Limited; with Redis down the request goes through.
+    FailOpen,
+    /// Limited; with Redis down the request is a 503 (what the limit
+    /// protects, the model's quota say, costs more than the refusal).
+    FailClosed,
+}
+
+impl RateLimit {
+    pub fn is_on(self) -> bool {
+        self != RateLimit::Off
+    }
+}
+
+/// Counts the request; refuses it with 429 past the limit, and, as `policy`
+/// says, lets it through or refuses it with 503 when Redis cannot count.
+pub async fn check(
+    redis: &mut Redis,
+    per_minute: u32,
+    function: &str,
+    client: &str,
+    policy: RateLimit,
+) -> Result<(), Error> {
     let limit = i64::from(per_minute);
     let key = format!("ratelimit:{function}:{client}");
     let counted: Result<(i64, i64), redis::RedisError> =
@@ -82,9 +105,59 @@ pub async fn check(redis: &mut Redis, per_minute: u32, function: &str, client: &
             Err(Error::RateLimited { retry_after_secs: ttl.max(1) as u64 })
         }
         Ok(_) => Ok(()),
+        Err(e) if policy == RateLimit::FailClosed => Err(Error::unavailable(
+            "rate_limit_unavailable",
+            format!("the rate limit cannot be counted: {e}"),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "rate limit not checked: Redis unavailable");
             Ok(())
+        }
+    }
+}
+
+/// Failed authentications a client may make each minute; past that its
+/// requests are 429 without a check, on this replica, until the minute ends.
+pub const AUTH_FAILURES_PER_MINUTE: i64 = 20;
+
+/// The clients refused for failing authentication too often, kept in the
+/// process so the refusal costs no Redis call (the count is shared through
+/// Redis, so every replica blocks them once one has seen enough).
+#[derive(Default)]
+pub struct AuthFailures {
+    blocked: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// The most clients held blocked at once; past it the oldest are forgotten.
+const MAX_BLOCKED: usize = 10_000;
+
+impl AuthFailures {
+    /// 429 when `client` is blocked.
+    pub fn check(&self, client: &str) -> Result<(), Error> {
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        match blocked.get(client).map(|until| until.saturating_duration_since(std::time::Instant::now())) {
+            Some(left) if !left.is_zero() => {
+                Err(Error::RateLimited { retry_after_secs: left.as_secs().max(1) })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed authentication of `client`; blocks it past the limit.
+    pub async fn failed(&self, redis: &mut Redis, function: &str, client: &str) {
+        let key = format!("authfail:{function}:{client}");
+        let counted: Result<(i64, i64), redis::RedisError> =
+            COUNT.key(key).arg(WINDOW_SECS).invoke_async(redis).await;
+        let Ok((count, ttl)) = counted else { return };
+        if count > AUTH_FAILURES_PER_MINUTE {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            let now = std::time::Instant::now();
+            if blocked.len() >= MAX_BLOCKED {
+                blocked.retain(|_, until| *until > now);
+            }
+            if blocked.len() < MAX_BLOCKED {
+                blocked.insert(client.to_owned(), now + std::time::Duration::from_secs(ttl.max(1) as u64));
+            }
         }
     }
 }

@@ -75,6 +75,8 @@ struct App {
     auth: Authenticator,
     /// The sender-token check of a consumer, when sender identity is on.
     senders: Option<Verifier>,
+    /// Clients that failed authentication too often.
+    auth_failures: crate::ratelimit::AuthFailures,
 }
 
 /// What the checks before the handler found.
@@ -104,7 +106,7 @@ impl Server {
         crate::db::register_metrics();
         crate::redis::register_metrics();
         crate::ratelimit::register_metrics();
-        if function.spec.rate_limited {
+        if function.spec.rate_limit.is_on() {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }
         let senders = match kind {
@@ -117,7 +119,10 @@ impl Server {
         if function.spec.dependencies.contains(&Dependency::Postgres) {
             ctx.db().warm_up();
         }
-        Ok(Server { listener, app: Arc::new(App { function, ctx, metrics, auth, senders }) })
+        Ok(Server {
+            listener,
+            app: Arc::new(App { function, ctx, metrics, auth, senders, auth_failures: Default::default() }),
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -194,8 +199,21 @@ impl App {
         let settings = self.ctx.settings();
         // Before the checks, so a refusal (401, 413, 429) is in the caller's trace.
         let hop_traced = trace_context::continue_hop(span, request.headers());
-        let admitted = self.admit(request.headers()).await?;
-        if spec.rate_limited {
+        // A client guessing credentials is held off before any is checked.
+        let address = crate::ratelimit::client_of(settings, None, request.headers(), peer);
+        self.auth_failures.check(&address)?;
+        let admitted = match self.admit(request.headers()).await {
+            Ok(admitted) => admitted,
+            // Credentials that do not hold count; none at all is no guess.
+            Err(e @ (Error::Unauthorized | Error::InvalidToken { .. }))
+                if crate::auth::bearer(request.headers()).is_some() =>
+            {
+                self.auth_failures.failed(&mut self.ctx.redis(), spec.name, &address).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        if spec.rate_limit.is_on() {
             let client =
                 crate::ratelimit::client_of(settings, admitted.caller.as_ref(), request.headers(), peer);
             crate::ratelimit::check(
@@ -203,6 +221,7 @@ impl App {
                 settings.rate_limit_per_minute,
                 spec.name,
                 &client,
+                spec.rate_limit,
             )
             .await?;
         }

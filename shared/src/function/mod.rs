@@ -57,8 +57,9 @@ pub struct Spec {
     pub access: Access,
     /// The services this function talks to (`/health/dependencies`).
     pub dependencies: &'static [Dependency],
-    /// Whether each client is held to `RATE_LIMIT_PER_MINUTE` (counted in Redis).
-    pub rate_limited: bool,
+    /// Whether each caller is held to `RATE_LIMIT_PER_MINUTE` (counted in
+    /// Redis), and what a Redis error means for the request.
+    pub rate_limit: crate::ratelimit::RateLimit,
 }
 
 /// A service a function depends on.

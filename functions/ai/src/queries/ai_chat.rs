@@ -16,7 +16,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limited: true,
+    rate_limit: shared::ratelimit::RateLimit::FailClosed,
 };
 
 /// Rounds of tool calls before the model must answer with what it has.

@@ -22,7 +22,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limited: true,
+    rate_limit: shared::ratelimit::RateLimit::FailClosed,
 };
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

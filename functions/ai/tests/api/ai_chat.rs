@@ -259,3 +259,37 @@ async fn one_deadline_bounds_the_whole_answer() {
     assert_eq!(late.error_code(), "ai_unavailable");
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn with_redis_down_the_limit_fails_closed_and_the_model_is_not_called() {
+    let (db, groq) = (TestDb::new().await, FakeGroq::start().await);
+    let url = db.url();
+    let settings = [
+        ("database_url", url.as_str()),
+        ("redis_url", "redis://127.0.0.1:1"),
+        ("groq_api_key", "test-groq-key"),
+        ("groq_base_url", groq.url.as_str()),
+    ];
+    let app = TestApp::spawn_with(ai_chat::function(), &settings).await;
+    groq.answer("Hola.");
+    let refused = app.json(&json!({"question": "hola"}), None).await.expect(503);
+    assert_eq!(refused.error_code(), "rate_limit_unavailable");
+    assert!(groq.requests().is_empty(), "the model was called with no limit counted");
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_failing_to_authenticate_is_held_off_even_with_a_valid_key() {
+    let (db, redis, groq) = (TestDb::new().await, TestRedis::new().await, FakeGroq::start().await);
+    let keys = [("auth_api_keys", "passenger:client-a-0123456789abcdef")];
+    let app = app(&db, &redis, &groq.url, &keys).await;
+    let ask = |key: &'static str| {
+        let request = app.post().bearer_auth(key).json(&json!({"question": "hola"}));
+        async move { request.send().await.read().await }
+    };
+    for _ in 0..shared::ratelimit::AUTH_FAILURES_PER_MINUTE + 1 {
+        ask("guess-0123456789abcdef").await.expect(401);
+    }
+    let held = ask("client-a-0123456789abcdef").await.expect(429);
+    assert_eq!(held.error_code(), "rate_limited");
+    assert!(groq.requests().is_empty());
+}

@@ -14,7 +14,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

@@ -17,7 +17,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Operator]),
     dependencies: &[shared::Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 /// Dead letters one call replays at most; call again for the rest.

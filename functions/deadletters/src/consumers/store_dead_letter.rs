@@ -16,7 +16,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 static STORED: std::sync::LazyLock<shared::metrics::CounterFamily> = std::sync::LazyLock::new(|| {

@@ -16,7 +16,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Operator]),
     dependencies: &[Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

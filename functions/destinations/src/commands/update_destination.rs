@@ -17,7 +17,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 /// The fields to change; those left out keep their value.

@@ -14,7 +14,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Postgres],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 pub fn function() -> Function {

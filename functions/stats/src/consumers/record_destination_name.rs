@@ -20,7 +20,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Redis],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 /// The part of a destination event the stats read.

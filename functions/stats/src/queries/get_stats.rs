@@ -16,7 +16,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::Public,
     dependencies: &[Dependency::Redis],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

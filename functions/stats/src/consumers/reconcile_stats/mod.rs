@@ -34,7 +34,7 @@ pub const SPEC: Spec = Spec {
     source: crate::SOURCE,
     access: Access::BrokerAndControl { types: &[STATS_REBUILD], roles: &[Role::Operator] },
     dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limited: false,
+    rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
 static DRIFT: LazyLock<GaugeFamily> = LazyLock::new(|| {
