@@ -35,9 +35,10 @@ static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
 ///
 /// A signed-in caller: HMAC-SHA-256 of its subject, keyed by the process's
 /// configured keys, so the name is the same on every replica and tells
-/// whoever reads Redis nothing of who it is. Anyone else: the address `TRUSTED_PROXY_HOPS` entries from the right of
-/// `X-Forwarded-For` (the left part is whatever the client sent), or the
-/// peer's address when no proxy is trusted.
+/// whoever reads Redis nothing of who it is. Anyone else: the address
+/// `TRUSTED_PROXY_HOPS` entries from the right of `X-Forwarded-For` (the
+/// left part is whatever the client sent), or the peer's address when no
+/// proxy is trusted.
 pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderMap, peer: IpAddr) -> String {
     if let Some(caller) = caller {
         let mut mac = Hmac::<Sha256>::new_from_slice(settings.rate_limit_secret().as_bytes())

@@ -199,19 +199,20 @@ impl App {
         let settings = self.ctx.settings();
         // Before the checks, so a refusal (401, 413, 429) is in the caller's trace.
         let hop_traced = trace_context::continue_hop(span, request.headers());
-        // A client guessing credentials is held off before any is checked.
-        let address = crate::ratelimit::client_of(settings, None, request.headers(), peer);
-        self.auth_failures.check(&address)?;
-        let admitted = match self.admit(request.headers()).await {
-            Ok(admitted) => admitted,
-            // Credentials that do not hold count; none at all is no guess.
-            Err(e @ (Error::Unauthorized | Error::InvalidToken { .. }))
-                if crate::auth::bearer(request.headers()).is_some() =>
-            {
-                self.auth_failures.failed(&mut self.ctx.redis(), spec.name, &address).await;
+        // A client guessing credentials is held off before any is checked;
+        // a request with none is no guess, and costs nothing here.
+        let guesser = crate::auth::bearer(request.headers())
+            .map(|_| crate::ratelimit::client_of(settings, None, request.headers(), peer));
+        if let Some(address) = &guesser {
+            self.auth_failures.check(address)?;
+        }
+        let admitted = match (self.admit(request.headers()).await, &guesser) {
+            (Ok(admitted), _) => admitted,
+            (Err(e @ (Error::Unauthorized | Error::InvalidToken { .. })), Some(address)) => {
+                self.auth_failures.failed(&mut self.ctx.redis(), spec.name, address).await;
                 return Err(e);
             }
-            Err(e) => return Err(e),
+            (Err(e), _) => return Err(e),
         };
         if spec.rate_limit.is_on() {
             let client =

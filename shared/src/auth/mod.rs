@@ -38,12 +38,13 @@ impl Authenticator {
     /// needs them without an issuer or keys, unless `AUTH_DISABLED=true`
     /// says so explicitly. One line, naming the setting.
     pub fn from_settings(settings: &Settings, access: Access, function: &str) -> Result<Self, String> {
+        // The Broker's consumers take no clients' credentials: nothing to
+        // parse, and no issuer's keys to fetch in the background.
+        if access == Access::Broker {
+            return Ok(Authenticator { disabled: false, keys: Vec::new(), users: None });
+        }
         let keys = keys::parse(&settings.auth_api_keys)?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(5))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let users = users::UserTokens::from_settings(settings, http)?;
+        let users = users::UserTokens::from_settings(settings)?;
         if access.needs_identities() && keys.is_empty() && users.is_none() && !settings.auth_disabled {
             return Err(format!(
                 "configuration: AUTH_ISSUER: {function} needs identities; set AUTH_ISSUER (end users) \

@@ -25,8 +25,13 @@ pub struct UserTokens {
 
 impl UserTokens {
     /// The verifier of end users' tokens, if an issuer is configured.
-    pub fn from_settings(settings: &Settings, http: reqwest::Client) -> Result<Option<UserTokens>, String> {
+    pub fn from_settings(settings: &Settings) -> Result<Option<UserTokens>, String> {
         let Some(issuer) = settings.auth_issuer.clone() else { return Ok(None) };
+        // Built only where an issuer is configured: start-up stays cheap elsewhere.
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let algorithms = jwt::algorithms(&settings.auth_algorithms)
             .map_err(|e| format!("configuration: AUTH_ALGORITHMS: {e}"))?;
         let source =
