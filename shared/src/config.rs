@@ -56,9 +56,10 @@ pub struct Settings {
     /// Who may send (token subjects, comma-separated; `*` matches any run of characters).
     #[serde(deserialize_with = "comma_list")]
     pub oidc_allowed_subjects: Vec<Secret>,
-    /// Proxies in front of the function that append to `X-Forwarded-For`
-    /// (an ingress, say); 0 trusts none of it and limits by peer address.
-    pub trusted_proxy_hops: usize,
+    /// The networks of the proxies in front of the function (the ingress,
+    /// the activator, the queue-proxy) whose `X-Forwarded-For` entries are
+    /// believed (`forwarded`); empty: the peer's address is the client's.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
     /// How the database is reached: `session` (PostgreSQL itself, or a
     /// session pooler) or `transaction` (a transaction-mode pooler such as
     /// PgBouncer: no named statements, every statement in a transaction).
@@ -156,7 +157,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("oidc_enabled", "false"),
     ("oidc_issuer", "https://kubernetes.default.svc.cluster.local"),
     ("oidc_allowed_subjects", ""),
-    ("trusted_proxy_hops", "0"),
+    ("trusted_proxies", ""),
     ("db_pool_mode", "session"),
     ("groq_base_url", "https://api.groq.com/openai/v1"),
     ("groq_model", "llama-3.3-70b-versatile"),

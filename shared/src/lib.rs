@@ -7,7 +7,7 @@
 //! The modules are layered: each imports only from its own layer or an
 //! earlier one (`tests/layers.rs` holds them to it):
 //! 1. vocabulary: `money`, `events`, `contract`, `metrics`;
-//! 2. transport: `http`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
+//! 2. transport: `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
 //! 3. state: `db`, `redis`, `idempotency`, `outbox`, `ratelimit`;
 //! 4. the function shape: `function`, `page`, `server`;
 //! 5. `testing`, the fixtures of the tests, built only for them.
@@ -23,6 +23,7 @@ pub mod auth;
 pub mod cloudevent;
 pub mod config;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod telemetry;
 

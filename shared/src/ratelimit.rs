@@ -35,10 +35,8 @@ static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
 ///
 /// A signed-in caller: HMAC-SHA-256 of its subject, keyed by the process's
 /// configured keys, so the name is the same on every replica and tells
-/// whoever reads Redis nothing of who it is. Anyone else: the address
-/// `TRUSTED_PROXY_HOPS` entries from the right of `X-Forwarded-For` (the
-/// left part is whatever the client sent), or the peer's address when no
-/// proxy is trusted.
+/// whoever reads Redis nothing of who it is. Anyone else: its address, read
+/// through the trusted proxies (`forwarded`); an IPv6 client by its /64.
 pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderMap, peer: IpAddr) -> String {
     if let Some(caller) = caller {
         let mut mac = Hmac::<Sha256>::new_from_slice(settings.rate_limit_secret().as_bytes())
@@ -48,24 +46,14 @@ pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderM
         let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
         return format!("sub:{hex}");
     }
-    let hops = settings.trusted_proxy_hops;
-    if hops == 0 {
-        return format!("ip:{peer}");
-    }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    // The trusted proxies appended the last `hops` entries; the first of
-    // those is the address the outermost one saw.
-    let client = forwarded.len().checked_sub(hops).and_then(|i| forwarded.get(i)).or(forwarded.first());
-    match client {
-        Some(address) => format!("ip:{address}"),
-        None => format!("ip:{peer}"),
+    match settings.trusted_proxies.client(headers, peer) {
+        // One IPv6 client holds a /64 at least: counted per address, it
+        // could take a new one for every request.
+        IpAddr::V6(address) => {
+            let network = ipnet::Ipv6Net::new(address, 64).map(|n| n.trunc()).ok();
+            format!("ip:{}", network.map_or(address.to_string(), |n| n.to_string()))
+        }
+        address => format!("ip:{address}"),
     }
 }
 
@@ -216,12 +204,15 @@ mod tests {
     }
 
     #[test]
-    fn only_the_entries_trusted_proxies_appended_count() {
-        let s = settings(&[("trusted_proxy_hops", "1")]);
-        // Whatever the client puts first, the entry the proxy appended decides.
-        assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 7.7.7.7, 203.0.113.5"), PEER), "ip:203.0.113.5");
-        let s = settings(&[("trusted_proxy_hops", "2")]);
+    fn behind_trusted_proxies_the_address_they_saw_is_the_client() {
+        let s = settings(&[("trusted_proxies", "10.0.0.0/8")]);
+        // Whatever the client puts first, the proxies' entries decide.
         assert_eq!(client_of(&s, None, &forwarded("6.6.6.6, 203.0.113.5, 10.1.1.1"), PEER), "ip:203.0.113.5");
         assert_eq!(client_of(&s, None, &HeaderMap::new(), PEER), "ip:10.0.0.9");
+        // Two addresses of one IPv6 /64 are one client.
+        let a = client_of(&s, None, &forwarded("2001:db8:1:2::1"), PEER);
+        assert_eq!(a, client_of(&s, None, &forwarded("2001:db8:1:2:ffff::9"), PEER));
+        assert_eq!(a, "ip:2001:db8:1:2::/64");
+        assert_ne!(a, client_of(&s, None, &forwarded("2001:db8:1:3::1"), PEER));
     }
 }
