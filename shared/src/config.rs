@@ -56,6 +56,11 @@ pub struct Settings {
     /// Who may send (token subjects, comma-separated; `*` matches any run of characters).
     #[serde(deserialize_with = "comma_list")]
     pub oidc_allowed_subjects: Vec<Secret>,
+    /// The keys events are signed with (`cloudevent::signature`),
+    /// comma-separated: the first signs what this function emits, each
+    /// verifies what it consumes.
+    #[serde(deserialize_with = "comma_list")]
+    pub event_signing_keys: Vec<Secret>,
     /// The networks of the proxies in front of the function (the ingress,
     /// the activator, the queue-proxy) whose `X-Forwarded-For` entries are
     /// believed (`forwarded`); empty: the peer's address is the client's.
@@ -157,6 +162,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("oidc_enabled", "false"),
     ("oidc_issuer", "https://kubernetes.default.svc.cluster.local"),
     ("oidc_allowed_subjects", ""),
+    ("event_signing_keys", ""),
     ("trusted_proxies", ""),
     ("db_pool_mode", "session"),
     ("groq_base_url", "https://api.groq.com/openai/v1"),

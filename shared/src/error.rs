@@ -32,6 +32,10 @@ pub enum Error {
     /// A valid token from a sender not allowed here.
     #[error("{message}")]
     Forbidden { message: String },
+    /// An event that reached a consumer without a signature of this
+    /// deployment's keys (`cloudevent::signature`): made by none of its functions.
+    #[error("the event is not signed by this deployment: {message}")]
+    EventNotSigned { message: String },
     /// The entity the request names does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -98,7 +102,7 @@ impl Error {
             Error::Malformed { .. } => StatusCode::BAD_REQUEST,
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unauthorized | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
-            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Forbidden { .. } | Error::EventNotSigned { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } | Error::NoRoute(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,6 +125,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::InvalidToken { .. } => "invalid_token",
             Error::Forbidden { .. } => "forbidden",
+            Error::EventNotSigned { .. } => "event_not_signed",
             Error::NoRoute(_) => "no_route",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::PayloadTooLarge { .. } => "payload_too_large",
@@ -148,6 +153,7 @@ impl Error {
         match &self {
             Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
             Error::Unavailable { code, detail } => tracing::warn!(code, detail, "unavailable"),
+            Error::EventNotSigned { message } => tracing::warn!(message, "refused an unsigned event"),
             other => tracing::info!(status = status.as_u16(), code = other.code(), "refused: {other}"),
         }
         let message = self.public_message();

@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::auth::oidc::Verifier;
 use crate::auth::{Access, Authenticator, Caller};
 use crate::cloudevent::Incoming;
+use crate::cloudevent::signature::EventKeys;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::function::{Ctx, Dependency, Function, Kind};
@@ -75,6 +76,8 @@ struct App {
     auth: Authenticator,
     /// The sender-token check of a consumer, when sender identity is on.
     senders: Option<Verifier>,
+    /// The signature check of a consumer, when events are signed.
+    signatures: Option<EventKeys>,
     /// Clients that failed authentication too often.
     auth_failures: crate::ratelimit::AuthFailures,
 }
@@ -109,9 +112,9 @@ impl Server {
         if function.spec.rate_limit.is_on() {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }
-        let senders = match kind {
-            Kind::Consumer => Verifier::from_settings(&settings, function.spec.name)?,
-            Kind::Query | Kind::Command => None,
+        let (senders, signatures) = match kind {
+            Kind::Consumer => consumer_checks(&settings, function.spec.name)?,
+            Kind::Query | Kind::Command => (None, None),
         };
         let ctx = Ctx::new(settings)?;
         // The first request should find a connection open, or nearly: one is
@@ -121,7 +124,15 @@ impl Server {
         }
         Ok(Server {
             listener,
-            app: Arc::new(App { function, ctx, metrics, auth, senders, auth_failures: Default::default() }),
+            app: Arc::new(App {
+                function,
+                ctx,
+                metrics,
+                auth,
+                senders,
+                signatures,
+                auth_failures: Default::default(),
+            }),
         })
     }
 
@@ -245,6 +256,11 @@ impl App {
             return Err(Error::Forbidden {
                 message: format!("{} is sent by a person, as a binary-mode CloudEvent", incoming.ty),
             });
+        }
+        if let Some(signatures) = &self.signatures
+            && !admitted.control
+        {
+            signatures.admit(&incoming)?;
         }
         if !hop_traced {
             trace_context::continue_from(span, &parts.headers, incoming.trace.as_ref());
@@ -378,4 +394,21 @@ fn server_span(function: &'static str) -> tracing::Span {
         ce_source = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     )
+}
+
+/// How a consumer knows an event came from this deployment: the sender's
+/// token (`OIDC_ENABLED`, where the broker class sends one), the event's
+/// signature (`EVENT_SIGNING_KEYS`, on every class), or both. With neither
+/// it does not start, unless `AUTH_DISABLED=true` says it may take anyone's.
+fn consumer_checks(settings: &Settings, name: &str) -> Result<(Option<Verifier>, Option<EventKeys>), String> {
+    let senders = Verifier::from_settings(settings, name)?;
+    let signatures = EventKeys::from_settings(settings)?;
+    if senders.is_none() && signatures.is_none() && !settings.auth_disabled {
+        return Err(format!(
+            "configuration: EVENT_SIGNING_KEYS: {name} takes events only from this deployment's functions; \
+             set EVENT_SIGNING_KEYS (the same on every function) or OIDC_ENABLED=true, \
+             or AUTH_DISABLED=true to take anyone's"
+        ));
+    }
+    Ok((senders, signatures))
 }

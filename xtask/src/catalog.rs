@@ -146,6 +146,7 @@ pub fn compose(functions: &[Function]) -> String {
          \x20   DB_POOL_MODE: session\n    REDIS_URL: redis://redis:6379\n\
          \x20   K_SINK: http://broker:8080/skybook/default\n    GROQ_API_KEY: ${{GROQ_API_KEY:-}}\n\
          \x20   AUTH_API_KEYS: ${{AUTH_API_KEYS:-}}\n    AUTH_DISABLED: ${{AUTH_DISABLED:-true}}\n\
+         \x20   EVENT_SIGNING_KEYS: ${{EVENT_SIGNING_KEYS:-}}\n\
          \x20   LOG_FORMAT: pretty\n    RUST_LOG: info\n\
          \x20   OTEL_EXPORTER_OTLP_ENDPOINT: ${{OTEL_EXPORTER_OTLP_ENDPOINT:-}}\n  depends_on:\n    migrate:\n\
          \x20     condition: service_completed_successfully\n    redis:\n      condition: service_healthy\n\n\

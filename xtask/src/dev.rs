@@ -138,6 +138,9 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             None
         }
     };
+    // One key for this run: every event is signed when it is sent, so a
+    // new key on the next run leaves nothing behind that it cannot verify.
+    let signing_key = event_signing_key();
     let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new(), issuer: issuer.clone() };
     let mut args = vec!["--manifests".into(), root.join("knative").into_os_string()];
     for (name, url) in &urls {
@@ -169,6 +172,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         if std::env::var_os("LOG_FORMAT").is_none() {
             env.push(("LOG_FORMAT".into(), "pretty".into()));
         }
+        env.push(("EVENT_SIGNING_KEYS".into(), signing_key.clone()));
         match &issuer {
             Some(issuer) => env.push(("AUTH_ISSUER".into(), issuer.clone())),
             None => env.push(("AUTH_DISABLED".into(), "true".into())),
@@ -191,6 +195,12 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     urls.insert("skybook-broker".into(), broker);
     wait_ready(&urls, Duration::from_secs(20))?;
     Ok(Stack { urls, ..stack })
+}
+
+/// A fresh 256-bit key, as 64 hex digits.
+pub fn event_signing_key() -> String {
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    format!("{}{}", a.simple(), b.simple())
 }
 
 /// Polls each process's readiness until all answer 200.

@@ -42,7 +42,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let database_url = bench_database_url()?.replace("_bench", "_soak");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(services::migrate(&database_url))?;
-    let bench = Bench { root: root.clone(), database_url: database_url.clone(), runs: 1, seconds: 1 };
+    let bench = Bench {
+        root: root.clone(),
+        database_url: database_url.clone(),
+        signing_key: crate::dev::event_signing_key(),
+        runs: 1,
+        seconds: 1,
+    };
     bench.seed(FLIGHTS)?;
     redis_cli(&["FLUSHDB"])?;
     // Events another run left queued would be counted against this run's bookings.

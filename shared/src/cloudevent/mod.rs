@@ -2,6 +2,7 @@
 //! one [`Incoming`]; a reply becomes a binary-mode CloudEvent response.
 
 pub mod headers;
+pub mod signature;
 
 use std::collections::BTreeMap;
 

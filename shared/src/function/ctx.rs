@@ -52,10 +52,12 @@ impl Ctx {
             }
         }
         let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let keys = crate::cloudevent::signature::EventKeys::from_settings(&settings)?;
         let sink = settings.k_sink.clone().map(|url| outbox::Sink {
             url,
             http: http.clone(),
             overrides: settings.k_ce_overrides.clone(),
+            keys,
         });
         let publisher = sink.clone().map(|sink| outbox::Publisher::start(sink, db.clone()));
         Ok(Ctx {

@@ -8,15 +8,18 @@ use tracing::Instrument;
 
 use super::OutboxEvent;
 use crate::cloudevent::headers::encode;
+use crate::cloudevent::signature::{self, EventKeys, Signed};
 use crate::telemetry::trace_context;
 
-/// Where and how events are sent: `K_SINK`, the process's HTTP client, and
-/// the extensions the platform asked for (`K_CE_OVERRIDES`).
+/// Where and how events are sent: `K_SINK`, the process's HTTP client, the
+/// extensions the platform asked for (`K_CE_OVERRIDES`), and the keys that
+/// sign every event (`EVENT_SIGNING_KEYS`).
 #[derive(Clone)]
 pub struct Sink {
     pub url: String,
     pub http: reqwest::Client,
     pub overrides: BTreeMap<String, String>,
+    pub keys: Option<EventKeys>,
 }
 
 /// Why a send failed, and whether trying again can help.
@@ -56,20 +59,33 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
             KeyValue::new("skybook.outbox.path", path),
         ]
     });
+    let (id, data) = (event.event_id.to_string(), event.data.to_string());
+    let signed = sink.keys.as_ref().map(|keys| {
+        keys.sign(Signed {
+            id: &id,
+            source: &event.source,
+            ty: &event.ty,
+            subject: Some(&event.subject),
+            data: data.as_bytes(),
+        })
+    });
     let mut request = sink
         .http
         .post(&sink.url)
         .header("ce-specversion", "1.0")
-        .header("ce-id", event.event_id.to_string())
+        .header("ce-id", &id)
         .header("ce-source", encode(&event.source))
         .header("ce-type", encode(&event.ty))
         .header("ce-subject", encode(&event.subject))
         .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
         .header("ce-dataschema", encode(&crate::contract::id(&event.ty)))
         .header("content-type", "application/json")
-        .body(event.data.to_string());
+        .body(data);
     for (name, value) in &sink.overrides {
         request = request.header(format!("ce-{name}"), encode(value));
+    }
+    if let Some(signed) = signed {
+        request = request.header(format!("ce-{}", signature::EXTENSION), signed);
     }
     if let Some(created_in) = &created_in {
         request = request.header("ce-traceparent", &created_in.traceparent);

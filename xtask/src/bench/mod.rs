@@ -71,6 +71,8 @@ impl Figure {
 pub struct Bench {
     pub root: PathBuf,
     pub database_url: String,
+    /// The key the functions sign and check events with.
+    pub signing_key: String,
     pub runs: usize,
     pub seconds: u32,
 }
@@ -123,6 +125,8 @@ impl Bench {
             .env("REDIS_URL", redis_url())
             .env("RUST_LOG", "warn")
             .env("AUTH_DISABLED", "true")
+            // Events signed and checked, as in production.
+            .env("EVENT_SIGNING_KEYS", &self.signing_key)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
@@ -191,8 +195,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(services::migrate(&database_url))?;
-    let bench =
-        Bench { root: root.clone(), database_url, runs: args.runs.max(1), seconds: args.seconds.max(1) };
+    let bench = Bench {
+        root: root.clone(),
+        database_url,
+        signing_key: crate::dev::event_signing_key(),
+        runs: args.runs.max(1),
+        seconds: args.seconds.max(1),
+    };
     let wanted = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
 
     let mut figures = Vec::new();

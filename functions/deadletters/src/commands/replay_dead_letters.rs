@@ -123,9 +123,15 @@ pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Don
         tracing::info!(%missing, "a dead letter asked for is gone or being replayed");
     }
 
+    // Signed again now: by the keys in use today, whatever signed it first.
+    let keys = ctx.sink().and_then(|sink| sink.keys.clone());
     let mut results = Vec::with_capacity(letters.len());
     for letter in &letters {
-        let outcome = send(ctx.http(), &sink, &letter.event).await;
+        let mut event = letter.event.clone();
+        if let Some(keys) = &keys {
+            keys.sign_structured(&mut event);
+        }
+        let outcome = send(ctx.http(), &sink, &event).await;
         results.push(ReplayResult {
             id: letter.id,
             event_id: letter.event_id.clone(),
@@ -161,7 +167,7 @@ pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Don
     tx.commit(report).await
 }
 
-/// One event back to the broker, structured mode, exactly as it was stored.
+/// One event back to the broker, structured mode, as it was stored (signed anew).
 async fn send(
     http: &reqwest::Client,
     sink: &str,

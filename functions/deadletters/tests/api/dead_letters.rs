@@ -134,3 +134,61 @@ async fn a_replay_names_exactly_what_it_replays() {
         assert_eq!(refused.error_code(), "invalid_data", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_replay_signs_the_event_with_the_keys_in_use_today() {
+    use shared::cloudevent::signature::{EventKeys, Signed};
+    const OLD: &str = "the-key-being-retired-0123456789abcdef";
+    const NEW: &str = "the-key-in-use-today-0123456789abcdefgh";
+    let keys = |list: &str| {
+        let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", list)]).unwrap();
+        EventKeys::from_settings(&settings).unwrap().unwrap()
+    };
+    let db = TestDb::new().await;
+    let sink = TestSink::start().await;
+    let url = db.url();
+    let store = TestApp::spawn_with(
+        store_dead_letter::function(),
+        &[("database_url", url.as_str()), ("event_signing_keys", &format!("{NEW},{OLD}"))],
+    )
+    .await;
+    let replay = TestApp::spawn_with(
+        replay_dead_letters::function(),
+        &[("database_url", url.as_str()), ("k_sink", sink.url.as_str()), ("event_signing_keys", NEW)],
+    )
+    .await;
+
+    // The dead-letter sink checks signatures as every consumer does.
+    assert_eq!(dead_letter(&store, "e-1", "503", "down").await, 403, "unsigned");
+    let data = json!({"id": "b-1", "passenger_name": "Ana"}).to_string();
+    let signed = |id: &'static str| Signed {
+        id,
+        source: "/skybook/bookings",
+        ty: "skybook.booking.created",
+        subject: Some("b-1"),
+        data: data.as_bytes(),
+    };
+    let stored = store
+        .post()
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "e-2")
+        .header("ce-source", "/skybook/bookings")
+        .header("ce-type", "skybook.booking.created")
+        .header("ce-subject", "b-1")
+        .header("ce-skybooksig", keys(OLD).sign(signed("e-2")))
+        .header("ce-knativeerrorcode", "503")
+        .header("content-type", "application/json")
+        .body(data.clone())
+        .send()
+        .await
+        .read()
+        .await;
+    assert_eq!(stored.status, 202, "signed with a key still listed");
+
+    replay.json(&json!({"all": true}), None).await.expect(200);
+    let received = sink.wait_for(1).await;
+    let event: Value = serde_json::from_slice(&received[0].body).unwrap();
+    let signature = event["skybooksig"].as_str().expect("signed");
+    keys(NEW).verify(signed("e-2"), Some(signature)).expect("by today's key");
+    assert!(keys(OLD).verify(signed("e-2"), Some(signature)).is_err(), "not the retired one");
+}

@@ -11,6 +11,10 @@ use stats::consumers::{reconcile_stats, record_booking_stats, record_destination
 /// them run one at a time.
 pub static RECONCILE_METRICS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The key the world's functions sign and check events with, as a
+/// deployment's do: what the commands emit reaches the consumers signed.
+pub const EVENT_KEY: &str = "stats-tests-event-key-0123456789abcdef";
+
 pub struct World {
     pub db: TestDb,
     pub redis: TestRedis,
@@ -32,10 +36,18 @@ impl World {
         let redis = TestRedis::new().await;
         let sink = TestSink::start().await;
         let url = db.url();
-        let with_sink = [("database_url", url.as_str()), ("k_sink", sink.url.as_str())];
-        let redis_only = [("redis_url", redis.url.as_str())];
-        let both =
-            [("database_url", url.as_str()), ("redis_url", redis.url.as_str()), ("stats_settle_ms", "200")];
+        let with_sink = [
+            ("database_url", url.as_str()),
+            ("k_sink", sink.url.as_str()),
+            ("event_signing_keys", EVENT_KEY),
+        ];
+        let redis_only = [("redis_url", redis.url.as_str()), ("event_signing_keys", EVENT_KEY)];
+        let both = [
+            ("database_url", url.as_str()),
+            ("redis_url", redis.url.as_str()),
+            ("stats_settle_ms", "200"),
+            ("event_signing_keys", EVENT_KEY),
+        ];
         World {
             create_destination: TestApp::spawn(destinations::commands::create_destination::function(), &db)
                 .await,
