@@ -177,7 +177,9 @@ fn split(rendered: &str) -> anyhow::Result<BTreeMap<PathBuf, String>> {
             "broker" | "triggers" | "pingsource" | "sinkbinding" | "eventtypes" => {
                 PathBuf::from(format!("eventing/{template}.yaml"))
             }
-            "configmap" | "secret" | "serviceaccount" => PathBuf::from(format!("config/{template}.yaml")),
+            "configmap" | "secret" | "serviceaccount" | "networkpolicy" => {
+                PathBuf::from(format!("config/{template}.yaml"))
+            }
             "migrate-job" => PathBuf::from("jobs/migrate.yaml"),
             other => PathBuf::from(format!("{other}.yaml")),
         };

@@ -308,3 +308,74 @@ fn the_postgresql_connection_budget_holds() {
         }
     }
 }
+
+/// The values of a `matchExpressions` entry `key In [...]`.
+fn selected(selector: &Value, key: &str) -> BTreeSet<String> {
+    let expressions = selector["matchExpressions"].as_sequence().unwrap();
+    let entry = expressions.iter().find(|e| e["key"] == key).unwrap();
+    assert_eq!(entry["operator"], "In");
+    entry["values"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn by_default_a_function_pod_takes_traffic_from_knatives_data_path_only_and_redis_from_the_functions() {
+    let objects = with_values("fresh-cluster-values.yaml");
+    let functions: BTreeSet<String> = objects
+        .iter()
+        .filter(|d| kind(d) == "Service" && d["apiVersion"] == "serving.knative.dev/v1")
+        .map(|d| name(d).to_owned())
+        .collect();
+    let policy = |wanted: &str| {
+        objects.iter().find(|d| kind(d) == "NetworkPolicy" && name(d) == wanted).unwrap_or_else(|| {
+            panic!("no NetworkPolicy {wanted}");
+        })
+    };
+
+    // Every function, by the label Knative gives its revisions' pods.
+    let guarded = policy("skybook-functions");
+    assert_eq!(selected(&guarded["spec"]["podSelector"], "serving.knative.dev/service"), functions);
+    assert_eq!(guarded["spec"]["policyTypes"], serde_norway::from_str::<Value>("[Ingress]").unwrap());
+    let sources = guarded["spec"]["ingress"][0]["from"].as_sequence().unwrap();
+    let namespaces: BTreeSet<&str> = sources
+        .iter()
+        .map(|s| s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, BTreeSet::from(["knative-serving", "kourier-system"]), "only the data path");
+    assert!(sources.iter().all(|s| s.get("podSelector").is_none() && s.get("ipBlock").is_none()));
+
+    // Redis: its pods, from the functions' pods, on its port.
+    let redis = policy("skybook-redis");
+    let deployment = objects.iter().find(|d| kind(d) == "Deployment" && name(d) == "skybook-redis").unwrap();
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in redis["spec"]["podSelector"]["matchLabels"].as_mapping().unwrap() {
+        assert_eq!(&pod_labels[key.as_str().unwrap()], value, "the policy selects the Redis pods");
+    }
+    let rule = &redis["spec"]["ingress"][0];
+    assert_eq!(selected(&rule["from"][0]["podSelector"], "serving.knative.dev/service"), functions);
+    assert_eq!(rule["ports"][0]["port"].as_u64(), Some(6379));
+
+    let off = render(&["--set", "auth.disabled=true", "--set", "networkPolicy.enabled=false"]).unwrap();
+    assert!(off.iter().all(|d| kind(d) != "NetworkPolicy"), "networkPolicy.enabled=false");
+}
+
+#[test]
+fn events_are_signed_by_default_with_a_key_the_chart_makes_or_one_given() {
+    let key_of = |objects: &[Value]| {
+        let secret = objects.iter().find(|d| kind(d) == "Secret" && name(d) == "skybook-secrets").unwrap();
+        secret["stringData"]["EVENT_SIGNING_KEYS"].as_str().unwrap().to_owned()
+    };
+    let made = key_of(&render(&["--set", "auth.disabled=true"]).unwrap());
+    assert!(made.len() >= 32 && made.chars().all(|c| c.is_ascii_alphanumeric()), "{made}");
+    let given = "a-key-of-thirty-two-characters-00,an-old-key-being-rotated-out-0000";
+    let objects = render(&[
+        "--set",
+        "auth.disabled=true",
+        "--set",
+        &format!("secret.EVENT_SIGNING_KEYS={}", given.replace(',', "\\,")),
+    ])
+    .unwrap();
+    assert_eq!(key_of(&objects), given);
+    let short =
+        render(&["--set", "auth.disabled=true", "--set", "secret.EVENT_SIGNING_KEYS=short"]).unwrap_err();
+    assert!(short.contains("secret.EVENT_SIGNING_KEYS: each key is 32 characters or more"), "{short}");
+}

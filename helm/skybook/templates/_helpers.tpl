@@ -48,6 +48,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "skybook: secret.AUTH_API_KEYS: each entry is role:secret, the role passenger, agent, admin or operator, the secret 16 characters or more" -}}
 {{- end -}}
 {{- end -}}
+{{- range splitList "," (toString .Values.secret.EVENT_SIGNING_KEYS) -}}
+{{- if and (trim .) (lt (len (trim .)) 32) -}}
+{{- fail "skybook: secret.EVENT_SIGNING_KEYS: each key is 32 characters or more (openssl rand -hex 32)" -}}
+{{- end -}}
+{{- end -}}
 {{- if and (not .Values.postgresql.create) (not .Values.secret.DATABASE_URL) -}}
 {{- fail "skybook: postgresql.create is off: set secret.DATABASE_URL (through your pooler) or existingSecret" -}}
 {{- end -}}
