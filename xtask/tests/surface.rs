@@ -1,7 +1,8 @@
 //! The surface a deployment exposes, checked on the built binaries: with
 //! keys set, every function reachable from outside the cluster refuses a
 //! request without a valid key, but for the public catalogue (destinations,
-//! flights, stats); what takes no key at all is cluster-local.
+//! flights, stats); what takes no key at all is cluster-local, and takes
+//! only events this deployment signed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,6 +57,7 @@ fn start(name: &str) -> (Running, String) {
         .env_clear()
         .env("PORT", port.to_string())
         .env("AUTH_API_KEYS", format!("admin:{KEY}"))
+        .env("EVENT_SIGNING_KEYS", "surface-test-event-key-0123456789abcdef")
         .env("DATABASE_URL", "postgres://skybook@127.0.0.1:1/skybook")
         .env("REDIS_URL", "redis://127.0.0.1:1")
         .env("DB_ACQUIRE_TIMEOUT_MS", "200")
@@ -106,8 +108,41 @@ async fn outside_the_cluster_only_the_public_catalogue_answers_without_a_key() {
                 assert_eq!((without, wrong), (401, 401), "{name} answered without a valid key");
             }
             ("external", true) => assert_ne!(without, 401, "{name} is public but wants a key"),
-            // The broker and the PingSource send no key: only the cluster reaches these.
-            (_, _) => assert_ne!(without, 401, "{name} is cluster-local and must take events as they come"),
+            // The Broker sends no key: these take events this deployment
+            // signed, and the PingSources' ticks, which need no signature.
+            (_, _) => {
+                assert_ne!(without, 401, "{name} is cluster-local and wants no key");
+                let schema: serde_json::Value =
+                    client.get(format!("{url}schema")).send().await.unwrap().json().await.unwrap();
+                for ty in schema["accepts"]["types"].as_array().unwrap() {
+                    let ty = ty.as_str().unwrap();
+                    let ty = if ty == "*" { "skybook.booking.created" } else { ty };
+                    let unsigned = client
+                        .post(&url)
+                        .header("ce-specversion", "1.0")
+                        .header("ce-id", "surface-1")
+                        .header("ce-source", "/anyone")
+                        .header("ce-type", ty)
+                        .header("content-type", "application/json")
+                        .body("{}")
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = unsigned.status().as_u16();
+                    if ty == shared::events::PING {
+                        assert!(status != 401 && status != 403, "{name}: a tick needs no signature");
+                    } else if ty == shared::events::STATS_REBUILD {
+                        assert_eq!(status, 401, "{name}: a rebuild is an operator's");
+                    } else {
+                        let body: serde_json::Value = unsigned.json().await.unwrap();
+                        assert_eq!(
+                            (status, body["error"]["code"].as_str()),
+                            (403, Some("event_not_signed")),
+                            "{name} took an unsigned {ty}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
