@@ -15,6 +15,7 @@ const models = {
   "postgresql.cnpg.io/v1/Cluster": cnpg.Cluster,
   "postgresql.cnpg.io/v1/Pooler": cnpg.Pooler,
   "serving.knative.dev/v1/Service": require("@kubernetes-models/knative/serving.knative.dev/v1/Service").Service,
+  "networking.internal.knative.dev/v1alpha1/ClusterDomainClaim": require("@kubernetes-models/knative/networking.internal.knative.dev/v1alpha1/ClusterDomainClaim").ClusterDomainClaim,
   "serving.knative.dev/v1beta1/DomainMapping": require("@kubernetes-models/knative/serving.knative.dev/v1beta1/DomainMapping").DomainMapping,
   "eventing.knative.dev/v1/Broker": require("@kubernetes-models/knative/eventing.knative.dev/v1/Broker").Broker,
   "eventing.knative.dev/v1/Trigger": require("@kubernetes-models/knative/eventing.knative.dev/v1/Trigger").Trigger,

@@ -379,3 +379,46 @@ fn events_are_signed_by_default_with_a_key_the_chart_makes_or_one_given() {
         render(&["--set", "auth.disabled=true", "--set", "secret.EVENT_SIGNING_KEYS=short"]).unwrap_err();
     assert!(short.contains("secret.EVENT_SIGNING_KEYS: each key is 32 characters or more"), "{short}");
 }
+
+#[test]
+fn each_public_domain_comes_with_the_claim_knative_maps_it_by() {
+    let objects = with_values("hpa-values.yaml");
+    let of_kind = |wanted: &str| -> BTreeMap<String, &Value> {
+        objects.iter().filter(|d| kind(d) == wanted).map(|d| (name(d).to_owned(), d)).collect()
+    };
+    let (mappings, claims) = (of_kind("DomainMapping"), of_kind("ClusterDomainClaim"));
+    assert!(!mappings.is_empty(), "hpa-values sets a domain");
+    assert_eq!(
+        mappings.keys().collect::<Vec<_>>(),
+        claims.keys().collect::<Vec<_>>(),
+        "one claim per mapping"
+    );
+    for (domain, mapping) in &mappings {
+        let claim = claims[domain];
+        assert_eq!(claim["apiVersion"], "networking.internal.knative.dev/v1alpha1");
+        assert!(claim["metadata"].get("namespace").is_none(), "{domain}: a claim is cluster-scoped");
+        assert_eq!(
+            claim["spec"]["namespace"], mapping["metadata"]["namespace"],
+            "{domain}: for the mapping's namespace"
+        );
+    }
+    let path = root().join("helm/skybook/ci/hpa-values.yaml");
+    let unclaimed = render(&["--values", path.to_str().unwrap(), "--set", "domainClaims=false"]).unwrap();
+    assert!(unclaimed.iter().any(|d| kind(d) == "DomainMapping"));
+    assert!(unclaimed.iter().all(|d| kind(d) != "ClusterDomainClaim"), "domainClaims=false");
+}
+
+#[test]
+fn sender_identity_is_refused_with_a_broker_class_that_sends_no_tokens() {
+    let refused = render(&["--set", "auth.disabled=true", "--set", "oidc.enabled=true"]).unwrap_err();
+    assert!(refused.contains("oidc.enabled with broker.class RabbitMQBroker"), "{refused}");
+    let channel = render(&[
+        "--set",
+        "auth.disabled=true",
+        "--set",
+        "oidc.enabled=true",
+        "--set",
+        "broker.class=MTChannelBasedBroker",
+    ]);
+    assert!(channel.is_ok(), "a class that sends tokens: {channel:?}");
+}

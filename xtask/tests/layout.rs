@@ -1,5 +1,6 @@
 //! The layout the project promises, checked: one binary of a few lines per
-//! function, every module opening with a line on its job, migrations in order.
+//! function, every module opening with a line on its job, migrations in order,
+//! every script with a shebang runnable.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -84,4 +85,33 @@ fn migrations_are_numbered_in_order() {
             "migration {name} should start with {expected}"
         );
     }
+}
+
+/// Every file in `dir` and below.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files_under(&path, out) } else { out.push(path) }
+    }
+}
+
+#[test]
+fn every_script_with_a_shebang_runs_as_the_readme_calls_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut scripts = Vec::new();
+    files_under(&root().join("scripts"), &mut scripts);
+    let mut not_runnable = Vec::new();
+    for script in scripts {
+        let Ok(text) = std::fs::read_to_string(&script) else { continue };
+        let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+        if text.starts_with("#!") && mode & 0o111 == 0 {
+            not_runnable.push(script.strip_prefix(root()).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        not_runnable.is_empty(),
+        "a shebang without the run bit (git update-index --chmod=+x): {not_runnable:?}"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains("scripts/smoke.py ksvc.json"), "the README runs the smoke script directly");
 }

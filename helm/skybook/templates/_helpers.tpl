@@ -34,6 +34,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Refuses to render what would not work, or would be open to anyone. */}}
 {{- define "skybook.validate" -}}
+{{- if and .Values.oidc.enabled (eq .Values.broker.class "RabbitMQBroker") -}}
+{{- fail "skybook: oidc.enabled with broker.class RabbitMQBroker: eventing-rabbitmq sends no sender tokens, so every delivery (the dead-letter sink's too) would be refused. The consumers check event signatures on every class; turn sender identity on with broker.class Kafka or MTChannelBasedBroker" -}}
+{{- end -}}
 {{- if not .Values.existingSecret -}}
 {{- range $key, $value := .Values.secret -}}
 {{- if contains "change-me" (toString $value) -}}
