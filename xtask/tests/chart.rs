@@ -422,3 +422,59 @@ fn sender_identity_is_refused_with_a_broker_class_that_sends_no_tokens() {
     ]);
     assert!(channel.is_ok(), "a class that sends tokens: {channel:?}");
 }
+
+/// Seconds between the runs of a PingSource's schedule: `* * * * *` or
+/// `*/N * * * *`, the forms the chart uses.
+fn period_of(schedule: &str) -> u64 {
+    match schedule.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["*", "*", "*", "*", "*"] => 60,
+        [minutes, "*", "*", "*", "*"] => {
+            60 * minutes.strip_prefix("*/").and_then(|n| n.parse::<u64>().ok()).expect("*/N minutes")
+        }
+        _ => panic!("a schedule this check cannot read: {schedule}"),
+    }
+}
+
+/// Seconds in a Knative duration such as `6s` or `1m`.
+fn seconds(duration: &str) -> u64 {
+    match duration.strip_suffix('s') {
+        Some(s) => s.parse().unwrap(),
+        None => 60 * duration.strip_suffix('m').unwrap().parse::<u64>().unwrap(),
+    }
+}
+
+#[test]
+fn every_ticked_function_can_reach_zero_between_its_ticks() {
+    // Knative Serving 1.19's config-autoscaler, as the kind job installs it.
+    const STABLE_WINDOW: u64 = 60;
+    const SCALE_TO_ZERO_GRACE: u64 = 30;
+    // The longest a tick's work runs: relay-outbox's budget for a backlog.
+    const TICK_WORK: u64 = 20;
+    for values in ["fresh-cluster-values.yaml", "knative-values.yaml"] {
+        let objects = with_values(values);
+        let ticks: Vec<&Value> = objects.iter().filter(|d| kind(d) == "PingSource").collect();
+        assert!(ticks.len() >= 2, "{values}: the relay's and the reconciliation's ticks");
+        for tick in ticks {
+            let sink = tick["spec"]["sink"]["ref"]["name"].as_str().unwrap();
+            let service = objects
+                .iter()
+                .find(|d| {
+                    kind(d) == "Service" && d["apiVersion"] == "serving.knative.dev/v1" && name(d) == sink
+                })
+                .unwrap();
+            let annotations = &service["spec"]["template"]["metadata"]["annotations"];
+            assert_eq!(
+                annotations["autoscaling.knative.dev/min-scale"], "0",
+                "{values}: {sink} may go to zero"
+            );
+            let window =
+                annotations["autoscaling.knative.dev/window"].as_str().map_or(STABLE_WINDOW, seconds);
+            let period = period_of(tick["spec"]["schedule"].as_str().unwrap());
+            assert!(
+                TICK_WORK + window + SCALE_TO_ZERO_GRACE < period,
+                "{values}: {sink}, ticked every {period} s, keeps a pod for {TICK_WORK} s of work + a {window} s \
+                 window + {SCALE_TO_ZERO_GRACE} s of grace: it never reaches zero"
+            );
+        }
+    }
+}
