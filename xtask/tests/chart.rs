@@ -478,3 +478,43 @@ fn every_ticked_function_can_reach_zero_between_its_ticks() {
         }
     }
 }
+
+/// The files under `dir` in the order `kubectl apply -R` reads them
+/// (a depth-first walk, each directory's entries by name).
+fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            walk(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_plain_manifests_make_their_namespace_before_anything_in_it() {
+    let mut files = Vec::new();
+    walk(&root().join("knative"), &mut files);
+    let objects: Vec<Value> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            serde_norway::Deserializer::from_str(&text)
+                .map(|d| Value::deserialize(d).unwrap())
+                .filter(|v| !v.is_null())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(kind(&objects[0]), "Namespace", "the first object kubectl applies");
+    let namespace = name(&objects[0]);
+    for object in &objects[1..] {
+        if let Some(ns) = object["metadata"]["namespace"].as_str() {
+            assert_eq!(ns, namespace, "{} {}", kind(object), name(object));
+        }
+    }
+    // A helm install makes its namespace itself (--create-namespace).
+    let installed = render(&["--set", "auth.disabled=true"]).unwrap();
+    assert!(installed.iter().all(|d| kind(d) != "Namespace"));
+}
