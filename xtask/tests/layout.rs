@@ -115,3 +115,25 @@ fn every_script_with_a_shebang_runs_as_the_readme_calls_it() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     assert!(readme.contains("scripts/smoke.py ksvc.json"), "the README runs the smoke script directly");
 }
+
+#[test]
+fn the_readmes_install_is_the_kind_jobs() {
+    let read = |path: &str| std::fs::read_to_string(root().join(path)).unwrap();
+    let (readme, workflow, script) =
+        (read("README.md"), read(".github/workflows/ci.yml"), read("scripts/cluster/up.sh"));
+    let kind_job = workflow.split("\n  kind:\n").nth(1).unwrap().split("\n  deploy:\n").next().unwrap();
+    assert!(readme.contains("\nscripts/cluster/up.sh\n"), "the README runs the script");
+    assert!(kind_job.contains("scripts/cluster/up.sh"), "the kind job runs the same script");
+    for step in [
+        "scripts/cluster/prerequisites.sh",
+        "scripts/cluster/kind.sh",
+        "helm upgrade --install",
+        "scripts/smoke.py",
+    ] {
+        assert!(script.contains(step), "up.sh runs {step}");
+        assert!(
+            !kind_job.contains(step) || step == "scripts/smoke.py",
+            "the kind job does not run {step} beside the script"
+        );
+    }
+}
