@@ -49,10 +49,10 @@ pub fn client_of(settings: &Settings, caller: Option<&Caller>, headers: &HeaderM
     match settings.trusted_proxies.client(headers, peer) {
         // One IPv6 client holds a /64 at least: counted per address, it
         // could take a new one for every request.
-        IpAddr::V6(address) => {
-            let network = ipnet::Ipv6Net::new(address, 64).map(|n| n.trunc()).ok();
-            format!("ip:{}", network.map_or(address.to_string(), |n| n.to_string()))
-        }
+        IpAddr::V6(address) => match ipnet::Ipv6Net::new(address, 64) {
+            Ok(network) => format!("ip:{}", network.trunc()),
+            Err(_) => format!("ip:{address}"),
+        },
         address => format!("ip:{address}"),
     }
 }

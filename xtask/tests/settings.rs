@@ -80,11 +80,14 @@ fn keys(map: &Value) -> BTreeMap<String, String> {
 }
 
 /// What one function's container is given: each variable and its value
-/// (empty where it comes from a reference).
-fn environment(objects: &[Value], container: &Value) -> BTreeMap<String, String> {
-    let values: Value =
-        serde_norway::from_str(&std::fs::read_to_string(root().join("helm/skybook/values.yaml")).unwrap())
-            .unwrap();
+/// (empty where it comes from a reference). A Secret of the user's own
+/// (`existingSecret`) stands for `documented`, the keys `secret:` in
+/// values.yaml lists.
+fn environment(
+    objects: &[Value],
+    container: &Value,
+    documented: &BTreeSet<String>,
+) -> BTreeMap<String, String> {
     let find =
         |kind: &str, name: &str| objects.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name);
     let mut env = BTreeMap::new();
@@ -95,8 +98,7 @@ fn environment(objects: &[Value], container: &Value) -> BTreeMap<String, String>
         if let Some(name) = source["secretRef"]["name"].as_str() {
             match find("Secret", name) {
                 Some(secret) => env.extend(keys(&secret["stringData"])),
-                // A Secret of the user's own: the keys `secret:` documents.
-                None => env.extend(keys(&values["secret"]).into_keys().map(|k| (k, "given".to_owned()))),
+                None => env.extend(documented.iter().map(|k| (k.clone(), "given".to_owned()))),
             }
         }
     }
@@ -110,6 +112,10 @@ fn environment(objects: &[Value], container: &Value) -> BTreeMap<String, String>
 #[test]
 fn every_variable_the_chart_sets_is_read_and_every_function_gets_what_it_needs() {
     let read = settings_read();
+    let values: Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join("helm/skybook/values.yaml")).unwrap())
+            .unwrap();
+    let documented: BTreeSet<String> = keys(&values["secret"]).into_keys().collect();
     let specs: BTreeMap<&str, shared::Function> = [
         ai::functions(),
         bookings::functions(),
@@ -133,7 +139,7 @@ fn every_variable_the_chart_sets_is_read_and_every_function_gets_what_it_needs()
             let name = service["metadata"]["name"].as_str().unwrap();
             let function = specs.get(name).unwrap_or_else(|| panic!("{values}: {name} is no function"));
             let container = &service["spec"]["template"]["spec"]["containers"][0];
-            let env = environment(&objects, container);
+            let env = environment(&objects, container, &documented);
             let expanded: String = env.values().cloned().collect();
             for variable in env.keys() {
                 // Set only to be spliced into another (`$(DB_PASSWORD)`).

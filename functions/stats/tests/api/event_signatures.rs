@@ -39,11 +39,7 @@ fn keys(key: &str) -> EventKeys {
 
 #[tokio::test]
 async fn only_an_event_this_deployment_signed_is_applied() {
-    let world = World::new().await;
-    let (_, flight) = world.route("Arequipa", "SG1").await;
-    world.book(&flight, "Ana", 30, false).await;
-    world.sink.wait_for(1).await;
-    let event = world.booking_events().remove(0);
+    let (world, event) = World::booked("Arequipa", "SG1").await;
     assert!(event.header("ce-skybooksig").is_some_and(|s| s.starts_with("v1=")), "signed as sent");
 
     // A booking of 0.01 under the same attributes: what a forger would send.
@@ -99,11 +95,7 @@ async fn only_an_event_this_deployment_signed_is_applied() {
 
 #[tokio::test]
 async fn a_key_being_rotated_in_still_verifies_events_signed_with_the_old_one() {
-    let world = World::new().await;
-    let (_, flight) = world.route("Tacna", "SG2").await;
-    world.book(&flight, "Ana", 30, false).await;
-    world.sink.wait_for(1).await;
-    let event = world.booking_events().remove(0);
+    let (world, event) = World::booked("Tacna", "SG2").await;
     let rotating = TestApp::spawn_with(
         record_booking_stats::function(),
         &[

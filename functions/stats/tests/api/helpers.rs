@@ -99,6 +99,16 @@ impl World {
         self.book.json(&data, None).await.expect(200).json()["id"].as_str().unwrap().to_owned()
     }
 
+    /// A world with one booking made, and the skybook.booking.created it emitted.
+    pub async fn booked(destination: &str, flight: &str) -> (World, Received) {
+        let world = World::new().await;
+        let (_, flight) = world.route(destination, flight).await;
+        world.book(&flight, "Ana", 30, false).await;
+        world.sink.wait_for(1).await;
+        let event = world.booking_events().remove(0);
+        (world, event)
+    }
+
     /// Hands an event the commands published to the consumer of its type.
     pub async fn deliver(&self, event: &Received) -> u16 {
         let consumer = match event.header("ce-type") {

@@ -58,19 +58,9 @@ async fn deliver(consumer: &TestApp, event: &Received, token: Option<&str>) -> (
     (response.status, String::from_utf8_lossy(&response.body).into_owned())
 }
 
-/// A world with one booking made, and the skybook.booking.created it emitted.
-async fn booked(destination: &str, flight: &str) -> (World, Received) {
-    let world = World::new().await;
-    let (_, flight) = world.route(destination, flight).await;
-    world.book(&flight, "Ana", 30, false).await;
-    world.sink.wait_for(1).await;
-    let event = world.booking_events().remove(0);
-    (world, event)
-}
-
 #[tokio::test]
 async fn only_a_valid_token_from_an_allowed_sender_gets_an_event_applied() {
-    let (world, event) = booked("Lima", "SI1").await;
+    let (world, event) = World::booked("Lima", "SI1").await;
     let jwks = serve_jwks().await;
     let redis = world.redis.url.clone();
     let guarded = TestApp::spawn_with(
@@ -113,7 +103,7 @@ async fn only_a_valid_token_from_an_allowed_sender_gets_an_event_applied() {
 
 #[tokio::test]
 async fn without_oidc_a_consumer_takes_events_as_before() {
-    let (world, event) = booked("Cusco", "SI2").await;
+    let (world, event) = World::booked("Cusco", "SI2").await;
     assert_eq!(deliver(&world.record, &event, None).await.0, 202);
     assert_eq!(world.stats().await["total_bookings"], 1);
 }
