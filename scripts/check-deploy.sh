@@ -40,7 +40,9 @@ check-jsonschema --check-metaschema schemas/*.json
 python3 scripts/check-schemas.py "$renders/knative"
 echo "check: kubernetes-validate the kind job's Jaeger"
 kubernetes-validate --quiet scripts/cluster/jaeger.yaml
-python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" scripts/cluster/traces.py
+for script in scripts/cluster/*.py; do
+  python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read())" "$script"
+done
 echo "check: actionlint, workflow schema"
 actionlint .github/workflows/*.yml
 check-jsonschema -q --builtin-schema vendor.github-workflows .github/workflows/*.yml

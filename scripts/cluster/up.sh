@@ -37,6 +37,8 @@ helm upgrade --install skybook helm/skybook --namespace skybook --create-namespa
   --set image.repository="$REPOSITORY" --set image.tag="$TAG" \
   "$@" --wait --timeout 15m
 kubectl wait ksvc --all -n skybook --for=condition=Ready --timeout=10m
+# Every function has its first pod now: the most the cluster asks for.
+python3 scripts/cluster/budget.py report
 
 mkdir -p target
 kubectl get ksvc -n skybook -o json > target/ksvc.json

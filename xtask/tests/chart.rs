@@ -5,58 +5,13 @@
 //! render (or made by an operator from an object in it); and the
 //! PostgreSQL connection budget holds.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::process::Command;
 
-use serde::Deserialize;
 use serde_norway::Value;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-/// `helm template` with these arguments: the objects, or helm's error.
-fn render(args: &[&str]) -> Result<Vec<Value>, String> {
-    let helm = root().join("target/tools/bin/helm");
-    assert!(helm.exists(), "helm is installed by scripts/tools.sh (the test command runs it)");
-    let output = Command::new(helm)
-        .args(["template", "skybook", "--namespace", "skybook"])
-        .arg(root().join("helm/skybook"))
-        .args(args)
-        .output()
-        .unwrap();
-    if !output.status.success() {
-        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-    }
-    let text = String::from_utf8(output.stdout).unwrap();
-    Ok(serde_norway::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).unwrap())
-        .filter(|v| !v.is_null())
-        .collect())
-}
-
-fn with_values(file: &str) -> Vec<Value> {
-    let path = root().join("helm/skybook/ci").join(file);
-    render(&["--values", path.to_str().unwrap()]).unwrap()
-}
-
-fn kind(doc: &Value) -> &str {
-    doc["kind"].as_str().unwrap()
-}
-
-fn name(doc: &Value) -> &str {
-    doc["metadata"]["name"].as_str().unwrap()
-}
-
-/// The pod spec of a workload, if it is one.
-fn pod(doc: &Value) -> Option<&Value> {
-    match kind(doc) {
-        "Service" if doc["apiVersion"] == "serving.knative.dev/v1" => Some(&doc["spec"]["template"]["spec"]),
-        "Job" | "Deployment" => Some(&doc["spec"]["template"]["spec"]),
-        _ => None,
-    }
-}
+use support::{kind, name, pod, render, root, with_values};
 
 /// What a pod needs to exist before it can start: (kind, name).
 fn references(pod: &Value) -> BTreeSet<Key> {
@@ -497,16 +452,8 @@ fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
 fn the_plain_manifests_make_their_namespace_before_anything_in_it() {
     let mut files = Vec::new();
     walk(&root().join("knative"), &mut files);
-    let objects: Vec<Value> = files
-        .iter()
-        .flat_map(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            serde_norway::Deserializer::from_str(&text)
-                .map(|d| Value::deserialize(d).unwrap())
-                .filter(|v| !v.is_null())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let objects: Vec<Value> =
+        files.iter().flat_map(|f| support::documents(&std::fs::read_to_string(f).unwrap())).collect();
     assert_eq!(kind(&objects[0]), "Namespace", "the first object kubectl applies");
     let namespace = name(&objects[0]);
     for object in &objects[1..] {

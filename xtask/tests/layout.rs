@@ -127,6 +127,7 @@ fn the_readmes_install_is_the_kind_jobs() {
     for step in [
         "scripts/cluster/prerequisites.sh",
         "scripts/cluster/kind.sh",
+        "scripts/cluster/budget.py report",
         "helm upgrade --install",
         "scripts/smoke.py",
     ] {
