@@ -6,9 +6,9 @@
 # skybook-migrate). Building several images in a row (or with
 # `docker buildx bake`) reuses the builder stage: it does not depend on FUNCTION.
 
-ARG RUST_VERSION=1.95
-
-FROM rust:${RUST_VERSION}-slim-bookworm AS chef
+# Base images by digest: a rebuild of a tag cannot change what ships. The
+# tag beside each says what the digest was (docker buildx imagetools inspect).
+FROM rust:1.95-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS chef
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools \
@@ -39,7 +39,7 @@ RUN test -n "${FUNCTION}" && test -x "/out/${FUNCTION}" \
 
 # distroless/static: CA certificates, no shell, user 65532; the root
 # filesystem can be mounted read-only (the binary writes nothing).
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 ARG FUNCTION
 COPY --from=builder /out/${FUNCTION} /function
 USER 65532:65532

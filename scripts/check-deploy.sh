@@ -48,7 +48,7 @@ actionlint .github/workflows/*.yml
 check-jsonschema -q --builtin-schema vendor.github-workflows .github/workflows/*.yml
 echo "check: hadolint, shellcheck"
 hadolint Dockerfile
-shellcheck scripts/*.sh scripts/cluster/*.sh .ci/run
+shellcheck scripts/*.sh scripts/cluster/*.sh scripts/release/*.sh .ci/run
 echo "check: skaffold.yaml"
 check-jsonschema -q --schemafile scripts/skaffold.schema.json skaffold.yaml
 # func's schema as knative/func publishes it at knative-v1.19.0 (in its

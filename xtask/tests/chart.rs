@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use serde_norway::Value;
 use support::{kind, name, pod, render, root, with_values};
@@ -434,24 +433,9 @@ fn every_ticked_function_can_reach_zero_between_its_ticks() {
     }
 }
 
-/// The files under `dir` in the order `kubectl apply -R` reads them
-/// (a depth-first walk, each directory's entries by name).
-fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml") {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn the_plain_manifests_make_their_namespace_before_anything_in_it() {
-    let mut files = Vec::new();
-    walk(&root().join("knative"), &mut files);
+    let files = support::yaml_files(&root().join("knative"));
     let objects: Vec<Value> =
         files.iter().flat_map(|f| support::documents(&std::fs::read_to_string(f).unwrap())).collect();
     assert_eq!(kind(&objects[0]), "Namespace", "the first object kubectl applies");

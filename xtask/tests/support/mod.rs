@@ -64,3 +64,19 @@ pub fn pod(doc: &Value) -> Option<&Value> {
         _ => None,
     }
 }
+
+/// The YAML files under `dir` in the order `kubectl apply -R` reads them
+/// (a depth-first walk, each directory's entries by name).
+pub fn yaml_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    let mut out = Vec::new();
+    for path in entries {
+        if path.is_dir() {
+            out.extend(yaml_files(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            out.push(path);
+        }
+    }
+    out
+}
