@@ -1,7 +1,7 @@
 //! The one list of functions (`functions:` in `helm/skybook/values.yaml`)
 //! and the files written from it: skaffold.yaml, docker-compose.yml,
-//! docker-bake.json and a func.yaml per function. The chart renders knative/
-//! from the same list.
+//! and docker-bake.json. The chart renders knative/ from the same list, and
+//! each func.yaml follows its rendered Service (func_yaml.rs).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -212,26 +212,4 @@ pub fn bake(functions: &[Function]) -> anyhow::Result<String> {
         "target": targets,
     });
     Ok(serde_json::to_string_pretty(&bake)? + "\n")
-}
-
-/// `functions/<slice>/func/<name>/func.yaml`: the function as Knative
-/// Functions (`func`) sees it, so `func invoke` and `func deploy --image`
-/// work on the prebuilt image; `subscriptions` are the event types the
-/// chart's Triggers route to it (what `func subscribe` would write).
-pub fn func_yaml(function: &Function, subscriptions: &[String]) -> String {
-    let mut out = format!(
-        "# {GENERATED}\n# For Knative Functions: `func invoke` sends it an event, `func deploy --image \
-         <image>@sha256:<digest>`\n# deploys the prebuilt image (see the README). Skybook as a whole deploys with the chart.\n\
-         specVersion: 0.36.0\nname: {name}\nruntime: rust\ncreated: 2026-11-01T00:00:00Z\ninvoke: cloudevent\n\
-         deploy:\n  namespace: skybook\n  serviceAccountName: skybook\n  healthEndpoints:\n\
-         \x20   liveness: /health/liveness\n    readiness: /health/readiness\n",
-        name = function.name
-    );
-    if !subscriptions.is_empty() {
-        out.push_str("  subscriptions:\n");
-        for ty in subscriptions {
-            let _ = write!(out, "    - source: default\n      filters:\n        type: {ty}\n");
-        }
-    }
-    out
 }

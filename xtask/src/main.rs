@@ -10,6 +10,7 @@ mod context;
 mod contracts;
 mod dev;
 mod faults;
+mod func_yaml;
 mod fuzz;
 mod issuer;
 mod manifests;

@@ -2,7 +2,8 @@
 //! types (`schemas/`, the chart's `files/contracts.json`), renders the Helm
 //! chart into `knative/` (one file per object family, with
 //! `helm/skybook/ci/knative-values.yaml`) and writes skaffold.yaml,
-//! docker-compose.yml and docker-bake.json from the list of functions, so
+//! docker-compose.yml and docker-bake.json from the list of functions and a
+//! func.yaml per function from its rendered Service, so
 //! each fact has one source; `--check` fails on any drift.
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::{catalog, contracts, services};
+use crate::{catalog, contracts, func_yaml, services};
 
 const HEADER: &str = "# Rendered from helm/skybook with helm/skybook/ci/knative-values.yaml by `cargo xtask manifests`. Do not edit.\n";
 
@@ -55,14 +56,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     files.insert(root.join("skaffold.yaml"), catalog::skaffold(&functions));
     files.insert(root.join("docker-compose.yml"), catalog::compose(&functions));
     files.insert(root.join("docker-bake.json"), catalog::bake(&functions)?);
-    let triggers = files.get(&knative.join("eventing/triggers.yaml")).cloned().unwrap_or_default();
-    let routed = subscriptions(&triggers)?;
     let mut func_files = Vec::new();
     for (slice, name) in catalog::binaries(&root)? {
-        let Some(function) = functions.iter().find(|f| f.name == name) else { continue };
+        let service = knative.join("services").join(format!("{name}.yaml"));
+        let Some(rendered) = files.get(&service) else { continue };
+        let service: serde_norway::Value = serde_norway::from_str(rendered).context("a rendered Service")?;
         let path = root.join("functions").join(&slice).join("func").join(&name).join("func.yaml");
-        let types = routed.get(&name).cloned().unwrap_or_default();
-        files.insert(path.clone(), catalog::func_yaml(function, &types));
+        files.insert(path.clone(), func_yaml::from_service(&service)?);
         func_files.push(path);
     }
     let stale: Vec<PathBuf> = rendered_files_on_disk(&knative)?
@@ -102,22 +102,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("manifests: wrote {} files", files.len());
     Ok(())
-}
-
-/// The event types the rendered Triggers route to each subscriber.
-fn subscriptions(triggers: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
-    use serde::Deserialize;
-    let mut routed: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for document in serde_norway::Deserializer::from_str(triggers) {
-        let trigger = serde_norway::Value::deserialize(document).context("triggers.yaml")?;
-        let spec = &trigger["spec"];
-        let subscriber = spec["subscriber"]["ref"]["name"].as_str();
-        let ty = spec["filter"]["attributes"]["type"].as_str();
-        if let (Some(subscriber), Some(ty)) = (subscriber, ty) {
-            routed.entry(subscriber.to_owned()).or_default().push(ty.to_owned());
-        }
-    }
-    Ok(routed)
 }
 
 /// The func.yaml files there are: `functions/<slice>/func/<name>/func.yaml`.
