@@ -35,9 +35,9 @@ python3 -m json.tool helm/skybook/files/dashboard.json >/dev/null
 echo "check: kubernetes-validate and the Knative kinds of knative/"
 find knative -name '*.yaml' -print0 | xargs -0 kubernetes-validate --quiet 2>&1 | { grep -v "^WARN .*Couldn't find schema" || true; }
 node scripts/validate-kinds.mjs knative
-echo "check: every published schema is a valid JSON Schema, named by an EventType's dataschema"
+echo "check: every published schema is a valid JSON Schema, named by an EventType stored as written"
 check-jsonschema --check-metaschema schemas/*.json
-python3 scripts/check-schemas.py "$renders/knative"
+"$root/target/tools/venv/bin/python" scripts/check-schemas.py "$renders/knative"
 echo "check: kubernetes-validate the kind job's Jaeger"
 kubernetes-validate --quiet scripts/cluster/jaeger.yaml
 for script in scripts/cluster/*.py; do

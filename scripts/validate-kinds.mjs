@@ -1,7 +1,8 @@
 // Validates every Knative and CloudNativePG object under the given
 // directories against the @kubernetes-models schemas (kubernetes-validate
 // knows only core kinds). Exits 1 on the first invalid object. Kinds with no
-// model here (EventType v1beta2, RabbitmqCluster, RabbitmqBrokerConfig) are
+// model here (EventType v1beta2, checked by check-schemas.py against its CRD;
+// RabbitmqCluster, RabbitmqBrokerConfig) are
 // listed, not checked.
 import fs from "node:fs";
 import path from "node:path";
