@@ -12,5 +12,5 @@ kubectl patch service/kourier -n kourier-system --type merge \
   -p '{"spec":{"type":"NodePort","ports":[{"name":"http2","port":80,"protocol":"TCP","targetPort":8080,"nodePort":31080}]}}'
 kubectl patch configmap/config-domain -n knative-serving --type merge -p '{"data":{"127.0.0.1.sslip.io":""}}'
 kubectl patch configmap/config-deployment -n knative-serving --type merge \
-  -p "{\"data\":{\"registries-skipping-tag-resolving\":\"kind.local\",\"queue-sidecar-cpu-request\":\"$queue_proxy_cpu\"}}"
+  -p "{\"data\":{\"registries-skipping-tag-resolving\":\"kind.local,ko.local,dev.local\",\"queue-sidecar-cpu-request\":\"$queue_proxy_cpu\"}}"
 python3 budget.py trim

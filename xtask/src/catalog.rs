@@ -89,19 +89,20 @@ const GENERATED: &str = "Generated from the `functions:` list in helm/skybook/va
 pub fn skaffold(functions: &[Function]) -> String {
     let mut images: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
     images.push(MIGRATE);
-    let mut out = format!(
-        "# {GENERATED}\n# Builds every image (one Dockerfile, FUNCTION names the binary) and deploys the chart:\n\
-         # `skaffold run` (with the Secret skybook-secrets in place) or `skaffold dev` (auth off, debug logs).\n\
-         apiVersion: skaffold/v4beta11\nkind: Config\nmetadata:\n  name: skybook\nbuild:\n  tagPolicy:\n    gitCommit: {{}}\n\
-         \x20 local:\n    useBuildkit: true\n    concurrency: 1\n  artifacts:\n"
-    );
-    for image in &images {
-        let _ = write!(
-            out,
-            "    - image: skybook/{image}\n      docker:\n        dockerfile: Dockerfile\n        buildArgs:\n          FUNCTION: {image}\n"
-        );
-    }
-    let release = |indent: &str, values: &str| {
+    let artifacts = |indent: &str, prefix: &str| {
+        let mut a = format!("{indent}artifacts:\n");
+        for image in &images {
+            let _ = write!(
+                a,
+                "{indent}  - image: {prefix}{image}\n{indent}    docker:\n{indent}      dockerfile: Dockerfile\n\
+                 {indent}      buildArgs:\n{indent}        FUNCTION: {image}\n"
+            );
+        }
+        a
+    };
+    // skaffold names each image's reference IMAGE_FULLY_QUALIFIED_<name, non-alphanumerics as _>.
+    let release = |indent: &str, prefix: &str, values: &str| {
+        let var = |image: &str| format!("{prefix}{image}").replace(['-', '.', '/'], "_");
         let mut r = format!(
             "{indent}releases:\n{indent}  - name: skybook\n{indent}    chartPath: helm/skybook\n\
              {indent}    namespace: skybook\n{indent}    createNamespace: true\n{values}\
@@ -109,28 +110,46 @@ pub fn skaffold(functions: &[Function]) -> String {
              {indent}    setValueTemplates:\n"
         );
         for f in functions {
-            let var = f.name.replace('-', "_");
             let _ = writeln!(
                 r,
-                "{indent}      functions.{}.image: \"{{{{.IMAGE_FULLY_QUALIFIED_skybook_{var}}}}}\"",
-                f.name
+                "{indent}      functions.{}.image: \"{{{{.IMAGE_FULLY_QUALIFIED_{}}}}}\"",
+                f.name,
+                var(&f.name)
             );
         }
-        let _ = writeln!(
-            r,
-            "{indent}      migrateImage: \"{{{{.IMAGE_FULLY_QUALIFIED_skybook_skybook_migrate}}}}\""
-        );
+        let _ =
+            writeln!(r, "{indent}      migrateImage: \"{{{{.IMAGE_FULLY_QUALIFIED_{}}}}}\"", var(MIGRATE));
         r
     };
+    let mut out = format!(
+        "# {GENERATED}\n# Builds every image (one Dockerfile, FUNCTION names the binary) and deploys the chart:\n\
+         # `skaffold run --default-repo <registry>` (with the Secret skybook-secrets in place) or\n\
+         # `skaffold dev` (auth off, debug logs), whose images stay local as dev.local/...: a name\n\
+         # Knative does not resolve in a registry (registries-skipping-tag-resolving).\n\
+         apiVersion: skaffold/v4beta11\nkind: Config\nmetadata:\n  name: skybook\nbuild:\n  tagPolicy:\n    gitCommit: {{}}\n\
+         \x20 local:\n    useBuildkit: true\n    concurrency: 1\n"
+    );
+    out.push_str(&artifacts("  ", "skybook/"));
     out.push_str("deploy:\n  helm:\n");
-    out.push_str(&release("    ", "        setValues:\n          existingSecret: skybook-secrets\n"));
-    out.push_str("profiles:\n  - name: dev\n    activation:\n      - command: dev\n    build:\n      local:\n        push: false\n    deploy:\n      helm:\n");
+    out.push_str(&release(
+        "    ",
+        "skybook/",
+        "        setValues:\n          existingSecret: skybook-secrets\n",
+    ));
+    out.push_str("profiles:\n  - name: dev\n    activation:\n      - command: dev\n    build:\n      local:\n        push: false\n");
+    out.push_str(&artifacts("      ", DEV_PREFIX));
+    out.push_str("    deploy:\n      helm:\n");
     out.push_str(&release(
         "        ",
+        DEV_PREFIX,
         "            setValues:\n              auth.disabled: true\n              config.RUST_LOG: debug\n              config.LOG_FORMAT: pretty\n",
     ));
     out
 }
+
+/// Where `skaffold dev` names the images it keeps local: a registry Knative
+/// never resolves tags in (its default registries-skipping-tag-resolving).
+const DEV_PREFIX: &str = "dev.local/skybook/";
 
 /// docker-compose.yml: the services, the local broker and every function,
 /// on ports from 8081 in the list's order.

@@ -83,6 +83,36 @@ fn every_function_has_one_service_one_artifact_one_chart_entry() {
     assert_eq!(chart.len(), functions.len(), "chart entries without a function: {chart:?}");
 }
 
+/// The registries Knative Serving resolves no tag in: its default
+/// `registries-skipping-tag-resolving` (knative/serving knative-v1.19.9,
+/// pkg/deployment/config.go).
+const UNRESOLVED_REGISTRIES: [&str; 3] = ["kind.local", "ko.local", "dev.local"];
+
+#[test]
+fn images_that_skaffold_keeps_local_are_ones_knative_does_not_look_up() {
+    let skaffold = &documents(&root().join("skaffold.yaml"))[0];
+    let kind_sh = std::fs::read_to_string(root().join("scripts/cluster/kind.sh")).unwrap();
+    for registry in UNRESOLVED_REGISTRIES {
+        assert!(kind_sh.contains(registry), "kind.sh keeps {registry} among the registries Knative skips");
+    }
+    let mut local = 0;
+    for profile in skaffold["profiles"].as_sequence().unwrap() {
+        if profile["build"]["local"]["push"] != Value::Bool(false) {
+            continue;
+        }
+        for artifact in profile["build"]["artifacts"].as_sequence().unwrap() {
+            let image = artifact["image"].as_str().unwrap();
+            let registry = image.split('/').next().unwrap();
+            assert!(
+                UNRESOLVED_REGISTRIES.contains(&registry),
+                "{image}: never pushed, and Knative would look its tag up in a registry"
+            );
+            local += 1;
+        }
+    }
+    assert!(local > 20, "the dev profile builds every image without pushing");
+}
+
 #[test]
 fn every_trigger_and_source_reaches_a_service() {
     let manifests = manifests();
