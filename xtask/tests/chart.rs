@@ -313,28 +313,6 @@ fn by_default_a_function_pod_takes_traffic_from_knatives_data_path_only_and_redi
 }
 
 #[test]
-fn events_are_signed_by_default_with_a_key_the_chart_makes_or_one_given() {
-    let key_of = |objects: &[Value]| {
-        let secret = objects.iter().find(|d| kind(d) == "Secret" && name(d) == "skybook-secrets").unwrap();
-        secret["stringData"]["EVENT_SIGNING_KEYS"].as_str().unwrap().to_owned()
-    };
-    let made = key_of(&render(&["--set", "auth.disabled=true"]).unwrap());
-    assert!(made.len() >= 32 && made.chars().all(|c| c.is_ascii_alphanumeric()), "{made}");
-    let given = "a-key-of-thirty-two-characters-00,an-old-key-being-rotated-out-0000";
-    let objects = render(&[
-        "--set",
-        "auth.disabled=true",
-        "--set",
-        &format!("secret.EVENT_SIGNING_KEYS={}", given.replace(',', "\\,")),
-    ])
-    .unwrap();
-    assert_eq!(key_of(&objects), given);
-    let short =
-        render(&["--set", "auth.disabled=true", "--set", "secret.EVENT_SIGNING_KEYS=short"]).unwrap_err();
-    assert!(short.contains("secret.EVENT_SIGNING_KEYS: each key is 32 characters or more"), "{short}");
-}
-
-#[test]
 fn each_public_domain_comes_with_the_claim_knative_maps_it_by() {
     let objects = with_values("hpa-values.yaml");
     let of_kind = |wanted: &str| -> BTreeMap<String, &Value> {

@@ -156,3 +156,40 @@ seccompProfile:
 {{- end -}}
 {{- join "," $subjects -}}
 {{- end -}}
+
+
+{{/* The secrets the chart makes when they are not given (the event signing
+     key, the Redis password), resolved once per render into .Values so every
+     template sees the same ones: the value given, else the one the cluster
+     holds (lookup), else a new one. */}}
+{{- define "skybook.resolveSecrets" -}}
+{{- if not (hasKey .Values "_resolved") -}}
+{{- $_ := set .Values "_resolved" true -}}
+{{- if not .Values.existingSecret -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace "skybook-secrets" -}}
+{{- $kept := index (($existing | default dict).data | default dict) "EVENT_SIGNING_KEYS" -}}
+{{- if not .Values.secret.EVENT_SIGNING_KEYS -}}
+{{- if not .Values.generateSecrets -}}
+{{- fail "skybook: generateSecrets is off (a render without a cluster cannot keep what it makes): set secret.EVENT_SIGNING_KEYS (openssl rand -hex 32) or existingSecret" -}}
+{{- end -}}
+{{- $_ := set .Values.secret "EVENT_SIGNING_KEYS" (empty $kept | ternary (randAlphaNum 64) (toString $kept | b64dec)) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.redis.create (not .Values.redis.password) -}}
+{{- if not .Values.generateSecrets -}}
+{{- fail "skybook: generateSecrets is off (a render without a cluster cannot keep what it makes): set redis.password" -}}
+{{- end -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace "skybook-redis" -}}
+{{- $kept := index (($existing | default dict).data | default dict) "password" -}}
+{{- $_ := set .Values.redis "password" (empty $kept | ternary (randAlphaNum 32) (toString $kept | b64dec)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A digest of the secrets the chart writes, on every pod that reads them:
+     a changed key or password rolls the pods (they read it at start). */}}
+{{- define "skybook.secretsChecksum" -}}
+{{- include "skybook.resolveSecrets" . -}}
+{{- $secrets := ternary dict .Values.secret (not (empty .Values.existingSecret)) -}}
+{{- dict "secret" $secrets "redis" (ternary .Values.redis.password "" .Values.redis.create) | toJson | sha256sum | trunc 16 -}}
+{{- end -}}
