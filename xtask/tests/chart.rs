@@ -427,3 +427,27 @@ fn the_plain_manifests_make_their_namespace_before_anything_in_it() {
     let installed = render(&["--set", "auth.disabled=true"]).unwrap();
     assert!(installed.iter().all(|d| kind(d) != "Namespace"));
 }
+
+#[test]
+fn the_dashboard_and_the_alerts_carry_the_labels_kube_prometheus_stack_selects() {
+    // kube-prometheus-stack (prometheus-community/helm-charts): Grafana's
+    // sidecar takes ConfigMaps labelled grafana_dashboard: "1" in every
+    // namespace; the Prometheus's ruleSelector is `release: <its release>`.
+    let objects = with_values("observability-values.yaml");
+    let dashboard =
+        objects.iter().find(|d| kind(d) == "ConfigMap" && name(d) == "skybook-dashboard").unwrap();
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let rule = objects.iter().find(|d| kind(d) == "PrometheusRule").unwrap();
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    let other = render(&[
+        "--set",
+        "auth.disabled=true",
+        "--set",
+        "observability.alerts.enabled=true",
+        "--set",
+        "observability.alerts.labels.release=monitoring",
+    ])
+    .unwrap();
+    let rule = other.iter().find(|d| kind(d) == "PrometheusRule").unwrap();
+    assert_eq!(rule["metadata"]["labels"]["release"], "monitoring");
+}
