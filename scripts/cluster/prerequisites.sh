@@ -4,6 +4,7 @@
 # Knative Serving with Kourier, Knative Eventing, cert-manager, the RabbitMQ
 # cluster and messaging topology operators, the RabbitMQ broker, and the
 # CloudNativePG operator. Needs kubectl pointed at the cluster.
+# HPA=1: also Serving's HPA autoscaler, for autoscaling.class=hpa.
 set -euo pipefail
 
 SERVING=knative-v1.19.9
@@ -24,6 +25,9 @@ kubectl apply -f "https://github.com/knative/serving/releases/download/$SERVING/
 kubectl apply -f "https://github.com/knative-extensions/net-kourier/releases/download/$KOURIER/kourier.yaml"
 kubectl patch configmap/config-network -n knative-serving --type merge \
   -p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
+if [ -n "${HPA:-}" ]; then
+  kubectl apply -f "https://github.com/knative/serving/releases/download/$SERVING/serving-hpa.yaml"
+fi
 ready knative-serving
 ready kourier-system
 

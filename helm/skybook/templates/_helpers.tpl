@@ -193,3 +193,25 @@ seccompProfile:
 {{- $secrets := ternary dict .Values.secret (not (empty .Values.existingSecret)) -}}
 {{- dict "secret" $secrets "redis" (ternary .Values.redis.password "" .Values.redis.create) | toJson | sha256sum | trunc 16 -}}
 {{- end -}}
+
+
+{{/* Refusals only the cluster can decide, from what lookup found there (all
+     empty under `helm template`, which then refuses nothing): the HPA class
+     without Serving's HPA autoscaler, and a Broker whose class would change
+     (Eventing refuses it: the class annotation is immutable). Called with
+     (dict "root" $ "serving" <Namespace knative-serving> "hpa" <Deployment
+     autoscaler-hpa> "broker" <the release's Broker>). */}}
+{{- define "skybook.clusterRefusals" -}}
+{{- $v := .root.Values -}}
+{{- $hpa := eq $v.autoscaling.class "hpa" -}}
+{{- range $v.functions -}}{{- if eq (dig "autoscaling" "class" "" .) "hpa" -}}{{- $hpa = true -}}{{- end -}}{{- end -}}
+{{- if and $hpa .serving (not .hpa) -}}
+{{- fail "skybook: autoscaling.class hpa needs Knative Serving's HPA autoscaler (serving-hpa.yaml, the Deployment autoscaler-hpa in knative-serving), which this cluster does not run: install it (HPA=1 scripts/cluster/prerequisites.sh) or use the class kpa" -}}
+{{- end -}}
+{{- with .broker -}}
+{{- $class := index (.metadata.annotations | default dict) "eventing.knative.dev/broker.class" -}}
+{{- if and $class (ne $class $v.broker.class) -}}
+{{- fail (printf "skybook: the Broker %s is of class %s and Knative cannot change a Broker's class to %s. To move: stop the producers' traffic, let the Broker drain (its queues empty, relay-outbox with nothing pending), kubectl delete broker %s -n %s, then upgrade with the new class; or keep broker.class=%s" .metadata.name $class $v.broker.class .metadata.name .metadata.namespace $class) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

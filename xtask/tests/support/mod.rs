@@ -14,11 +14,16 @@ pub fn root() -> PathBuf {
 
 /// `helm template` with these arguments: the objects, or helm's error.
 pub fn render(args: &[&str]) -> Result<Vec<Value>, String> {
+    render_chart(&root().join("helm/skybook"), args)
+}
+
+/// `helm template` of the chart at `chart`.
+pub fn render_chart(chart: &std::path::Path, args: &[&str]) -> Result<Vec<Value>, String> {
     let helm = root().join("target/tools/bin/helm");
     assert!(helm.exists(), "helm is installed by scripts/tools.sh (the test command runs it)");
     let output = Command::new(helm)
         .args(["template", "skybook", "--namespace", "skybook"])
-        .arg(root().join("helm/skybook"))
+        .arg(chart)
         .args(args)
         .output()
         .unwrap();
