@@ -138,3 +138,24 @@ fn the_readmes_install_is_the_kind_jobs() {
         );
     }
 }
+
+#[test]
+fn images_loaded_into_kind_carry_no_attestations() {
+    // kind load docker-image fails on an image index with attestation
+    // manifests (kubernetes-sigs/kind #3795), which buildx adds by default.
+    let workflow: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(root().join(".github/workflows/ci.yml")).unwrap())
+            .unwrap();
+    let loads: Vec<&serde_norway::Value> = workflow["jobs"]["images"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|s| s["with"]["load"] == serde_norway::Value::Bool(true))
+        .collect();
+    assert!(!loads.is_empty(), "the images job loads the images the kind job uses");
+    for step in loads {
+        assert_eq!(step["with"]["provenance"], serde_norway::Value::Bool(false), "{step:?}");
+    }
+    let up = std::fs::read_to_string(root().join("scripts/cluster/up.sh")).unwrap();
+    assert!(up.contains("docker buildx bake --file docker-bake.json --load --provenance=false"));
+}
