@@ -16,6 +16,9 @@ pub struct Destination {
     pub allows_pets: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Orders the destination's updates as they committed: the stats keep
+    /// the name of the highest.
+    pub version: i64,
 }
 
 impl Reply for Destination {

@@ -98,13 +98,27 @@ pub fn function() -> Function {
 
 pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<Done<Destination>> {
     let changes = DestinationChanges::try_from(input)?;
+    let destination = apply(tx.conn(), &changes).await?;
+    // The stats show destinations by name: they learn of a rename from this.
+    tx.emit(DESTINATION_UPDATED, destination.id.to_string(), &destination).await?;
+    tx.commit(destination).await
+}
+
+/// Applies the changes in the caller's transaction. The new version is read
+/// under the row's lock, so it is above the version of any update committed
+/// before this one, and never below the wall clock (see migration 0006).
+pub async fn apply<'c>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+    changes: &DestinationChanges,
+) -> Result<Destination> {
     let destination: Option<Destination> = sqlx::query_as(
         "UPDATE destinations SET
              name = COALESCE($2, name),
              tax_amount = COALESCE($3, tax_amount),
              is_promotion = COALESCE($4, is_promotion),
              allows_pets = COALESCE($5, allows_pets),
-             updated_at = now()
+             updated_at = now(),
+             version = GREATEST(version + 1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)
          WHERE id = $1
          RETURNING *",
     )
@@ -113,11 +127,8 @@ pub async fn update_destination(mut tx: Tx, input: UpdateDestination) -> Result<
     .bind(changes.tax_amount)
     .bind(changes.is_promotion)
     .bind(changes.allows_pets)
-    .fetch_optional(tx.conn())
+    .fetch_optional(conn)
     .await
     .map_err(model::name_taken(changes.name.as_ref()))?;
-    let destination = destination.ok_or_else(|| model::not_found(changes.id))?;
-    // The stats show destinations by name: they learn of a rename from this.
-    tx.emit(DESTINATION_UPDATED, destination.id.to_string(), &destination).await?;
-    tx.commit(destination).await
+    destination.ok_or_else(|| model::not_found(changes.id))
 }

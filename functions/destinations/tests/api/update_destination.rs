@@ -59,3 +59,39 @@ async fn unknown_id_is_404_and_bad_values_are_refused() {
             .unwrap();
     assert_eq!((name.as_str(), tax.as_str()), ("Cusco", "1.00"));
 }
+
+/// Of two concurrent renames, the one that commits last carries the higher
+/// version, though its transaction began first: the stats, which keep the
+/// name of the highest version, end with the name the database has.
+#[tokio::test]
+async fn of_two_concurrent_renames_the_last_to_commit_has_the_higher_version() {
+    let db = TestDb::new().await;
+    let create = TestApp::spawn(create_destination::function(), &db).await;
+    let update = TestApp::spawn(update_destination::function(), &db).await;
+    let cusco = create.json(&json!({"name": "Cusco", "tax_amount": "10"}), None).await.expect(200).json();
+    let id = cusco["id"].as_str().unwrap();
+
+    // One rename's transaction begins (its now() is fixed here) and waits.
+    let mut first = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *first).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Another, through the function, begins later and commits first.
+    let second = update.binary(UPDATE, "u2", &json!({"id": id, "name": "Cuzco"})).await.expect(200).json();
+    let input: update_destination::UpdateDestination =
+        serde_json::from_value(json!({"id": id, "name": "Qosqo"})).unwrap();
+    let changes = update_destination::DestinationChanges::try_from(input).unwrap();
+    let last = update_destination::apply(&mut *first, &changes).await.unwrap();
+    first.commit().await.unwrap();
+
+    let second_updated: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(second["updated_at"].clone()).unwrap();
+    assert!(last.updated_at < second_updated, "the last to commit began first");
+    assert!(last.version > second["version"].as_i64().unwrap(), "{} vs {}", last.version, second["version"]);
+    let (name, version): (String, i64) =
+        sqlx::query_as("SELECT name, version FROM destinations WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), version), ("Qosqo", last.version));
+}

@@ -29,6 +29,8 @@ pub struct DestinationEvent {
     pub id: Uuid,
     pub name: String,
     pub updated_at: DateTime<Utc>,
+    /// Absent from events emitted before destinations had versions.
+    pub version: Option<i64>,
 }
 
 /// Sets the name only when the event is newer than the name the hash holds,
@@ -61,7 +63,7 @@ pub async fn record_destination_name(
     let renamed: i64 = RENAME
         .key(keys::destination(&destination.id))
         .arg(&destination.name)
-        .arg(name_version(destination.updated_at))
+        .arg(name_version(&destination))
         .invoke_async(&mut ctx.redis())
         .await?;
     if renamed == 0 {
@@ -71,7 +73,9 @@ pub async fn record_destination_name(
     Ok(())
 }
 
-/// A name's version: when the destination was last updated, in microseconds.
-pub fn name_version(updated_at: DateTime<Utc>) -> i64 {
-    updated_at.timestamp_micros()
+/// A name's version: the destination's, which follows commit order; for an
+/// event from before versions, when it was updated in microseconds (what a
+/// version never falls below).
+pub fn name_version(destination: &DestinationEvent) -> i64 {
+    destination.version.unwrap_or_else(|| destination.updated_at.timestamp_micros())
 }

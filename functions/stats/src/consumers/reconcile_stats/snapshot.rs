@@ -149,7 +149,7 @@ pub async fn read(ctx: &Ctx) -> Result<Snapshot> {
               FROM b),
              (SELECT COALESCE(json_agg(json_build_object(
                   'id', d.id, 'name', d.name,
-                  'name_version', (extract(epoch FROM d.updated_at) * 1000000)::bigint,
+                  'name_version', d.version,
                   'bookings', x.bookings, 'revenue_cents', x.revenue_cents)), '[]')
               FROM (SELECT destination_id, count(*) FILTER (WHERE confirmed) AS bookings,
                            COALESCE(sum(cents) FILTER (WHERE confirmed), 0) AS revenue_cents
