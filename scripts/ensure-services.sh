@@ -59,7 +59,7 @@ start_postgres() {
 start_redis() {
   command -v redis-server >/dev/null || apt_install redis-server
   mkdir -p /var/lib/redis /var/log/redis
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$2" --save "" --appendonly no \
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$2" --save "" --appendonly yes --appendfsync everysec \
     --dir /var/lib/redis --logfile /var/log/redis/skybook.log
   wait_for Redis "$1" "$2" 30
 }

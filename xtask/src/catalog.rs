@@ -174,7 +174,8 @@ pub fn compose(functions: &[Function]) -> String {
     out.push_str(
         "  postgres:\n    image: postgres:16\n    environment:\n      POSTGRES_PASSWORD: postgres\n      POSTGRES_DB: skybook\n\
          \x20   healthcheck:\n      test: [\"CMD\", \"pg_isready\", \"-U\", \"postgres\"]\n      interval: 2s\n      retries: 30\n\n\
-         \x20 redis:\n    image: redis:7\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 2s\n      retries: 30\n\n\
+         \x20 redis:\n    image: redis:7\n    # The stats survive a restart: an append-only file, fsynced every second.\n    \
+         command: [\"redis-server\", \"--appendonly\", \"yes\", \"--appendfsync\", \"everysec\"]\n    volumes: [\"redis:/data\"]\n    healthcheck:\n      test: [\"CMD\", \"redis-cli\", \"ping\"]\n      interval: 2s\n      retries: 30\n\n\
          \x20 rabbitmq:\n    image: rabbitmq:3.13\n    environment:\n      RABBITMQ_DEFAULT_USER: skybook\n      RABBITMQ_DEFAULT_PASS: skybook\n\
          \x20   healthcheck:\n      test: [\"CMD\", \"rabbitmq-diagnostics\", \"-q\", \"ping\"]\n      interval: 5s\n      retries: 30\n\n\
          \x20 jaeger:\n    image: jaegertracing/jaeger:2.1.0\n    profiles: [tracing]\n    ports: [\"16686:16686\", \"4318:4318\"]\n\n",
@@ -192,8 +193,10 @@ pub fn compose(functions: &[Function]) -> String {
     out.push_str(
         "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n\
          \x20     OTEL_EXPORTER_OTLP_ENDPOINT: ${OTEL_EXPORTER_OTLP_ENDPOINT:-}\n    volumes:\n      - ./knative:/knative:ro\n\
-         \x20   ports: [\"8100:8080\"]\n    depends_on:\n      rabbitmq:\n        condition: service_healthy\n",
+         \x20   depends_on:\n      rabbitmq:\n        condition: service_healthy\n",
     );
+    // The broker after the functions, as in the local stack.
+    let _ = writeln!(out, "    ports: [\"{}:8080\"]", 8081 + functions.len());
     for (i, f) in functions.iter().enumerate() {
         let _ = write!(
             out,
@@ -202,6 +205,7 @@ pub fn compose(functions: &[Function]) -> String {
             8081 + i
         );
     }
+    out.push_str("\nvolumes:\n  redis: {}\n");
     out
 }
 

@@ -83,6 +83,22 @@ fn every_function_has_one_service_one_artifact_one_chart_entry() {
     assert_eq!(chart.len(), functions.len(), "chart entries without a function: {chart:?}");
 }
 
+#[test]
+fn every_compose_service_publishes_its_own_host_port() {
+    let compose = &documents(&root().join("docker-compose.yml"))[0];
+    let mut taken = BTreeMap::new();
+    for (service, spec) in compose["services"].as_mapping().unwrap() {
+        for port in spec["ports"].as_sequence().into_iter().flatten() {
+            let host = port.as_str().unwrap().split(':').next().unwrap().to_owned();
+            let service = service.as_str().unwrap();
+            if let Some(other) = taken.insert(host.clone(), service) {
+                panic!("{service} and {other} both publish port {host}");
+            }
+        }
+    }
+    assert!(taken.len() > 20, "{taken:?}");
+}
+
 /// The registries Knative Serving resolves no tag in: its default
 /// `registries-skipping-tag-resolving` (knative/serving knative-v1.19.9,
 /// pkg/deployment/config.go).
