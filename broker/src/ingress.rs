@@ -81,6 +81,9 @@ impl Ingress {
         let body = read_body(body, MAX_EVENT_BYTES, self.body_timeout).await?;
         let event = event::from_http(&parts.headers, body)
             .map_err(|e| Error::malformed("invalid_cloudevent", format!("not a valid CloudEvent: {e}")))?;
+        // Every attribute goes into the AMQP headers, which must fit in one
+        // frame: past it RabbitMQ closes the connection every publish shares.
+        shared::cloudevent::bounds::check_event(&event)?;
         if !hop_traced {
             trace_context::continue_from(span, &parts.headers, event::trace_of(&event).as_ref());
         }

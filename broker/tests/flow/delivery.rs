@@ -119,6 +119,46 @@ spec:
     assert_eq!(replies.received()[0].header("ce-type"), Some("skybook.test.replied"));
 }
 
+/// Every attribute travels as an AMQP header, and the headers must fit in
+/// one frame: an attribute past its limit is refused with the limit named,
+/// before it reaches RabbitMQ, and the publishing connection the other
+/// events share goes on.
+#[tokio::test]
+async fn an_attribute_past_its_limit_is_400_and_the_next_events_still_flow() {
+    let (broker, stats, _dead) = broker_to_sinks(1, "PT0.01S", &[]).await;
+    assert_eq!(broker.send(CREATED, "before", &json!({})).await, 202);
+    let structured = |extra: (&str, String)| {
+        let mut event = json!({
+            "specversion": "1.0", "id": uuid::Uuid::new_v4().to_string(), "source": "/tests",
+            "type": CREATED, "datacontenttype": "application/json", "data": {},
+        });
+        event[extra.0] = json!(extra.1);
+        reqwest::Client::new()
+            .post(&broker.ingress)
+            .header("content-type", "application/cloudevents+json")
+            .body(event.to_string())
+            .send()
+    };
+    let huge = "x".repeat(200 * 1024);
+    let subject = structured(("subject", huge.clone())).await.unwrap();
+    assert_eq!(subject.status(), 400);
+    let body = subject.text().await.unwrap();
+    assert!(
+        body.contains("attribute_too_long") && body.contains("subject is 204800 bytes; at most 256"),
+        "{body}"
+    );
+    let extension = structured(("bigext", huge)).await.unwrap();
+    assert_eq!(extension.status(), 400);
+    assert!(extension.text().await.unwrap().contains("bigext is 204800 bytes; at most 1024"));
+
+    for id in ["after-1", "after-2"] {
+        assert_eq!(broker.send(CREATED, id, &json!({})).await, 202);
+    }
+    let delivered: HashSet<String> =
+        stats.wait_for(3).await.iter().map(|e| e.header("ce-id").unwrap().to_owned()).collect();
+    assert_eq!(delivered, HashSet::from(["before", "after-1", "after-2"].map(String::from)));
+}
+
 #[tokio::test]
 async fn malformed_events_are_400_and_rabbitmq_down_is_503() {
     let stats = TestSink::start().await;

@@ -1,8 +1,11 @@
 //! CloudEvents in and out: binary, structured and plain-JSON requests become
 //! one [`Incoming`]; a reply becomes a binary-mode CloudEvent response.
 
+pub mod bounds;
 pub mod headers;
 pub mod signature;
+
+pub use bounds::{MAX_EXTENSION, MAX_EXTENSIONS, MAX_ID, MAX_SOURCE, MAX_SUBJECT, MAX_TYPE};
 
 use std::collections::BTreeMap;
 
@@ -20,16 +23,6 @@ const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-/// The longest attributes a function takes, in bytes: an id and a source
-/// name the event for idempotency and dead letters, and what they become
-/// (index keys, metric labels, AMQP headers) must stay small.
-pub const MAX_ID: usize = 256;
-pub const MAX_SOURCE: usize = 512;
-pub const MAX_TYPE: usize = 256;
-pub const MAX_SUBJECT: usize = 256;
-pub const MAX_EXTENSION: usize = 1024;
-/// The most extensions one event may carry.
-pub const MAX_EXTENSIONS: usize = 32;
 /// In a [`Spec`](crate::Spec)'s `accepts`: events of any type (a dead-letter sink).
 pub const ANY_TYPE: &str = "*";
 
@@ -98,32 +91,8 @@ impl Incoming {
 
     /// Refuses an attribute past its limit with a 400 naming it and the limit.
     fn check_bounds(&self) -> Result<(), Error> {
-        let too_long = |name: &str, len: usize, max: usize| {
-            Error::malformed("attribute_too_long", format!("{name} is {len} bytes; at most {max}"))
-        };
-        let attributes = [
-            ("id", self.id.len(), MAX_ID),
-            ("source", self.source.len(), MAX_SOURCE),
-            ("type", self.ty.len(), MAX_TYPE),
-        ];
-        for (name, len, max) in attributes {
-            if len > max {
-                return Err(too_long(name, len, max));
-            }
-        }
-        if let Some(subject) = self.subject.as_ref().filter(|s| s.len() > MAX_SUBJECT) {
-            return Err(too_long("subject", subject.len(), MAX_SUBJECT));
-        }
-        if self.extensions.len() > MAX_EXTENSIONS {
-            return Err(Error::malformed(
-                "too_many_extensions",
-                format!("{} extensions; at most {MAX_EXTENSIONS}", self.extensions.len()),
-            ));
-        }
-        match self.extensions.iter().find(|(_, value)| value.len() > MAX_EXTENSION) {
-            Some((name, value)) => Err(too_long(name, value.len(), MAX_EXTENSION)),
-            None => Ok(()),
-        }
+        let extensions = self.extensions.iter().map(|(name, value)| (name.as_str(), value.len()));
+        bounds::check(&self.id, &self.source, &self.ty, self.subject.as_deref(), extensions)
     }
 
     fn from_cloudevent(headers: &HeaderMap, body: Bytes, structured: bool) -> Result<Self, Error> {
