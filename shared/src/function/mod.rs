@@ -189,6 +189,21 @@ impl Function {
         Function { spec, kind: Kind::Command, contract, invoke: Arc::new(invoke) }
     }
 
+    /// A command that waits on the network between its writes (a replay
+    /// sends events to the broker): it runs no transaction of the runtime's,
+    /// so none is held, nor a pooled connection pinned, while it waits; it
+    /// writes in short statements of its own (`ctx.db()`), and must be safe
+    /// to repeat by itself, as no idempotency key is claimed for it.
+    pub fn command_in_steps<I, O, F, Fut>(spec: Spec, handler: F) -> Self
+    where
+        I: DeserializeOwned + JsonSchema + Send + 'static,
+        O: Reply + JsonSchema + Send + 'static,
+        F: Fn(Ctx, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O>> + Send + 'static,
+    {
+        Function { kind: Kind::Command, ..Function::query(spec, handler) }
+    }
+
     /// A consumer: takes events from the broker (or a PingSource) and
     /// answers 202 with no body, since a reply would be routed back in.
     pub fn consumer<I, F, Fut>(spec: Spec, handler: F) -> Self

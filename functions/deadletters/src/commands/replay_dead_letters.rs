@@ -3,9 +3,10 @@
 //! came, and records each outcome. Consumers drop what they already applied
 //! by event id, so a replay never counts an event twice.
 
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::{Done, Error, Function, Reply, Result, Spec, Tx};
+use shared::{Ctx, Error, Function, Reply, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{COLUMNS, DeadLetter};
@@ -83,29 +84,38 @@ pub struct ReplayResult {
 impl Reply for ReplayReport {}
 
 pub fn function() -> Function {
-    Function::command(SPEC, replay_dead_letters)
+    Function::command_in_steps(SPEC, replay_dead_letters)
 }
 
-pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Done<ReplayReport>> {
+/// How many letters one replay sends at once.
+const CONCURRENT_SENDS: usize = 8;
+
+/// How long a claimed letter stays out of other replays' reach: past every
+/// send of one call (100 letters, 8 at a time, 2 s each at most), so only a
+/// replay that died leaves letters leased, and only this long.
+const LEASE: &str = "5 minutes";
+
+/// Claims, sends and records in three steps, with no transaction open while
+/// a letter is on its way (see [`Function::command_in_steps`]).
+pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<ReplayReport> {
     let selection = Selection::try_from(input)?;
-    let ctx = tx.ctx().clone();
     let Some(sink) = ctx.settings().k_sink.clone() else {
         return Err(Error::unavailable("sink_not_configured", "K_SINK is not set: nowhere to replay to"));
     };
-    // Claimed in a short transaction of its own (SKIP LOCKED: two replays
-    // never send the same letter at once); sent with none open.
     let (ids, ty) = match &selection {
         Selection::Ids(ids) => (Some(ids.clone()), None),
         Selection::Type(ty) => (None, Some(ty.clone())),
         Selection::AllPending => (None, None),
     };
+    // One short transaction: the letters no other replay holds, leased to this one.
     let mut claim = ctx.db().begin().await?;
     let letters: Vec<DeadLetter> = sqlx::query_as(&format!(
-        "UPDATE dead_letters SET replay_attempts = replay_attempts + 1
+        "UPDATE dead_letters SET replay_attempts = replay_attempts + 1, leased_until = now() + $4::interval
          WHERE id IN (
              SELECT id FROM dead_letters
              WHERE CASE WHEN $1::uuid[] IS NOT NULL THEN id = ANY($1)
                         ELSE status = 'pending' AND ($2::text IS NULL OR event_type = $2) END
+               AND (leased_until IS NULL OR leased_until < now())
              ORDER BY received_at, id
              LIMIT $3
              FOR UPDATE SKIP LOCKED)
@@ -114,6 +124,7 @@ pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Don
     .bind(&ids)
     .bind(&ty)
     .bind(MAX_PER_CALL)
+    .bind(LEASE)
     .fetch_all(claim.exec())
     .await?;
     claim.commit().await?;
@@ -125,46 +136,63 @@ pub async fn replay_dead_letters(tx: Tx, input: ReplayDeadLetters) -> Result<Don
 
     // Signed again now: by the keys in use today, whatever signed it first.
     let keys = ctx.sink().and_then(|sink| sink.keys.clone());
-    let mut results = Vec::with_capacity(letters.len());
-    for letter in &letters {
-        let mut event = letter.event.clone();
-        if let Some(keys) = &keys {
-            keys.sign_structured(&mut event);
-        }
-        let outcome = send(ctx.http(), &sink, &event).await;
-        results.push(ReplayResult {
-            id: letter.id,
-            event_id: letter.event_id.clone(),
-            replayed: outcome.is_ok(),
-            error: outcome.err(),
+    let sends: Vec<_> = letters
+        .iter()
+        .map(|letter| {
+            let mut event = letter.event.clone();
+            if let Some(keys) = &keys {
+                keys.sign_structured(&mut event);
+            }
+            let (http, sink, id, event_id) =
+                (ctx.http().clone(), sink.clone(), letter.id, letter.event_id.clone());
+            async move {
+                let outcome = send(&http, &sink, &event).await;
+                ReplayResult { id, event_id, replayed: outcome.is_ok(), error: outcome.err() }
+            }
+        })
+        .collect();
+    let results: Vec<ReplayResult> =
+        futures_util::stream::iter(sends).buffered(CONCURRENT_SENDS).collect().await;
+
+    // Another records every outcome, ends the lease, and counts what is left.
+    let (done, replayed, errors): (Vec<Uuid>, Vec<bool>, Vec<Option<String>>) = results
+        .iter()
+        .map(|r| (r.id, r.replayed, r.error.clone()))
+        .fold((Vec::new(), Vec::new(), Vec::new()), |(mut a, mut b, mut c), (id, ok, error)| {
+            a.push(id);
+            b.push(ok);
+            c.push(error);
+            (a, b, c)
         });
-    }
     let mut record = ctx.db().begin().await?;
-    for result in &results {
-        sqlx::query(
-            "UPDATE dead_letters SET
-                 status = CASE WHEN $2 THEN 'replayed' ELSE status END,
-                 replayed_at = CASE WHEN $2 THEN now() ELSE replayed_at END,
-                 last_replay_error = $3
-             WHERE id = $1",
-        )
-        .bind(result.id)
-        .bind(result.replayed)
-        .bind(&result.error)
-        .execute(record.exec())
-        .await?;
-    }
-    let remaining: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM dead_letters WHERE status = 'pending' AND ($1::text IS NULL OR event_type = $1)",
+    sqlx::query(
+        "UPDATE dead_letters d SET
+             status = CASE WHEN r.ok THEN 'replayed' ELSE d.status END,
+             replayed_at = CASE WHEN r.ok THEN now() ELSE d.replayed_at END,
+             last_replay_error = r.error,
+             leased_until = NULL
+         FROM unnest($1::uuid[], $2::bool[], $3::text[]) AS r(id, ok, error)
+         WHERE d.id = r.id",
     )
+    .bind(&done)
+    .bind(&replayed)
+    .bind(&errors)
+    .execute(record.exec())
+    .await?;
+    // What is left of this selection, not of the whole store.
+    let remaining: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dead_letters
+         WHERE status = 'pending'
+           AND CASE WHEN $1::uuid[] IS NOT NULL THEN id = ANY($1) ELSE ($2::text IS NULL OR event_type = $2) END",
+    )
+    .bind(&ids)
     .bind(&ty)
     .fetch_one(record.exec())
     .await?;
     record.commit().await?;
     let replayed = results.iter().filter(|r| r.replayed).count() as u32;
     tracing::info!(replayed, failed = results.len() as u32 - replayed, remaining, "dead letters replayed");
-    let report = ReplayReport { replayed, failed: results.len() as u32 - replayed, remaining, results };
-    tx.commit(report).await
+    Ok(ReplayReport { replayed, failed: results.len() as u32 - replayed, remaining, results })
 }
 
 /// One event back to the broker, structured mode, as it was stored (signed anew).

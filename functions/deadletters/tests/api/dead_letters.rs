@@ -106,7 +106,8 @@ async fn a_replay_sends_the_event_back_as_it_was_and_records_the_outcome() {
     // One by id, then the rest by type.
     apps.sink.answer(202);
     let one = apps.replay.json(&json!({"ids": [letters[0]["id"]]}), None).await.expect(200).json();
-    assert_eq!((one["replayed"].as_u64(), one["remaining"].as_i64()), (Some(1), Some(1)));
+    // `remaining` is what is left of the selection (the one id), not of the store.
+    assert_eq!((one["replayed"].as_u64(), one["remaining"].as_i64()), (Some(1), Some(0)));
     let received = apps.sink.wait_for(1).await;
     let event = received[0].cloudevent();
     use shared::testing::cloudevents::AttributesReader;
@@ -191,4 +192,46 @@ async fn a_replay_signs_the_event_with_the_keys_in_use_today() {
     let signature = event["skybooksig"].as_str().expect("signed");
     keys(NEW).verify(signed("e-2"), Some(signature)).expect("by today's key");
     assert!(keys(OLD).verify(signed("e-2"), Some(signature)).is_err(), "not the retired one");
+}
+
+/// Five `all` replays at once, against a broker that takes 300 ms an event:
+/// every letter is sent once (each replay leases what it claims until it has
+/// recorded it), and none of them waits on the pool, as no transaction is
+/// held while a letter is on its way (a pool of 2 for five replays).
+#[tokio::test]
+async fn concurrent_replays_send_each_letter_once_and_do_not_starve_the_pool() {
+    let db = TestDb::new().await;
+    let sink = TestSink::start().await;
+    let store = TestApp::spawn(store_dead_letter::function(), &db).await;
+    let url = db.url();
+    let replay = TestApp::spawn_with(
+        replay_dead_letters::function(),
+        &[
+            ("database_url", url.as_str()),
+            ("k_sink", sink.url.as_str()),
+            ("db_pool_size", "2"),
+            ("db_acquire_timeout_ms", "1000"),
+        ],
+    )
+    .await;
+    for i in 0..24 {
+        assert_eq!(dead_letter(&store, &format!("e-{i}"), "503", "down").await, 202);
+    }
+    sink.delay(std::time::Duration::from_millis(300));
+
+    let all = json!({"all": true});
+    let replays = (0..5).map(|_| replay.json(&all, None));
+    let reports: Vec<Value> =
+        futures_util::future::join_all(replays).await.into_iter().map(|r| r.expect(200).json()).collect();
+    let each: Vec<u64> = reports.iter().map(|r| r["replayed"].as_u64().unwrap()).collect();
+    assert_eq!(each.iter().sum::<u64>(), 24, "replayed by each of the five: {each:?}");
+    let received = sink.wait_for(24).await;
+    let ids: std::collections::BTreeSet<String> =
+        received.iter().map(|e| e.json()["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!((received.len(), ids.len()), (24, 24), "each letter sent once");
+    let leased: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters WHERE leased_until IS NOT NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(leased, 0, "every lease ends with its outcome recorded");
 }
