@@ -3,18 +3,47 @@
 //! that reconnects after RabbitMQ restarts.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::Mutex;
 
 use crate::manifest::BrokerName;
 
 /// Persistent: a queued event survives a restart of RabbitMQ.
 const PERSISTENT: u8 = 2;
+
+/// How long opening the publisher may take: a RabbitMQ that takes the TCP
+/// connection and never answers must not hold a request for ever.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a failed attempt, requests are refused at once for this long
+/// rather than each trying again.
+const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The publishing connection, and whether one is being opened: while it
+/// is, or just failed, requests answer 503 at once instead of queueing
+/// behind the attempt. Never locked across I/O.
+#[derive(Default)]
+struct Publisher {
+    current: Option<(Connection, Channel)>,
+    connecting: bool,
+    failed_at: Option<Instant>,
+}
+
+/// Clears `connecting` however the attempt ends, a dropped request included.
+struct Connecting<'a>(&'a Mutex<Publisher>);
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut publisher) = self.0.lock() {
+            publisher.connecting = false;
+        }
+    }
+}
 
 pub struct Rabbit {
     url: String,
@@ -22,12 +51,12 @@ pub struct Rabbit {
     /// Each Trigger's name and filter: their queues exist before any event
     /// is accepted, so none is accepted into a void.
     triggers: Vec<(String, BTreeMap<String, String>)>,
-    publisher: Mutex<Option<(Connection, Channel)>>,
+    publisher: Mutex<Publisher>,
 }
 
 impl Rabbit {
     pub fn new(url: String, broker: BrokerName, triggers: Vec<(String, BTreeMap<String, String>)>) -> Self {
-        Rabbit { url, broker, triggers, publisher: Mutex::new(None) }
+        Rabbit { url, broker, triggers, publisher: Mutex::new(Publisher::default()) }
     }
 
     pub fn exchange(&self) -> String {
@@ -180,25 +209,60 @@ impl Rabbit {
             Ok(confirmation) if confirmation.is_ack() => Ok(()),
             Ok(_) => Err("RabbitMQ refused the event".into()),
             Err(e) => {
-                let mut publisher = self.publisher.lock().await;
-                if publisher.as_ref().is_some_and(|(_, c)| c.id() == channel.id()) {
-                    *publisher = None;
+                let mut publisher = self.state();
+                if publisher.current.as_ref().is_some_and(|(_, c)| c.id() == channel.id()) {
+                    publisher.current = None;
                 }
                 Err(format!("RabbitMQ publish failed: {e}"))
             }
         }
     }
 
-    /// The publisher channel (confirms on, topology declared), reconnecting if it is gone.
+    fn state(&self) -> std::sync::MutexGuard<'_, Publisher> {
+        // A panic while holding it left plain data behind: go on with it.
+        self.publisher.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The publisher channel (confirms on, topology declared), reconnecting if
+    /// it is gone: one request opens it, the others meanwhile answer at once.
     async fn publishing_channel(&self) -> Result<Channel, String> {
-        let mut publisher = self.publisher.lock().await;
-        if let Some((conn, channel)) = publisher.as_ref()
-            && conn.status().connected()
-            && channel.status().connected()
         {
-            return Ok(channel.clone());
+            let mut publisher = self.state();
+            if let Some((conn, channel)) = publisher.current.as_ref()
+                && conn.status().connected()
+                && channel.status().connected()
+            {
+                return Ok(channel.clone());
+            }
+            if publisher.connecting {
+                return Err("RabbitMQ unreachable: reconnecting".into());
+            }
+            if publisher.failed_at.is_some_and(|at| at.elapsed() < RECONNECT_BACKOFF) {
+                return Err("RabbitMQ unreachable: the last attempt just failed".into());
+            }
+            publisher.current = None;
+            publisher.connecting = true;
         }
-        *publisher = None;
+        let _connecting = Connecting(&self.publisher);
+        let opened = match tokio::time::timeout(CONNECT_TIMEOUT, self.open_publisher()).await {
+            Ok(opened) => opened,
+            Err(_) => Err(format!("RabbitMQ unreachable: no answer in {CONNECT_TIMEOUT:?}")),
+        };
+        let mut publisher = self.state();
+        match opened {
+            Ok((conn, channel)) => {
+                publisher.current = Some((conn, channel.clone()));
+                publisher.failed_at = None;
+                Ok(channel)
+            }
+            Err(e) => {
+                publisher.failed_at = Some(Instant::now());
+                Err(e)
+            }
+        }
+    }
+
+    async fn open_publisher(&self) -> Result<(Connection, Channel), String> {
         let conn = self.connect().await.map_err(|e| format!("RabbitMQ unreachable: {e}"))?;
         let channel = conn.create_channel().await.map_err(|e| e.to_string())?;
         channel.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| e.to_string())?;
@@ -206,12 +270,12 @@ impl Rabbit {
         for (trigger, filter) in &self.triggers {
             self.declare_trigger_queue(&channel, trigger, filter).await.map_err(|e| e.to_string())?;
         }
-        *publisher = Some((conn, channel.clone()));
-        Ok(channel)
+        Ok((conn, channel))
     }
 
     pub async fn close(&self) {
-        if let Some((conn, _)) = self.publisher.lock().await.take() {
+        let current = self.state().current.take();
+        if let Some((conn, _)) = current {
             let _ = conn.close(200, "bye".into()).await;
         }
     }

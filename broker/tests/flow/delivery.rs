@@ -159,6 +159,53 @@ async fn an_attribute_past_its_limit_is_400_and_the_next_events_still_flow() {
     assert_eq!(delivered, HashSet::from(["before", "after-1", "after-2"].map(String::from)));
 }
 
+/// A RabbitMQ that takes the connection and never answers: the request that
+/// reconnects gives up at the connect timeout, the others answer 503 at once
+/// instead of queueing behind it; none hangs, and the broker recovers.
+#[tokio::test]
+async fn a_rabbitmq_that_never_answers_is_503s_not_requests_left_hanging() {
+    let stats = TestSink::start().await;
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let via_proxy = amqp_url().replace("127.0.0.1:5672", &proxy.addr.to_string());
+    let broker = TestBroker::start_with(
+        1,
+        "PT0.01S",
+        "",
+        &[("record-booking-stats", &stats.url)],
+        &[("AMQP_URL", &via_proxy)],
+    )
+    .await;
+    assert_eq!(broker.send(CREATED, "before", &json!({})).await, 202);
+
+    proxy.stall();
+    // The connection the publisher held is gone: the first publish finds out.
+    assert_eq!(broker.send(CREATED, "finds-it-gone", &json!({})).await, 503);
+    // Far past the connect timeout: a request that waits this long has hung.
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
+    let sends = (0..10).map(|i| {
+        shared::testing::binary_event(
+            client.post(&broker.ingress),
+            CREATED,
+            "/tests",
+            &format!("stalled-{i}"),
+            &json!({}),
+        )
+        .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| r.expect("an answer, not a hung request").status().as_u16())
+        .collect();
+    assert_eq!(statuses, vec![503; 10]);
+
+    proxy.restore();
+    eventually(20, "RabbitMQ answering again", || async {
+        broker.send(CREATED, &uuid::Uuid::new_v4().to_string(), &json!({})).await == 202
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn malformed_events_are_400_and_rabbitmq_down_is_503() {
     let stats = TestSink::start().await;

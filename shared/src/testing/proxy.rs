@@ -11,10 +11,13 @@ use tokio::sync::Notify;
 use super::db::admin_options;
 
 /// A TCP proxy in front of a service, which a test cuts (refusing and
-/// dropping every connection) and restores, leaving the service itself alone.
+/// dropping every connection), stalls (taking connections and never
+/// answering, as an unreachable host behind a load balancer does) and
+/// restores, leaving the service itself alone.
 pub struct TcpProxy {
     pub addr: SocketAddr,
     open: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     cut: Arc<Notify>,
 }
 
@@ -23,8 +26,9 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let open = Arc::new(AtomicBool::new(true));
+        let stalled = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Notify::new());
-        let (o, c) = (open.clone(), cut.clone());
+        let (o, st, c) = (open.clone(), stalled.clone(), cut.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !o.load(Ordering::SeqCst) {
@@ -32,6 +36,14 @@ impl TcpProxy {
                     continue;
                 }
                 let cut = c.clone();
+                if st.load(Ordering::SeqCst) {
+                    // Held open, unanswered, until the test cuts the proxy.
+                    tokio::spawn(async move {
+                        cut.notified().await;
+                        drop(inbound);
+                    });
+                    continue;
+                }
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
@@ -43,7 +55,13 @@ impl TcpProxy {
                 });
             }
         });
-        TcpProxy { addr, open, cut }
+        TcpProxy { addr, open, stalled, cut }
+    }
+
+    /// Drops the open connections and takes new ones without ever answering.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+        self.cut.notify_waiters();
     }
 
     /// Refuses new connections and drops the open ones.
@@ -53,7 +71,9 @@ impl TcpProxy {
     }
 
     pub fn restore(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
         self.open.store(true, Ordering::SeqCst);
+        self.cut.notify_waiters();
     }
 }
 
