@@ -67,6 +67,35 @@ async fn an_event_waiting_to_be_retried_does_not_hold_up_the_next() {
     assert_eq!(dead.received()[0].header("ce-id"), Some("e-slow"));
 }
 
+/// A dead-letter sink that fails is retried through the delay queues, as a
+/// delivery is: with one event in flight at most, the next event goes while
+/// the refused one waits to be dead-lettered again, and the refused one
+/// reaches the sink, once, when it answers.
+#[tokio::test]
+async fn a_failing_dead_letter_sink_is_retried_without_holding_up_the_trigger() {
+    let (broker, stats, dead) = broker_to_sinks(3, "PT1S", &[("BROKER_INFLIGHT", "1")]).await;
+    stats.answer_for("ce-id", "e-poison", 400);
+    dead.answer(503);
+    assert_eq!(broker.send(CREATED, "e-poison", &json!({"n": 1})).await, 202);
+    eventually(10, "the sink's first attempt", || async { dead.attempts() == 1 }).await;
+    assert_eq!(broker.send(CREATED, "e-next", &json!({"n": 2})).await, 202);
+    let received = stats.wait_for(1).await;
+    assert_eq!(received[0].header("ce-id"), Some("e-next"));
+    assert!(dead.attempts() < 4, "e-next went while e-poison waits out the sink's back-off");
+
+    dead.answer(202);
+    eventually(20, "the dead letter", || async { dead.received().len() == 1 }).await;
+    let letter = &dead.received()[0];
+    assert_eq!(
+        (letter.header("ce-id"), letter.header("ce-knativeerrorcode")),
+        (Some("e-poison"), Some("400"))
+    );
+    assert!(broker.deliveries("dead_letter_retry_scheduled").await >= 1);
+    eventually(5, "the count of dead letters", || async { broker.deliveries("dead_lettered").await == 1 })
+        .await;
+    assert_eq!(broker.deliveries("parked").await, 0);
+}
+
 #[tokio::test]
 async fn a_400_is_dead_lettered_without_retries() {
     let (broker, stats, dead) = broker_to_sinks(5, "PT0.01S", &[]).await;

@@ -9,7 +9,6 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use cloudevents::Event;
 use futures_util::StreamExt;
@@ -25,6 +24,8 @@ use shared::metrics::{CounterFamily, GaugeFamily, labels};
 use shared::telemetry::trace_context;
 use tracing::Instrument;
 
+mod dead_letter;
+
 use crate::manifest::Trigger;
 use crate::rabbit::Rabbit;
 use crate::{event, trace};
@@ -32,7 +33,7 @@ use crate::{event, trace};
 static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family(
         "broker_deliveries",
-        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered: taken by the dead-letter sink, parked: kept in RabbitMQ, filtered, unreadable)",
+        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered: taken by the dead-letter sink, dead_letter_retry_scheduled: the sink failed and is tried again later, parked: kept in RabbitMQ, filtered, unreadable)",
     )
 });
 static DEPTH: LazyLock<GaugeFamily> = LazyLock::new(|| {
@@ -175,8 +176,15 @@ impl Dispatcher {
             let _ = delivery.ack(BasicAckOptions::default()).await;
             return;
         }
+        // Back from a delay queue to try the dead-letter sink again: the
+        // event already carries the error it was dead-lettered with.
+        if let Some(tried) = count_of(&delivery, DEAD_LETTER_ATTEMPTS) {
+            let span = tracing::info_span!("dead_letter", trigger = %self.trigger.name);
+            self.settle_dead_letter(delivery, event, tried, &span).await;
+            return;
+        }
         // Retries so far: carried by the message, so they survive a restart.
-        let attempt = retries_of(&delivery);
+        let attempt = count_of(&delivery, RETRIES).unwrap_or(0);
         let queue = self.rabbit.trigger_queue(&self.trigger.name);
         let span = trace::deliver(
             &self.trigger.name,
@@ -218,16 +226,8 @@ impl Dispatcher {
             trigger = %self.trigger.name, event = %event::describe(&event), code = failure.code, attempts = attempt + 1,
             "undeliverable; dead-lettering"
         );
-        match self.dead_letter(event, &failure, &span).instrument(span.clone()).await {
-            Ok(outcome) => {
-                self.count(outcome);
-                let _ = delivery.ack(BasicAckOptions::default()).await;
-            }
-            Err(e) => {
-                // Not even RabbitMQ would keep it: try it all again later.
-                self.requeue_later(delivery, "dead-lettering failed", &e).await;
-            }
-        }
+        let event = self.with_error(event, &failure);
+        self.settle_dead_letter(delivery, event, 0, &span).await;
     }
 
     /// RabbitMQ failed us mid-settlement: the message goes back to the
@@ -294,53 +294,19 @@ impl Dispatcher {
             retryable: true,
         })
     }
-
-    /// To the dead-letter sink with Knative's error extensions, retried by
-    /// the Trigger's delivery policy; parked in a RabbitMQ queue of the
-    /// Trigger's own when the sink still fails, or there is none. Says which
-    /// (`dead_lettered` or `parked`), for the deliveries count.
-    async fn dead_letter(
-        &self,
-        mut event: Event,
-        failure: &Failure,
-        span: &tracing::Span,
-    ) -> Result<&'static str, String> {
-        let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
-        event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
-        event.set_extension("knativeerrorcode", failure.code.to_string());
-        event.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
-        if let Some(sink) = &self.trigger.delivery.dead_letter_sink {
-            let mut attempt = 0;
-            loop {
-                let request = event::post(&self.http, sink, &event)?.headers(trace_context::headers_of(span));
-                let sent = match request.send().await {
-                    Ok(response) if response.status().is_success() => return Ok("dead_lettered"),
-                    Ok(response) => format!("answered {}", response.status()),
-                    Err(e) => e.to_string(),
-                };
-                if attempt >= self.trigger.delivery.retry {
-                    tracing::error!(trigger = %self.trigger.name, error = sent, "the dead-letter sink fails; parked in RabbitMQ");
-                    break;
-                }
-                attempt += 1;
-                tokio::time::sleep(self.trigger.delivery.backoff.before_retry(attempt)).await;
-            }
-        }
-        let (payload, headers) = event::to_amqp(&event).map_err(|e| e.to_string())?;
-        let queue = self.rabbit.dead_letter_queue(&self.trigger.name);
-        self.rabbit.publish_to_queue(&queue, &payload, headers).await?;
-        Ok("parked")
-    }
 }
 
 /// The header that counts a message's retries.
 const RETRIES: &str = "x-skybook-retries";
+/// The header that counts the dead-letter sink's attempts at a message: set,
+/// the message is being dead-lettered, not delivered.
+const DEAD_LETTER_ATTEMPTS: &str = "x-skybook-dead-letter-attempts";
 
-fn retries_of(delivery: &Delivery) -> u32 {
-    match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(RETRIES)) {
-        Some(AMQPValue::LongUInt(n)) => *n,
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
-        _ => 0,
+fn count_of(delivery: &Delivery, header: &str) -> Option<u32> {
+    match delivery.properties.headers().as_ref().and_then(|h| h.inner().get(header))? {
+        AMQPValue::LongUInt(n) => Some(*n),
+        AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
+        AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
+        _ => None,
     }
 }
