@@ -85,22 +85,19 @@ pub async fn complete(conn: Exec<'_>, claim: &Claim, reply: &ReplyEvent) -> Resu
     Ok(())
 }
 
-/// Deletes claims older than `days` (a batch of them): a command delivered
-/// again after that runs again. Returns how many.
-pub async fn prune(db: &crate::db::Database, days: u32) -> Result<u64> {
-    let mut tx = db.begin().await?;
-    let deleted = sqlx::query(
+/// Deletes claims older than `days`, in batches within `budget`: a command
+/// delivered again after that runs again. Returns how many.
+pub async fn prune(db: &crate::db::Database, days: u32, budget: std::time::Duration) -> Result<u64> {
+    crate::db::retention::prune(
+        db,
         "DELETE FROM idempotency WHERE (function, key) IN (
              SELECT function, key FROM idempotency
              WHERE created_at < now() - make_interval(days => $1)
-             LIMIT 5000)",
+             LIMIT $2)",
+        days,
+        budget,
     )
-    .bind(days as i32)
-    .execute(tx.exec())
-    .await?
-    .rows_affected();
-    tx.commit().await?;
-    Ok(deleted)
+    .await
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! PostgreSQL: the database as a function reaches it (directly or through a
-//! pooler), the migrations, and error triage.
+//! pooler), the migrations, retention, and error triage.
 
 mod conn;
 mod migrate;
+pub mod retention;
 
 use std::borrow::Cow;
 use std::str::FromStr;

@@ -159,25 +159,19 @@ struct Claimed {
     attempts: i32,
 }
 
-/// Rows deleted at most per statement, so retention never holds locks long.
-const PRUNE_BATCH: i64 = 5000;
-
-/// Deletes published rows older than `days` (a batch of them); returns how many.
-pub async fn prune(db: &Database, days: u32) -> Result<u64> {
-    let mut tx = db.begin().await?;
-    let deleted = sqlx::query(
+/// Deletes published rows older than `days`, in batches within `budget`;
+/// returns how many (see [`crate::db::retention`]).
+pub async fn prune(db: &Database, days: u32, budget: std::time::Duration) -> Result<u64> {
+    crate::db::retention::prune(
+        db,
         "DELETE FROM outbox WHERE event_id IN (
              SELECT event_id FROM outbox
              WHERE published_at < now() - make_interval(days => $1)
              LIMIT $2)",
+        days,
+        budget,
     )
-    .bind(days as i32)
-    .bind(PRUNE_BATCH)
-    .execute(tx.exec())
-    .await?
-    .rows_affected();
-    tx.commit().await?;
-    Ok(deleted)
+    .await
 }
 
 /// Registers the backlog gauges, so /metrics shows them before relay-outbox first looks.
