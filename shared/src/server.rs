@@ -332,15 +332,21 @@ impl App {
     /// of its reply's, generated from its types.
     fn schema(&self) -> Response<Body> {
         let (spec, contract) = (&self.function.spec, &self.function.contract);
+        // What clients send and get is served as `schemas/` publishes it; a
+        // consumer's is its own reading of events another function publishes.
+        let accepts = match (self.function.kind, spec.accepts) {
+            (Kind::Query | Kind::Command, [ty]) => crate::contract::published(ty, (contract.accepts)()),
+            _ => (contract.accepts)().to_value(),
+        };
         let mut body = serde_json::json!({
             "function": spec.name,
-            "accepts": {"types": spec.accepts, "schema": (contract.accepts)()},
+            "accepts": {"types": spec.accepts, "schema": accepts},
         });
         if let Some(replies) = contract.replies {
             body["replies"] = serde_json::json!({
                 "type": spec.replies,
                 "dataschema": crate::contract::id(spec.replies),
-                "schema": replies(),
+                "schema": crate::contract::published(spec.replies, replies()),
             });
         }
         let mut response = Response::new(full(body.to_string()));

@@ -64,3 +64,19 @@ async fn seats_left_counts_taken_seats_and_unknown_ids_are_404() {
     let bad = get.json(&json!({"id": 7}), None).await.expect(400);
     assert_eq!(bad.error_code(), "invalid_data");
 }
+
+/// What the function serves at `GET /schema` is what `schemas/` publishes
+/// for its types, `$id` and title included: a client may read either.
+#[tokio::test]
+async fn the_schemas_it_serves_are_the_published_ones() {
+    let fx = Fixture::new().await;
+    let get = TestApp::spawn(get_flight::function(), &fx.db).await;
+    let served = get.get("/schema").await.expect(200).json();
+    let published = |ty: &str| -> serde_json::Value {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../schemas/{ty}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    assert_eq!(served["accepts"]["schema"], published(GET));
+    assert_eq!(served["replies"]["schema"], published("skybook.flight.found"));
+    assert_eq!(served["replies"]["dataschema"], published("skybook.flight.found")["$id"]);
+}
