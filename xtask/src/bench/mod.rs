@@ -16,6 +16,7 @@ mod booking;
 pub mod pipeline;
 mod process;
 mod queries;
+mod scale;
 mod startup;
 mod stats;
 mod tracing;
@@ -35,7 +36,8 @@ use crate::services;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Only these parts: startup, booking, queries, pipeline, tracing (default: all).
+    /// Only these parts: startup, booking, queries, pipeline, tracing (default: all),
+    /// or scale (the costs that must stay flat with history; only when named).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Runs of each measurement; the median is reported.
@@ -219,6 +221,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if wanted("tracing") {
         figures.extend(tracing::run(&bench)?);
+    }
+    // Only when asked: it seeds a million bookings, minutes of work.
+    if args.only.iter().any(|o| o == "scale") {
+        figures.extend(scale::run(&bench)?);
     }
 
     println!("\n{:<58} {:>12} {:<8} {:>12} {:>8}", "figure", "value", "unit", "baseline", "ratio");
