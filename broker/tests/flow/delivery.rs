@@ -23,6 +23,16 @@ async fn broker_to_sinks(
     (broker, stats, dead)
 }
 
+/// A broker whose booking Trigger delivers to `stats`, reaching RabbitMQ
+/// through a proxy the test cuts, stalls and restores.
+async fn behind_a_proxy(stats: &TestSink) -> (TestBroker, TcpProxy) {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let via_proxy = amqp_url().replace("127.0.0.1:5672", &proxy.addr.to_string());
+    let sinks = [("record-booking-stats", stats.url.as_str())];
+    let broker = TestBroker::start_with(1, "PT0.01S", "", &sinks, &[("AMQP_URL", &via_proxy)]).await;
+    (broker, proxy)
+}
+
 #[tokio::test]
 async fn a_subscriber_failing_with_500_is_retried_then_dead_lettered_with_the_error() {
     let (broker, stats, dead) = broker_to_sinks(2, "PT0.01S", &[]).await;
@@ -194,16 +204,7 @@ async fn an_attribute_past_its_limit_is_400_and_the_next_events_still_flow() {
 #[tokio::test]
 async fn a_rabbitmq_that_never_answers_is_503s_not_requests_left_hanging() {
     let stats = TestSink::start().await;
-    let proxy = TcpProxy::start("127.0.0.1:5672".parse().unwrap()).await;
-    let via_proxy = amqp_url().replace("127.0.0.1:5672", &proxy.addr.to_string());
-    let broker = TestBroker::start_with(
-        1,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url)],
-        &[("AMQP_URL", &via_proxy)],
-    )
-    .await;
+    let (broker, proxy) = behind_a_proxy(&stats).await;
     assert_eq!(broker.send(CREATED, "before", &json!({})).await, 202);
 
     proxy.stall();
@@ -238,17 +239,7 @@ async fn a_rabbitmq_that_never_answers_is_503s_not_requests_left_hanging() {
 #[tokio::test]
 async fn malformed_events_are_400_and_rabbitmq_down_is_503() {
     let stats = TestSink::start().await;
-    let rabbit: std::net::SocketAddr = "127.0.0.1:5672".parse().unwrap();
-    let proxy = TcpProxy::start(rabbit).await;
-    let via_proxy = amqp_url().replace("127.0.0.1:5672", &proxy.addr.to_string());
-    let broker = TestBroker::start_with(
-        1,
-        "PT0.01S",
-        "",
-        &[("record-booking-stats", &stats.url)],
-        &[("AMQP_URL", &via_proxy)],
-    )
-    .await;
+    let (broker, proxy) = behind_a_proxy(&stats).await;
     let client = reqwest::Client::new();
     let missing_type = client
         .post(&broker.ingress)
