@@ -72,11 +72,12 @@ fn seed(url: &str, n: u64) -> anyhow::Result<()> {
         url,
         &format!(
             "INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status, base_price,
-                                   discount, tax, total, created_at, cancelled_at)
+                                   discount, tax, total, created_at, cancelled_at, owner)
              SELECT gen_random_uuid(), f.ids[1 + i % 200], 'Passenger ' || i, i % 90, i % 7 = 0,
                     CASE WHEN i % 10 = 0 THEN 'cancelled' ELSE 'confirmed' END, 100, 0, 10, 110,
                     now() - interval '6 days' * (i::float8 / {n}),
-                    CASE WHEN i % 10 = 0 THEN now() - interval '6 days' * (i::float8 / {n}) + interval '1 hour' END
+                    CASE WHEN i % 10 = 0 THEN now() - interval '6 days' * (i::float8 / {n}) + interval '1 hour' END,
+                    'passenger-' || i
              FROM generate_series(1, {n}) i, (SELECT array_agg(id) AS ids FROM flights) f"
         ),
     )?;
@@ -87,9 +88,9 @@ fn seed(url: &str, n: u64) -> anyhow::Result<()> {
                 created_at, created_at FROM bookings
          UNION ALL
          SELECT gen_random_uuid(), 'skybook.booking.cancelled', '/skybook/bookings', id::text, '{}'::jsonb,
-                cancelled_at, cancelled_at FROM bookings WHERE cancelled_at IS NOT NULL;
-         VACUUM ANALYZE",
+                cancelled_at, cancelled_at FROM bookings WHERE cancelled_at IS NOT NULL",
     )?;
+    psql(url, "VACUUM ANALYZE")?;
     println!("scale: seeded {n} bookings in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -149,10 +150,10 @@ fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
         &format!(
             "INSERT INTO outbox (event_id, type, source, subject, data, created_at, published_at)
              SELECT gen_random_uuid(), 't', '/s', 's', '{{}}'::jsonb, now() - interval '30 days' * g, now() - interval '30 days' * g
-             FROM generate_series(1, {n}) i, (VALUES (1), (0)) AS age(g);
-             VACUUM ANALYZE outbox"
+             FROM generate_series(1, {n}) i, (VALUES (1), (0)) AS age(g)"
         ),
     )?;
+    psql(url, "VACUUM ANALYZE outbox")?;
     let process = bench.start("relay-outbox", &[("DATABASE_URL", url), ("K_SINK", "http://127.0.0.1:9")])?;
     process.wait_listening()?;
     let mut deleted = 0;
