@@ -175,8 +175,12 @@ impl TestSink {
 
 /// A URL where nothing listens: a sink that is down.
 pub async fn closed_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    // Bound and never listening: a connection is refused, and the port stays
+    // this process's, so no server a test starts later is handed it (a port
+    // merely freed was, now and then, and answered 404).
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    std::mem::forget(socket);
     format!("http://{addr}/default/default")
 }
