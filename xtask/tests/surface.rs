@@ -6,11 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_norway::Value;
+use shared::testing::{TestProcess, binary};
 
 const KEY: &str = "surface-test-key";
 /// What anyone may read: the catalogue and the aggregate stats.
@@ -36,43 +35,19 @@ fn visibility() -> BTreeMap<String, String> {
     functions
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts a function with keys set and every dependency out of reach: the
 /// key is checked before any of them is needed.
-fn start(name: &str) -> (Running, String) {
-    // Test executables live in target/<profile>/deps; binaries one level up.
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(|deps| deps.parent()).unwrap().join(name);
-    assert!(binary.exists(), "{} is not built: `cargo build --workspace --bins`", binary.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(binary)
-        .env_clear()
-        .env("PORT", port.to_string())
-        .env("AUTH_API_KEYS", format!("admin:{KEY}"))
-        .env("EVENT_SIGNING_KEYS", "surface-test-event-key-0123456789abcdef")
-        .env("DATABASE_URL", "postgres://skybook@127.0.0.1:1/skybook")
-        .env("REDIS_URL", "redis://127.0.0.1:1")
-        .env("DB_ACQUIRE_TIMEOUT_MS", "200")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = Running(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{name} did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (running, format!("http://127.0.0.1:{port}/"))
+async fn start(name: &str) -> TestProcess {
+    let keys = format!("admin:{KEY}");
+    let env = [
+        ("AUTH_DISABLED", "false"),
+        ("AUTH_API_KEYS", keys.as_str()),
+        ("EVENT_SIGNING_KEYS", "surface-test-event-key-0123456789abcdef"),
+        ("DATABASE_URL", "postgres://skybook@127.0.0.1:1/skybook"),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+        ("DB_ACQUIRE_TIMEOUT_MS", "200"),
+    ];
+    TestProcess::start(binary(name), &[], &env).await
 }
 
 #[tokio::test]
@@ -91,7 +66,8 @@ async fn outside_the_cluster_only_the_public_catalogue_answers_without_a_key() {
     );
     let client = reqwest::Client::new();
     for (name, visibility) in &functions {
-        let (_running, url) = start(name);
+        let process = start(name).await;
+        let url = format!("{}/", process.url);
         let post = |key: Option<&str>| {
             let request = client.post(&url).header("content-type", "application/json").body("{}");
             match key {
