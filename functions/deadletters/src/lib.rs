@@ -5,6 +5,7 @@ pub mod commands;
 pub mod consumers;
 pub mod model;
 pub mod queries;
+pub mod retention;
 
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/dead-letters";

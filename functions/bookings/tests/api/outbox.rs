@@ -409,9 +409,10 @@ async fn sigterm_sends_what_the_process_owes_before_it_exits() {
 }
 
 /// Retention keeps up with any rate: one tick deletes everything that
-/// expired, in batches of short transactions, far past the 5,000 rows a tick
-/// once took (which above ~83 writes a second fell behind for good); what
-/// has not expired, and what is still to publish, stays.
+/// expired (published outbox rows, idempotency keys, replayed dead letters),
+/// in batches of short transactions, far past the 5,000 rows a tick once
+/// took (which above ~83 writes a second fell behind for good); what has not
+/// expired, what is still to publish and what waits for a replay stays.
 #[tokio::test]
 async fn one_tick_deletes_everything_that_expired_and_nothing_else() {
     let w = World::new(&closed_url().await).await;
@@ -435,6 +436,19 @@ async fn one_tick_deletes_everything_that_expired_and_nothing_else() {
     .await
     .unwrap();
 
+    sqlx::query(
+        "INSERT INTO dead_letters (id, event_source, event_id, event_type, event, received_at, status, replayed_at)
+         SELECT gen_random_uuid(), '/s', 'old-replayed-' || i, 't', '{}'::jsonb, now() - interval '40 days',
+                'replayed', now() - interval '30 days'
+         FROM generate_series(1, 6000) i
+         UNION ALL SELECT gen_random_uuid(), '/s', 'old-pending', 't', '{}'::jsonb, now() - interval '40 days', 'pending', NULL
+         UNION ALL SELECT gen_random_uuid(), '/s', 'just-replayed', 't', '{}'::jsonb, now() - interval '40 days',
+                          'replayed', now()",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+
     let sink = TestSink::start().await;
     let relay = w.relay(&sink.url, &[("outbox_grace_ms", "0"), ("retention_days", "8")]).await;
     relay.binary(TICK, "retention-tick", &json!({})).await.expect(202);
@@ -453,4 +467,9 @@ async fn one_tick_deletes_everything_that_expired_and_nothing_else() {
     let keys: Vec<String> =
         sqlx::query_scalar("SELECT key FROM idempotency").fetch_all(&w.db.pool).await.unwrap();
     assert_eq!(keys, vec!["fresh".to_owned()]);
+    // A dead letter goes once replayed longer ago than the retention; a pending one stays.
+    let mut letters: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM dead_letters").fetch_all(&w.db.pool).await.unwrap();
+    letters.sort();
+    assert_eq!(letters, vec!["just-replayed".to_owned(), "old-pending".to_owned()]);
 }

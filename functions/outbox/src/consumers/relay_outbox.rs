@@ -26,17 +26,18 @@ pub fn function() -> Function {
 /// check counts on it).
 const TICK_BUDGET: Duration = Duration::from_secs(20);
 /// Of it, what draining a backlog may take; the rest is retention's.
-const RELAY_BUDGET: Duration = Duration::from_secs(12);
+const RELAY_BUDGET: Duration = Duration::from_secs(10);
 /// The least time each table's retention gets in a tick: a batch of 5,000
 /// rows takes tens of milliseconds, so this is a few hundred thousand rows,
 /// far past a minute of writes at a thousand a second.
-const RETENTION_BUDGET: Duration = Duration::from_secs(4);
+const RETENTION_BUDGET: Duration = Duration::from_secs(3);
 
 /// A tick's data is whatever the PingSource carries; only its arrival counts.
 /// While passes come back full (a backlog after the broker was down), the tick
 /// keeps going, within its budget, rather than sending one batch a minute; a
 /// failing row is deferred on its own and never ends the tick. Then rows past
-/// their retention go.
+/// their retention go: published outbox rows, idempotency keys, replayed
+/// dead letters.
 pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -> Result<()> {
     let settings = ctx.settings();
     let sink = ctx.sink().ok_or_else(|| Error::unavailable("sink_not_configured", "K_SINK is not set"))?;
@@ -57,13 +58,15 @@ pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -
         }
     }
     shared::outbox::observe_backlog(ctx.db()).await?;
-    // What expired since the last tick, however many: each table gets half
-    // of what is left of the tick, and at least RETENTION_BUDGET.
-    let budget = RETENTION_BUDGET.max(TICK_BUDGET.saturating_sub(started.elapsed()) / 2);
-    let outbox = shared::outbox::prune(ctx.db(), settings.retention_days, budget).await?;
-    let keys = shared::idempotency::prune(ctx.db(), settings.retention_days, budget).await?;
-    if outbox + keys > 0 {
-        tracing::info!(outbox, idempotency_keys = keys, days = settings.retention_days, "retention");
+    // What expired since the last tick, however many: each of the three
+    // tables gets a third of what is left of the tick, at least RETENTION_BUDGET.
+    let budget = RETENTION_BUDGET.max(TICK_BUDGET.saturating_sub(started.elapsed()) / 3);
+    let days = settings.retention_days;
+    let outbox = shared::outbox::prune(ctx.db(), days, budget).await?;
+    let keys = shared::idempotency::prune(ctx.db(), days, budget).await?;
+    let letters = deadletters::retention::prune(ctx.db(), days, budget).await?;
+    if outbox + keys + letters > 0 {
+        tracing::info!(outbox, idempotency_keys = keys, dead_letters = letters, days, "retention");
     }
     Ok(())
 }
