@@ -34,14 +34,24 @@ struct Publisher {
     failed_at: Option<Instant>,
 }
 
-/// Clears `connecting` however the attempt ends, a dropped request included.
-struct Connecting<'a>(&'a Mutex<Publisher>);
+impl Publisher {
+    /// The channel, if its connection and itself are up.
+    fn live(&self) -> Option<Channel> {
+        let (conn, channel) = self.current.as_ref()?;
+        (conn.status().connected() && channel.status().connected()).then(|| channel.clone())
+    }
+}
+
+/// Clears `connecting` however the attempt ends, a dropped request
+/// included, and wakes the requests that wait for its outcome.
+struct Connecting<'a>(&'a Mutex<Publisher>, &'a tokio::sync::Notify);
 
 impl Drop for Connecting<'_> {
     fn drop(&mut self) {
         if let Ok(mut publisher) = self.0.lock() {
             publisher.connecting = false;
         }
+        self.1.notify_waiters();
     }
 }
 
@@ -52,11 +62,19 @@ pub struct Rabbit {
     /// is accepted, so none is accepted into a void.
     triggers: Vec<(String, BTreeMap<String, String>)>,
     publisher: Mutex<Publisher>,
+    /// Told when an attempt to open the publisher ends.
+    attempted: tokio::sync::Notify,
 }
 
 impl Rabbit {
     pub fn new(url: String, broker: BrokerName, triggers: Vec<(String, BTreeMap<String, String>)>) -> Self {
-        Rabbit { url, broker, triggers, publisher: Mutex::new(Publisher::default()) }
+        Rabbit {
+            url,
+            broker,
+            triggers,
+            publisher: Mutex::new(Publisher::default()),
+            attempted: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn exchange(&self) -> String {
@@ -224,26 +242,31 @@ impl Rabbit {
     }
 
     /// The publisher channel (confirms on, topology declared), reconnecting if
-    /// it is gone: one request opens it, the others meanwhile answer at once.
+    /// it is gone: one request opens it and the others wait for that one
+    /// attempt, never for a queue of them; after a failed attempt, requests
+    /// answer at once for a while.
     async fn publishing_channel(&self) -> Result<Channel, String> {
-        {
+        let attempt = {
             let mut publisher = self.state();
-            if let Some((conn, channel)) = publisher.current.as_ref()
-                && conn.status().connected()
-                && channel.status().connected()
-            {
-                return Ok(channel.clone());
+            if let Some(channel) = publisher.live() {
+                return Ok(channel);
             }
             if publisher.connecting {
-                return Err("RabbitMQ unreachable: reconnecting".into());
-            }
-            if publisher.failed_at.is_some_and(|at| at.elapsed() < RECONNECT_BACKOFF) {
+                // Created under the lock: the attempt's end cannot slip between.
+                Some(self.attempted.notified())
+            } else if publisher.failed_at.is_some_and(|at| at.elapsed() < RECONNECT_BACKOFF) {
                 return Err("RabbitMQ unreachable: the last attempt just failed".into());
+            } else {
+                publisher.current = None;
+                publisher.connecting = true;
+                None
             }
-            publisher.current = None;
-            publisher.connecting = true;
+        };
+        if let Some(attempt) = attempt {
+            let _ = tokio::time::timeout(CONNECT_TIMEOUT, attempt).await;
+            return self.state().live().ok_or_else(|| "RabbitMQ unreachable: reconnecting".to_owned());
         }
-        let _connecting = Connecting(&self.publisher);
+        let _connecting = Connecting(&self.publisher, &self.attempted);
         let opened = match tokio::time::timeout(CONNECT_TIMEOUT, self.open_publisher()).await {
             Ok(opened) => opened,
             Err(_) => Err(format!("RabbitMQ unreachable: no answer in {CONNECT_TIMEOUT:?}")),

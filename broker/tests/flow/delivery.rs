@@ -199,8 +199,9 @@ async fn an_attribute_past_its_limit_is_400_and_the_next_events_still_flow() {
 }
 
 /// A RabbitMQ that takes the connection and never answers: the request that
-/// reconnects gives up at the connect timeout, the others answer 503 at once
-/// instead of queueing behind it; none hangs, and the broker recovers.
+/// reconnects gives up at the connect timeout, and the others wait for that
+/// one attempt, not a queue of them, then answer 503; none hangs, and the
+/// broker recovers.
 #[tokio::test]
 async fn a_rabbitmq_that_never_answers_is_503s_not_requests_left_hanging() {
     let stats = TestSink::start().await;
