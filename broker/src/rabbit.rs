@@ -25,8 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The publishing connection, and whether one is being opened: while it
-/// is, or just failed, requests answer 503 at once instead of queueing
-/// behind the attempt. Never locked across I/O.
+/// is, requests wait for that one attempt; just after it failed, they answer
+/// 503 at once. Never locked across I/O.
 #[derive(Default)]
 struct Publisher {
     current: Option<(Connection, Channel)>,

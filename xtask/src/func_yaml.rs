@@ -25,19 +25,11 @@ const SCALE: [(&str, &str); 4] = [
     ("autoscaling.knative.dev/target", "target"),
 ];
 
-/// Revision annotations func cannot set (it puts `deploy.annotations` on the
-/// Service's own metadata too, where Knative refuses autoscaling keys), with
-/// what their loss means.
-pub const NOT_KEPT: [(&str, &str); 2] = [
-    (
-        "autoscaling.knative.dev/class",
-        "the class is Knative's default, the KPA, unless the chart's autoscaling.class is hpa",
-    ),
-    (
-        "autoscaling.knative.dev/window",
-        "a ticked function keeps Knative's 60 s window and never reaches zero",
-    ),
-];
+/// Revision annotations func cannot set: it puts `deploy.annotations` on the
+/// Service's own metadata too, where Knative refuses autoscaling keys. The
+/// class lost is Knative's default, the KPA; a ticked function that loses its
+/// window keeps Knative's 60 s one and never reaches zero.
+const NOT_KEPT: [&str; 2] = ["autoscaling.knative.dev/class", "autoscaling.knative.dev/window"];
 
 fn map(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Mapping(entries.into_iter().map(|(k, v)| (Value::from(k), v)).collect::<Mapping>())
@@ -59,7 +51,7 @@ pub fn from_service(service: &Value) -> anyhow::Result<String> {
             Some((_, "metric")) => scale.insert("metric".into(), value.into()),
             Some((_, field @ ("min" | "max"))) => scale.insert((*field).into(), value.parse::<i64>()?.into()),
             Some((_, field)) => scale.insert((*field).into(), value.parse::<f64>()?.into()),
-            None if NOT_KEPT.iter().any(|(k, _)| *k == key) => {
+            None if NOT_KEPT.contains(&key) => {
                 if value != "kpa.autoscaling.knative.dev" {
                     annotations_lost.push(format!("# func deploy drops {key}: {value}"));
                 }

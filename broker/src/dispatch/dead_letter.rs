@@ -3,6 +3,7 @@
 //! delivery is, else parked in a RabbitMQ queue of the Trigger's own.
 
 use base64::Engine;
+use cloudevents::Event;
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use lapin::types::AMQPValue;
@@ -10,8 +11,6 @@ use shared::telemetry::trace_context;
 use tracing::Instrument;
 
 use super::{DEAD_LETTER_ATTEMPTS, Dispatcher, ERROR_DATA_LIMIT, Failure};
-use cloudevents::Event;
-
 use crate::event;
 
 impl Dispatcher {

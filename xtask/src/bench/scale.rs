@@ -141,8 +141,8 @@ fn tick(port: u16, timeout: Duration) -> anyhow::Result<u16> {
     std::str::from_utf8(&head[9..12])?.parse().context("a status line")
 }
 
-/// `n` outbox rows past their retention beside as many recent ones: one
-/// relay-outbox tick, and how many it deleted in how long.
+/// `n` outbox rows past their retention beside as many recent ones: how long
+/// relay-outbox's ticks take to delete them all.
 fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
     psql(url, "TRUNCATE outbox")?;
     psql(
@@ -156,7 +156,6 @@ fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
     psql(url, "VACUUM ANALYZE outbox")?;
     let process = bench.start("relay-outbox", &[("DATABASE_URL", url), ("K_SINK", "http://127.0.0.1:9")])?;
     process.wait_listening()?;
-    let mut deleted = 0;
     let started = Instant::now();
     // Each tick deletes what it can within its budget; ticks until all is gone.
     while psql(url, "SELECT count(*) FROM outbox WHERE published_at < now() - interval '8 days'")? != "0" {
@@ -164,9 +163,6 @@ fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
         if !(200..300).contains(&status) {
             bail!("relay-outbox answered {status}");
         }
-        deleted =
-            n - psql(url, "SELECT count(*) FROM outbox WHERE published_at < now() - interval '8 days'")?
-                .parse::<u64>()?;
     }
-    Ok((deleted, started.elapsed().as_secs_f64()))
+    Ok((n, started.elapsed().as_secs_f64()))
 }

@@ -155,15 +155,9 @@ pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<R
         futures_util::stream::iter(sends).buffered(CONCURRENT_SENDS).collect().await;
 
     // Another records every outcome, ends the lease, and counts what is left.
-    let (done, replayed, errors): (Vec<Uuid>, Vec<bool>, Vec<Option<String>>) = results
-        .iter()
-        .map(|r| (r.id, r.replayed, r.error.clone()))
-        .fold((Vec::new(), Vec::new(), Vec::new()), |(mut a, mut b, mut c), (id, ok, error)| {
-            a.push(id);
-            b.push(ok);
-            c.push(error);
-            (a, b, c)
-        });
+    let done: Vec<Uuid> = results.iter().map(|r| r.id).collect();
+    let replayed: Vec<bool> = results.iter().map(|r| r.replayed).collect();
+    let errors: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
     let mut record = ctx.db().begin().await?;
     sqlx::query(
         "UPDATE dead_letters d SET
