@@ -14,17 +14,24 @@ pub const DESTINATION_PREFIX: &str = "stats:{skybook}:destination:";
 /// Destination ids by confirmed bookings (a sorted set): what get-stats
 /// ranks by, without scanning the keyspace.
 pub const POPULARITY: &str = "stats:{skybook}:destinations_by_bookings";
-/// Event ids already applied, each kept for [`SEEN_TTL_SECS`].
-pub const SEEN_PREFIX: &str = "stats:{skybook}:seen:";
+/// What the stats have applied, by the events' place in the outbox's
+/// stream (their `sequence`): every number below this floor is settled,
+/// applied unless it is [`OWED`]; reconcile-stats raises it each tick.
+pub const APPLIED_FLOOR: &str = "stats:{skybook}:applied_floor";
+/// Above the floor, a bitmap of the numbers applied, in chunks of
+/// [`CHUNK_BITS`] (`…:applied:<number / CHUNK_BITS>`); a chunk goes once
+/// the floor passes it.
+pub const APPLIED_PREFIX: &str = "stats:{skybook}:applied:";
+/// Numbers below the floor committed but not applied when it passed them
+/// (a dead letter, a delivery still on its way): applied once on arrival.
+pub const OWED: &str = "stats:{skybook}:owed";
 /// Set while a reconciliation runs; the consumer then also journals what it
 /// applies, so the rebuilt stats can include it (see `reconcile_stats`).
 pub const RECONCILING: &str = "stats:{skybook}:reconciling";
 pub const JOURNAL: &str = "stats:{skybook}:journal";
 
-/// How long an applied event id is remembered: longer than any broker keeps
-/// retrying a delivery. The outbox keeps its rows at least this long, so a
-/// rebuild knows every event that could still arrive.
-pub const SEEN_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Numbers per bitmap chunk: 8 KiB each.
+pub const CHUNK_BITS: i64 = 1 << 16;
 /// A candy for every passenger under [`CANDY_AGE_LIMIT`], at this price.
 pub const CANDY_COST_CENTS: i64 = 500;
 pub const CANDY_AGE_LIMIT: i16 = 12;
@@ -35,14 +42,9 @@ pub fn destination(id: &uuid::Uuid) -> String {
     format!("{DESTINATION_PREFIX}{id}")
 }
 
-/// The id an event is remembered by: its source and id, as CloudEvents
-/// define an event's identity.
-pub fn event_key(source: &str, id: &str) -> String {
-    format!("{source} {id}")
-}
-
-pub fn seen(event_key: &str) -> String {
-    format!("{SEEN_PREFIX}{event_key}")
+/// The bitmap chunk that holds number `seq`, and its bit there.
+pub fn applied(seq: i64) -> (String, i64) {
+    (format!("{APPLIED_PREFIX}{}", seq.div_euclid(CHUNK_BITS)), seq.rem_euclid(CHUNK_BITS))
 }
 
 /// The candy log's line for a booking, in the original system's words.

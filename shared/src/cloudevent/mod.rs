@@ -3,6 +3,7 @@
 
 pub mod bounds;
 pub mod headers;
+pub mod sequence;
 pub mod signature;
 
 pub use bounds::{MAX_EXTENSION, MAX_EXTENSIONS, MAX_ID, MAX_SOURCE, MAX_SUBJECT, MAX_TYPE};

@@ -7,7 +7,8 @@
 //! the RabbitMQ broker class cannot tell a subscriber who sent, and behind
 //! Knative's gateway no network rule can tell the Broker from any other pod.
 //!
-//! The signature covers `id`, `source`, `type`, `subject` and the data (as
+//! The signature covers `id`, `source`, `type`, `subject`, `sequence` (when
+//! the event has one: what a consumer deduplicates by) and the data (as
 //! canonical JSON: keys sorted, no spaces, so a hop that re-encodes it, a
 //! dead letter stored as `jsonb`, still verifies). Extensions that hops add
 //! (`traceparent`, Knative's `knativeerror*`) are not covered. Keys rotate:
@@ -36,6 +37,7 @@ pub struct Signed<'a> {
     pub source: &'a str,
     pub ty: &'a str,
     pub subject: Option<&'a str>,
+    pub sequence: Option<&'a str>,
     pub data: &'a [u8],
 }
 
@@ -110,6 +112,7 @@ impl EventKeys {
             source: &event.source,
             ty: &event.ty,
             subject: event.subject.as_deref(),
+            sequence: event.extensions.get(super::sequence::EXTENSION).map(String::as_str),
             data: &event.data,
         };
         self.verify(signed, event.extensions.get(EXTENSION).map(String::as_str))
@@ -123,12 +126,14 @@ impl EventKeys {
         let text = |name: &str| event.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
         let Some(data) = event.get("data").map(|d| d.to_string()) else { return };
         let (id, source, ty) = (text("id"), text("source"), text("type"));
-        let subject = event.get("subject").and_then(|v| v.as_str()).map(str::to_owned);
+        let optional = |name: &str| event.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let (subject, sequence) = (optional("subject"), optional(super::sequence::EXTENSION));
         let signature = self.sign(Signed {
             id: &id,
             source: &source,
             ty: &ty,
             subject: subject.as_deref(),
+            sequence: sequence.as_deref(),
             data: data.as_bytes(),
         });
         if let Some(object) = event.as_object_mut() {
@@ -143,7 +148,9 @@ fn digest(key: &Hmac<Sha256>, event: Signed<'_>) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// Every part length-prefixed, so no two events share an input.
+/// Every part length-prefixed, so no two events share an input; the
+/// sequence last and only when present, so events without one sign as
+/// they always did.
 fn feed(mac: &mut Hmac<Sha256>, event: Signed<'_>) {
     let data = canonical(event.data);
     let subject = event.subject.unwrap_or_default();
@@ -155,7 +162,8 @@ fn feed(mac: &mut Hmac<Sha256>, event: Signed<'_>) {
         subject.as_bytes(),
         &data,
     ];
-    for part in parts {
+    let sequence = event.sequence.map(str::as_bytes);
+    for part in parts.into_iter().chain(sequence) {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part);
     }
@@ -190,7 +198,14 @@ mod tests {
     const B: &str = "b-key-of-thirty-two-characters-0";
 
     fn event(data: &[u8]) -> Signed<'_> {
-        Signed { id: "1", source: "/bookings", ty: "skybook.booking.created", subject: Some("b1"), data }
+        Signed {
+            id: "1",
+            source: "/bookings",
+            ty: "skybook.booking.created",
+            subject: Some("b1"),
+            sequence: Some("0000000000000000042"),
+            data,
+        }
     }
 
     #[test]
@@ -208,7 +223,11 @@ mod tests {
         let other_id = Signed { id: "2", ..event(data) };
         assert!(keys.verify(other_id, Some(&signature)).is_err());
         let other_subject = Signed { subject: None, ..event(data) };
+        let other_sequence = Signed { sequence: Some("0000000000000000043"), ..event(data) };
+        let no_sequence = Signed { sequence: None, ..event(data) };
         assert!(keys.verify(other_subject, Some(&signature)).is_err());
+        assert!(keys.verify(other_sequence, Some(&signature)).is_err());
+        assert!(keys.verify(no_sequence, Some(&signature)).is_err(), "a sequence cannot be stripped");
         // Parts do not run into each other.
         let shifted = Signed { id: "1/", source: "bookings", ..event(data) };
         assert!(keys.verify(shifted, Some(&signature)).is_err());

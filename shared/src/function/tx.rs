@@ -69,8 +69,9 @@ impl Tx {
         let trace = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
             .or_else(|| self.trace.clone());
         let (traceparent, tracestate) = trace.map_or((None, None), |t| (Some(t.traceparent), t.tracestate));
-        let event = OutboxEvent {
+        let mut event = OutboxEvent {
             event_id,
+            seq: 0,
             ty: ty.to_owned(),
             source: self.spec.source.to_owned(),
             subject,
@@ -81,7 +82,7 @@ impl Tx {
             // relay, and the reply, carry exactly this time.
             created_at: Utc::now().trunc_subsecs(6),
         };
-        outbox::insert(self.tx.exec(), &event).await?;
+        event.seq = outbox::insert(self.tx.exec(), &event).await?;
         let id = event.event_id;
         self.events.push(event);
         Ok(id)

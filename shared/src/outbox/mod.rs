@@ -2,9 +2,12 @@
 //! published to `K_SINK` after commit (by the process's [`Publisher`]), and
 //! relayed later if that failed.
 
+mod horizon;
 mod publisher;
 mod relay;
 mod send;
+
+pub use horizon::horizon;
 
 pub use publisher::Publisher;
 pub use relay::{RelayReport, observe_backlog, prune, relay};
@@ -32,6 +35,9 @@ fn sent(path: &str, outcome: &str) {
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxEvent {
     pub event_id: Uuid,
+    /// Its place in the outbox's one stream, sent as the CloudEvents
+    /// `sequence` extension.
+    pub seq: i64,
     #[sqlx(rename = "type")]
     pub ty: String,
     pub source: String,
@@ -55,11 +61,18 @@ impl OutboxEvent {
 }
 
 /// Writes the event in the command's transaction: it exists if and only if
-/// the command committed.
-pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (event_id, type, source, subject, data, traceparent, tracestate, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+/// the command committed. Returns its place in the stream.
+///
+/// The transaction takes its id before the number is drawn (the
+/// materialized CTE runs first): a number is then never held by a
+/// transaction younger than it, which is what lets a consumer settle every
+/// number below a horizon (see [`horizon`]).
+pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<i64> {
+    let seq = sqlx::query_scalar(
+        "WITH tx AS MATERIALIZED (SELECT pg_current_xact_id())
+         INSERT INTO outbox (seq, event_id, type, source, subject, data, traceparent, tracestate, created_at)
+         SELECT nextval('outbox_seq'), $1, $2, $3, $4, $5, $6, $7, $8 FROM tx
+         RETURNING seq",
     )
     .bind(event.event_id)
     .bind(&event.ty)
@@ -69,9 +82,9 @@ pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<()> {
     .bind(&event.traceparent)
     .bind(&event.tracestate)
     .bind(event.created_at)
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(seq)
 }
 
 /// Registers this module's metrics, so /metrics shows them before they first move.

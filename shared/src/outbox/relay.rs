@@ -77,7 +77,7 @@ pub async fn relay(db: &Database, sink: &Sink, grace: Duration, batch: i64) -> R
              ORDER BY next_attempt_at, event_id
              LIMIT $2
              FOR UPDATE SKIP LOCKED)
-         RETURNING event_id, type, source, subject, data, traceparent, tracestate, created_at, attempts",
+         RETURNING event_id, seq, type, source, subject, data, traceparent, tracestate, created_at, attempts",
     )
     .bind(grace.as_secs_f64())
     .bind(batch)

@@ -60,12 +60,14 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
         ]
     });
     let (id, data) = (event.event_id.to_string(), event.data.to_string());
+    let sequence = crate::cloudevent::sequence::format(event.seq);
     let signed = sink.keys.as_ref().map(|keys| {
         keys.sign(Signed {
             id: &id,
             source: &event.source,
             ty: &event.ty,
             subject: Some(&event.subject),
+            sequence: Some(&sequence),
             data: data.as_bytes(),
         })
     });
@@ -79,6 +81,7 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
         .header("ce-subject", encode(&event.subject))
         .header("ce-time", event.created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
         .header("ce-dataschema", encode(&crate::contract::id(&event.ty)))
+        .header("ce-sequence", &sequence)
         .header("content-type", "application/json")
         .body(data);
     for (name, value) in &sink.overrides {

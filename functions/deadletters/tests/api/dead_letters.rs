@@ -167,6 +167,7 @@ async fn a_replay_signs_the_event_with_the_keys_in_use_today() {
         source: "/skybook/bookings",
         ty: "skybook.booking.created",
         subject: Some("b-1"),
+        sequence: None,
         data: data.as_bytes(),
     };
     let stored = store

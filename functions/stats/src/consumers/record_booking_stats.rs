@@ -1,5 +1,6 @@
 //! record-booking-stats: applies `skybook.booking.created` and `.cancelled`
-//! to the Redis stats, each event exactly once however often it is delivered.
+//! to the Redis stats, each event exactly once however often it is delivered,
+//! remembering what it applied by the event's `sequence` (see `keys`).
 
 use shared::auth::Access;
 use std::sync::LazyLock;
@@ -51,11 +52,14 @@ pub fn function() -> Function {
 }
 
 pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEvent) -> Result<()> {
+    let seq = event.sequence()?;
     let sign: i64 = if event.ty == BOOKING_CANCELLED { -1 } else { 1 };
     let gets_candy = booking.passenger_age < keys::CANDY_AGE_LIMIT;
-    let event_key = keys::event_key(&event.source, &event.id);
+    let (chunk, bit) = keys::applied(seq);
     let applied: i64 = APPLY
-        .key(keys::seen(&event_key))
+        .key(keys::APPLIED_FLOOR)
+        .key(chunk)
+        .key(keys::OWED)
         .key(keys::TOTAL_REVENUE_CENTS)
         .key(keys::TOTAL_BOOKINGS)
         .key(keys::PET_BOOKINGS)
@@ -66,7 +70,8 @@ pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEve
         .key(keys::POPULARITY)
         .key(keys::RECONCILING)
         .key(keys::JOURNAL)
-        .arg(keys::SEEN_TTL_SECS)
+        .arg(seq)
+        .arg(bit)
         .arg(sign)
         .arg(booking.price.total.to_cents())
         .arg(u8::from(booking.has_pet))
@@ -76,12 +81,11 @@ pub async fn record_booking_stats(ctx: Ctx, event: Incoming, booking: BookingEve
         .arg(keys::CANDY_LOG_CAP)
         .arg(booking.destination_id.to_string())
         .arg(&booking.destination_name)
-        .arg(&event_key)
         .invoke_async(&mut ctx.redis())
         .await?;
     if applied == 0 {
         crate::duplicate(SPEC.name);
-        tracing::info!(event_id = %event.id, "already applied; ignored");
+        tracing::info!(event_id = %event.id, seq, "already applied; ignored");
     }
     Ok(())
 }

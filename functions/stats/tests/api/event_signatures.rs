@@ -52,6 +52,7 @@ async fn only_an_event_this_deployment_signed_is_applied() {
         source: &header("ce-source"),
         ty: &header("ce-type"),
         subject: event.header("ce-subject"),
+        sequence: event.header("ce-sequence"),
         data: &event.body,
     });
 
@@ -62,6 +63,17 @@ async fn only_an_event_this_deployment_signed_is_applied() {
             "another id",
             deliver(&world.record, &event, |h| drop(h.insert("ce-id", "forged-1".parse().unwrap())), None)
                 .await,
+        ),
+        (
+            // Replayed under a fresh place in the stream, to be counted again.
+            "another sequence",
+            deliver(
+                &world.record,
+                &event,
+                |h| drop(h.insert("ce-sequence", "0000000000000999999".parse().unwrap())),
+                None,
+            )
+            .await,
         ),
         (
             "another deployment's key",

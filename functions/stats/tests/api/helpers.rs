@@ -169,6 +169,20 @@ impl World {
         self.reconcile.binary(ty, &id, &json!({})).await.expect(202);
     }
 
+    /// Rebuilds for `reason` so far (process-wide: compare before and after).
+    pub async fn rebuilds(&self, reason: &str) -> f64 {
+        self.metric(&format!("skybook_stats_rebuilds_total{{reason=\"{reason}\"}}")).await.unwrap_or(0.0)
+    }
+
+    /// Rebuilds for any reason so far.
+    pub async fn all_rebuilds(&self) -> f64 {
+        let mut total = 0.0;
+        for reason in ["requested", "lost", "broken", "inconsistent"] {
+            total += self.rebuilds(reason).await;
+        }
+        total
+    }
+
     /// A line of reconcile-stats' /metrics, by its name and labels.
     pub async fn metric(&self, series: &str) -> Option<f64> {
         let text = self.reconcile.get("/metrics").await.expect(200).body;

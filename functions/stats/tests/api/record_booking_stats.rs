@@ -22,8 +22,16 @@ fn booking(id: &str, destination: &str, name: &str, age: i64, pet: bool, total: 
     })
 }
 
+/// Delivers an event numbered after its id (`e-7` is the stream's 7th).
 async fn deliver(app: &TestApp, ty: &str, id: &str, data: &Value) -> u16 {
-    binary_event(app.post(), ty, "/skybook/bookings", id, data).send().await.read().await.status
+    let seq: i64 = id.trim_start_matches("e-").parse().unwrap();
+    binary_event(app.post(), ty, "/skybook/bookings", id, data)
+        .header("ce-sequence", shared::cloudevent::sequence::format(seq))
+        .send()
+        .await
+        .read()
+        .await
+        .status
 }
 
 async fn destination(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> (i64, i64) {
@@ -98,6 +106,16 @@ async fn bad_events_are_refused_without_a_retryable_status() {
     assert_eq!(other.error_code(), "wrong_event_type");
     let broken = app.binary(CREATED, "x-2", &json!({"id": "b", "passenger_age": "old"})).await.expect(400);
     assert_eq!(broken.error_code(), "invalid_data");
+    let data = booking("0191d9d2-0000-7000-8000-000000000001", "Lima", "Ana", 34, false, "1.00");
+    let unnumbered = app.binary(CREATED, "x-3", &data).await.expect(400);
+    assert_eq!(unnumbered.error_code(), "missing_sequence");
+    let misnumbered = binary_event(app.post(), CREATED, "/skybook/bookings", "x-4", &data)
+        .header("ce-sequence", "-1")
+        .send()
+        .await
+        .read()
+        .await;
+    assert_eq!(misnumbered.expect(400).error_code(), "missing_sequence");
     let mut conn = redis.conn().await;
     let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
     assert!(keys.is_empty(), "{keys:?}");
@@ -147,10 +165,39 @@ async fn a_key_of_the_wrong_type_applies_nothing() {
     let status = deliver(&app, CREATED, "e-5", &child).await;
     assert!(status >= 500, "a broken key is the store's fault, so retryable: {status}");
     let keys_now: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-    assert_eq!(keys_now, [keys::TOTAL_INFANT_COUNT], "nothing else was written, the seen mark included");
+    assert_eq!(keys_now, [keys::TOTAL_INFANT_COUNT], "nothing else was written, the applied bit included");
 
     let _: () = conn.del(keys::TOTAL_INFANT_COUNT).await.unwrap();
     assert_eq!(deliver(&app, CREATED, "e-5", &child).await, 202);
     assert_eq!(conn.get::<_, Option<i64>>(keys::TOTAL_INFANT_COUNT).await.unwrap(), Some(1));
     assert_eq!(conn.get::<_, Option<i64>>(keys::PET_BOOKINGS).await.unwrap(), Some(1));
+}
+
+/// Below the floor an event counts only if it is owed, and then once;
+/// above it, once by its bit. What Redis keeps is the floor, one bitmap
+/// chunk and the owed set, however many events came.
+#[tokio::test]
+async fn the_floor_and_the_owed_set_decide_what_is_applied() {
+    let redis = TestRedis::new().await;
+    let app = TestApp::spawn_with(record_booking_stats::function(), &[("redis_url", &redis.url)]).await;
+    let mut conn = redis.conn().await;
+    let _: () = conn.set(keys::APPLIED_FLOOR, 10).await.unwrap();
+    let _: () = conn.sadd(keys::OWED, 5).await.unwrap();
+    let data =
+        |n: u32| booking(&format!("0191d9d2-0000-7000-8000-{n:012}"), "Lima", "Ana", 30, false, "1.00");
+
+    for _ in 0..2 {
+        assert_eq!(deliver(&app, CREATED, "e-5", &data(5)).await, 202, "owed: applied once");
+        assert_eq!(deliver(&app, CREATED, "e-4", &data(4)).await, 202, "settled: never applied");
+        assert_eq!(deliver(&app, CREATED, "e-12", &data(12)).await, 202, "above: applied once");
+    }
+    assert_eq!(conn.get::<_, Option<i64>>(keys::TOTAL_BOOKINGS).await.unwrap(), Some(2));
+    assert_eq!(conn.scard::<_, i64>(keys::OWED).await.unwrap(), 0);
+    let (chunk, bit) = keys::applied(12);
+    assert!(conn.getbit::<_, bool>(&chunk, bit as usize).await.unwrap());
+
+    let mut remembered: Vec<String> =
+        redis::cmd("KEYS").arg("*applied*").query_async(&mut conn).await.unwrap();
+    remembered.sort();
+    assert_eq!(remembered, [chunk, keys::APPLIED_FLOOR.to_owned()]);
 }

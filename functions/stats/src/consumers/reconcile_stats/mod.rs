@@ -1,23 +1,27 @@
-//! reconcile-stats: on every PingSource tick (or an operator's
-//! `skybook.stats.rebuild`), compares the Redis stats with what PostgreSQL
-//! says, reports the drift, and rebuilds every key from PostgreSQL when they
-//! differ, swapping the result in at once.
+//! reconcile-stats: on every PingSource tick, raises the floor below which
+//! the stats consider every booking event settled, checks the stats keys
+//! (O(destinations)), and rebuilds them from PostgreSQL when Redis lost them,
+//! holds a broken key or disagrees with itself, or when an operator asks
+//! (`skybook.stats.rebuild`), swapping the result in at once.
 //!
-//! Events keep arriving while it runs, and none is lost or counted twice:
-//! 1. A marker is set before PostgreSQL is read; while it is set the consumer
-//!    also journals what it applies.
-//! 2. PostgreSQL is read in one statement, hence one snapshot, which also
-//!    lists the booking events it holds. Those are marked seen before the
-//!    swap, so a late delivery of one is not applied on top of the rebuild.
+//! Events keep arriving while a rebuild runs, and none is lost or counted
+//! twice:
+//! 1. A marker is set first; while it is set the consumer also journals
+//!    what it applies.
+//! 2. PostgreSQL is read in one repeatable-read snapshot, taken once every
+//!    outbox number up to a horizon is settled: the snapshot holds every
+//!    booking event at or below it, and the few above it that it lists.
 //! 3. The swap writes every key in one script, after adding the journalled
 //!    events the snapshot does not hold, and only if the journal has not
-//!    grown since it was read (else it reads it again).
+//!    grown since it was read (else it reads it again); the horizon becomes
+//!    the applied floor, so a late delivery of an event the rebuild holds is
+//!    not applied on top of it.
 
+mod floor;
 mod redis_side;
 mod snapshot;
 
 use shared::auth::{Access, Role};
-use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use shared::cloudevent::Incoming;
@@ -25,6 +29,7 @@ use shared::events::{PING, STATS_REBUILD};
 use shared::metrics::{CounterFamily, GaugeFamily};
 use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 
+pub use floor::Floor;
 pub use snapshot::{JournalEntry, Stats};
 
 pub const SPEC: Spec = Spec {
@@ -40,46 +45,60 @@ pub const SPEC: Spec = Spec {
 static DRIFT: LazyLock<GaugeFamily> = LazyLock::new(|| {
     shared::metrics::gauge_family(
         "stats_drift",
-        "PostgreSQL minus Redis at the last reconciliation, by measure (0: in step)",
+        "PostgreSQL minus Redis at the last rebuild, by measure (0: in step)",
     )
 });
 static REBUILDS: LazyLock<CounterFamily> = LazyLock::new(|| {
     shared::metrics::counter_family("stats_rebuilds", "Stats rebuilt from PostgreSQL, by reason")
 });
+static OWED: LazyLock<GaugeFamily> = LazyLock::new(|| {
+    shared::metrics::gauge_family(
+        "stats_owed_events",
+        "Booking events below the applied floor that have not been applied yet (dead letters, late deliveries)",
+    )
+});
 
 pub fn function() -> Function {
     LazyLock::force(&DRIFT);
     LazyLock::force(&REBUILDS);
+    LazyLock::force(&OWED);
     Function::consumer(SPEC, reconcile_stats)
 }
 
 /// What one reconciliation found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
-    /// PostgreSQL minus Redis, by measure; only the measures that differ.
+    /// Where the applied floor stood before any rebuild.
+    pub floor: Floor,
+    /// Why it rebuilt, if it did.
+    pub rebuilt: Option<&'static str>,
+    /// PostgreSQL minus Redis, by measure, when it rebuilt: only the
+    /// measures that differ.
     pub drift: Vec<(&'static str, i64)>,
-    pub rebuilt: bool,
-    /// Events applied while it ran that the snapshot did not hold.
+    /// Events applied while it rebuilt that the snapshot did not hold.
     pub journalled: usize,
 }
 
 pub async fn reconcile_stats(ctx: Ctx, event: Incoming, _data: serde_json::Value) -> Result<()> {
     let requested = event.ty == STATS_REBUILD;
     let report = reconcile(&ctx, requested).await?;
-    if report.drift.is_empty() {
-        tracing::info!(rebuilt = report.rebuilt, "stats in step with PostgreSQL");
-    } else {
-        tracing::warn!(drift = ?report.drift, rebuilt = report.rebuilt, "stats drifted from PostgreSQL");
+    match report.rebuilt {
+        None => tracing::info!(floor = ?report.floor, "stats keys whole"),
+        Some(reason) if report.drift.is_empty() => tracing::info!(reason, "stats rebuilt, no drift"),
+        Some(reason) => {
+            tracing::warn!(reason, drift = ?report.drift, "stats drifted from PostgreSQL; rebuilt")
+        }
     }
     Ok(())
 }
 
-/// Compares, reports, and rebuilds on drift (or always, when `force`).
+/// Raises the floor, checks the keys, and rebuilds when they need it (or
+/// always, when `force`).
 pub async fn reconcile(ctx: &Ctx, force: bool) -> Result<Report> {
     let mut redis = ctx.redis();
     let Some(claim) = redis_side::Claim::take(&mut redis).await? else {
         tracing::info!("another reconciliation is under way");
-        return Ok(Report { drift: Vec::new(), rebuilt: false, journalled: 0 });
+        return Ok(Report { floor: Floor::Missing, rebuilt: None, drift: Vec::new(), journalled: 0 });
     };
     let result = run(ctx, &claim, force).await;
     if result.is_err() {
@@ -91,47 +110,73 @@ pub async fn reconcile(ctx: &Ctx, force: bool) -> Result<Report> {
 
 async fn run(ctx: &Ctx, claim: &redis_side::Claim, force: bool) -> Result<Report> {
     let mut redis = ctx.redis();
+    let floor = floor::raise(ctx, &mut redis).await?;
+    if let Floor::At { owed, .. } = floor {
+        OWED.get_or_create(&Vec::new()).set(owed as i64);
+    }
+    let live = redis_side::read(&mut redis).await?;
+    if !live.broken.is_empty() {
+        tracing::warn!(keys = ?live.broken, "stats keys of the wrong type or not numbers");
+    }
+    let reason = if force {
+        "requested"
+    } else if floor == Floor::Missing {
+        "lost"
+    } else if !live.broken.is_empty() {
+        "broken"
+    } else if !live.stats.consistent() {
+        "inconsistent"
+    } else {
+        claim.release(&mut redis).await?;
+        return Ok(Report { floor, rebuilt: None, drift: Vec::new(), journalled: 0 });
+    };
+    let (drift, journalled) = rebuild(ctx, claim, reason).await?;
+    Ok(Report { floor, rebuilt: Some(reason), drift, journalled })
+}
+
+/// Rebuilds every key from PostgreSQL and swaps it in; returns the drift it
+/// found and how many journalled events it added.
+async fn rebuild(
+    ctx: &Ctx,
+    claim: &redis_side::Claim,
+    reason: &'static str,
+) -> Result<(Vec<(&'static str, i64)>, usize)> {
+    let mut redis = ctx.redis();
     let snapshot = snapshot::read(ctx).await?;
+    // Deliveries of events the snapshot holds settle before the comparison.
     tokio::time::sleep(ctx.settings().stats_settle()).await;
 
     let live = redis_side::read(&mut redis).await?;
     let mut stats = live.stats;
-    let after: Vec<&JournalEntry> =
-        live.journal.iter().filter(|e| !snapshot.events.contains(&e.event)).collect();
-    for entry in &after {
+    for entry in live.journal.iter().filter(|e| !snapshot.holds(e.seq)) {
         stats.apply(entry, -1);
     }
     let mut drift = snapshot.stats.drift(&stats);
-    for (measure, value) in Stats::MEASURES.iter().map(|m| (*m, drift_of(&drift, m))) {
+    for measure in Stats::MEASURES {
+        let value = drift.iter().find(|(m, _)| *m == measure).map_or(0, |(_, v)| *v);
         DRIFT.get_or_create(&vec![("measure".to_owned(), measure.to_owned())]).set(value);
     }
     DRIFT
         .get_or_create(&vec![("measure".to_owned(), "broken_keys".to_owned())])
         .set(live.broken.len() as i64);
     if !live.broken.is_empty() {
-        tracing::warn!(keys = ?live.broken, "stats keys of the wrong type or not numbers");
         drift.push(("broken_keys", live.broken.len() as i64));
     }
-    if drift.is_empty() && !force {
-        claim.release(&mut redis).await?;
-        return Ok(Report { drift, rebuilt: false, journalled: after.len() });
-    }
 
-    redis_side::mark_seen(&mut redis, &snapshot.events).await?;
     // Swap, reading the journal again until it holds still.
     for _ in 0..20 {
         let journal = redis_side::journal(&mut redis).await?;
         let mut rebuilt = snapshot.stats.clone();
-        let mut added = 0;
-        for entry in journal.iter().filter(|e| !snapshot.events.contains(&e.event)) {
+        let mut applied: Vec<i64> = snapshot.above.iter().copied().collect();
+        for entry in journal.iter().filter(|e| !snapshot.holds(e.seq)) {
             rebuilt.apply(entry, 1);
-            added += 1;
+            applied.push(entry.seq);
         }
-        match redis_side::swap(&mut redis, claim, journal.len(), &rebuilt).await? {
+        let added = applied.len() - snapshot.above.len();
+        match redis_side::swap(&mut redis, claim, journal.len(), &rebuilt, &snapshot, &applied).await? {
             redis_side::Swap::Done => {
-                let reason = if force { "requested" } else { "drift" };
                 REBUILDS.get_or_create(&vec![("reason".to_owned(), reason.to_owned())]).inc();
-                return Ok(Report { drift, rebuilt: true, journalled: added });
+                return Ok((drift, added));
             }
             redis_side::Swap::JournalGrew => continue,
             redis_side::Swap::Lost => {
@@ -144,10 +189,3 @@ async fn run(ctx: &Ctx, claim: &redis_side::Claim, force: bool) -> Result<Report
     }
     Err(Error::unavailable("reconciliation_busy", "the journal never held still long enough to swap"))
 }
-
-fn drift_of(drift: &[(&'static str, i64)], measure: &str) -> i64 {
-    drift.iter().find(|(m, _)| *m == measure).map_or(0, |(_, v)| *v)
-}
-
-/// The events a snapshot holds, by [`crate::keys::event_key`].
-pub type EventKeys = BTreeSet<String>;

@@ -6,14 +6,11 @@ use std::sync::LazyLock;
 use shared::redis::Redis;
 use uuid::Uuid;
 
-use super::EventKeys;
-use super::snapshot::{Destination, JournalEntry, Stats};
+use super::snapshot::{Destination, JournalEntry, Snapshot, Stats};
 use crate::keys;
 
 /// How long a claim lasts if its holder dies: the journal then stops.
 const CLAIM_TTL_SECS: u64 = 600;
-/// Seen marks sent per round trip.
-const SEEN_CHUNK: usize = 1000;
 
 /// This reconciliation's hold on the marker.
 pub struct Claim {
@@ -104,6 +101,8 @@ if typed(KEYS[6], 'zset') then
   end
 end
 typed(KEYS[8], 'list')
+typed(KEYS[9], 'string')
+typed(KEYS[10], 'set')
 local journal = {}
 if typed(KEYS[7], 'list') then
   journal = redis.call('LRANGE', KEYS[7], 0, -1)
@@ -120,6 +119,8 @@ return {totals, destinations, journal, broken}",
         .key(keys::POPULARITY)
         .key(keys::JOURNAL)
         .key(keys::CANDY_LOG)
+        .key(keys::APPLIED_FLOOR)
+        .key(keys::OWED)
         .arg(keys::DESTINATION_PREFIX)
         .invoke_async(redis)
         .await?;
@@ -180,26 +181,6 @@ fn parse_journal(raw: &[String]) -> shared::Result<Vec<JournalEntry>> {
         .collect()
 }
 
-/// Marks the snapshot's events applied, so a late delivery of one is not
-/// added on top of the rebuilt stats that already hold it.
-pub async fn mark_seen(redis: &mut Redis, events: &EventKeys) -> redis::RedisResult<()> {
-    let events: Vec<&String> = events.iter().collect();
-    for chunk in events.chunks(SEEN_CHUNK) {
-        let mut pipe = redis::pipe();
-        for event in chunk {
-            pipe.cmd("SET")
-                .arg(keys::seen(event))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(keys::SEEN_TTL_SECS)
-                .ignore();
-        }
-        let () = pipe.query_async(redis).await?;
-    }
-    Ok(())
-}
-
 pub enum Swap {
     Done,
     /// The consumer journalled more since the journal was read: read again.
@@ -210,11 +191,15 @@ pub enum Swap {
 
 /// Replaces every stats key with `stats` in one script: readers see the old
 /// stats or the new, never a mix. Keys of the wrong type are replaced too.
+/// What they remember having applied becomes the snapshot's: its horizon as
+/// the floor, and `applied`, the numbers above it that `stats` hold.
 pub async fn swap(
     redis: &mut Redis,
     claim: &Claim,
     journal_len: usize,
     stats: &Stats,
+    snapshot: &Snapshot,
+    applied: &[i64],
 ) -> redis::RedisResult<Swap> {
     static SWAP: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(include_str!("swap.lua")));
     let mut invocation = SWAP.prepare_invoke();
@@ -228,6 +213,8 @@ pub async fn swap(
         .key(keys::TOTAL_INFANT_COUNT)
         .key(keys::CANDY_LOG)
         .key(keys::POPULARITY)
+        .key(keys::APPLIED_FLOOR)
+        .key(keys::OWED)
         .arg(&claim.token)
         .arg(journal_len)
         .arg(keys::DESTINATION_PREFIX)
@@ -236,9 +223,16 @@ pub async fn swap(
         .arg(stats.pet_bookings)
         .arg(stats.candy_cost_cents)
         .arg(stats.infants)
+        .arg(keys::APPLIED_PREFIX)
+        .arg(keys::CHUNK_BITS)
+        .arg(snapshot.horizon + 1)
         .arg(stats.destinations.len());
     for (id, d) in &stats.destinations {
         invocation.arg(id.to_string()).arg(&d.name).arg(d.name_version).arg(d.bookings).arg(d.revenue_cents);
+    }
+    invocation.arg(applied.len());
+    for seq in applied {
+        invocation.arg(seq);
     }
     for entry in &stats.candy_log {
         invocation.arg(entry);

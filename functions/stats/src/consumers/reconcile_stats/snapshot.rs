@@ -1,15 +1,15 @@
-//! What the stats should be: read from PostgreSQL in one snapshot, and
-//! changed by journalled events the same way the consumer changes Redis.
+//! What the stats should be: read from PostgreSQL in one snapshot, a batch
+//! of bookings per statement, and changed by journalled events the same way
+//! the consumer changes Redis.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde::Deserialize;
 use shared::events::{BOOKING_CANCELLED, BOOKING_CREATED};
-use shared::{Ctx, Result};
-use sqlx::types::Json;
+use shared::{Ctx, Error, Result};
 use uuid::Uuid;
 
-use super::EventKeys;
 use crate::keys;
 
 /// Every value the stats keep, the candy log aside from the comparison.
@@ -37,7 +37,9 @@ pub struct Destination {
 /// `apply_booking.lua`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct JournalEntry {
-    pub event: String,
+    /// The event's `sequence` (as text: Lua's numbers are doubles).
+    #[serde(deserialize_with = "number_in_text")]
+    pub seq: i64,
     pub sign: i64,
     pub cents: i64,
     pub pet: bool,
@@ -76,6 +78,15 @@ impl Stats {
         }
     }
 
+    /// Whether the totals are the sums of the destinations, as every
+    /// application keeps them: a cheap check, O(destinations), of keys
+    /// someone changed by hand or half-restored.
+    pub fn consistent(&self) -> bool {
+        let bookings: i64 = self.destinations.values().map(|d| d.bookings).sum();
+        let revenue: i64 = self.destinations.values().map(|d| d.revenue_cents).sum();
+        bookings == self.bookings && revenue == self.revenue_cents
+    }
+
     /// `self` minus `other`, by measure, leaving out those that agree; the
     /// destinations as the sum of their differences in bookings and revenue.
     pub fn drift(&self, other: &Stats) -> Vec<(&'static str, i64)> {
@@ -102,81 +113,114 @@ impl Stats {
     }
 }
 
-/// The stats PostgreSQL holds, and the booking events behind them.
+/// The stats PostgreSQL holds, and which booking events they include.
 pub struct Snapshot {
     pub stats: Stats,
-    /// The booking events of the last [`keys::SEEN_TTL_SECS`]: those a
-    /// broker or a replay could still deliver.
-    pub events: EventKeys,
+    /// Every booking event numbered at or below it is in the snapshot: the
+    /// outbox's settled horizon when the snapshot was taken.
+    pub horizon: i64,
+    /// The booking events above the horizon that the snapshot holds too.
+    pub above: BTreeSet<i64>,
 }
 
-#[derive(Deserialize)]
-struct Totals {
-    revenue_cents: i64,
-    bookings: i64,
-    pet_bookings: i64,
-    infants: i64,
+impl Snapshot {
+    /// Whether the event numbered `seq` is counted in these stats.
+    pub fn holds(&self, seq: i64) -> bool {
+        seq <= self.horizon || self.above.contains(&seq)
+    }
 }
 
-#[derive(Deserialize)]
-struct DestinationRow {
-    id: Uuid,
-    #[serde(flatten)]
-    stats: Destination,
-}
+/// Bookings one statement aggregates: each stays far inside the statement
+/// timeout, whatever the size of history.
+const BATCH: i64 = 250_000;
+/// How long a rebuild waits for transactions open at its start to end.
+const HORIZON_WAIT: Duration = Duration::from_secs(10);
 
-/// One statement, so one snapshot: the totals, each destination, the
-/// latest candy and the events all agree with each other.
+/// A destination's part of one batch: confirmed bookings, their revenue,
+/// those with a pet, and passengers under 12 (every status).
+type BatchRow = (Uuid, i64, i64, i64, i64);
+
+/// Reads the stats PostgreSQL implies, in one repeatable-read snapshot and a
+/// batch of bookings per statement: memory holds a destination's totals, not
+/// the bookings, and progress is logged as it goes.
 pub async fn read(ctx: &Ctx) -> Result<Snapshot> {
-    #[allow(clippy::type_complexity)]
-    let (totals, destinations, candy, events): (
-        Json<Totals>,
-        Json<Vec<DestinationRow>>,
-        Json<Vec<(Uuid, String)>>,
-        Vec<String>,
-    ) = sqlx::query_as(
-        "WITH b AS (
-             SELECT b.id, b.status = 'confirmed' AS confirmed, b.has_pet, b.passenger_age,
-                    b.passenger_name, (b.total * 100)::bigint AS cents, b.created_at, f.destination_id
+    let horizon = shared::outbox::horizon(ctx.db(), HORIZON_WAIT).await?.ok_or_else(|| {
+        Error::unavailable("transactions_open", "transactions older than the rebuild are still open")
+    })?;
+    let mut tx = ctx.db().begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(tx.exec()).await?;
+    let mut stats = Stats::default();
+    let (mut after, mut read) = (Uuid::nil(), 0_i64);
+    loop {
+        // The batch ends at its last booking's id (an index-only scan).
+        let last: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM bookings WHERE id > $1 ORDER BY id OFFSET $2 LIMIT 1")
+                .bind(after)
+                .bind(BATCH - 1)
+                .fetch_optional(tx.exec())
+                .await?;
+        let rows: Vec<BatchRow> = sqlx::query_as(
+            "SELECT f.destination_id,
+                    count(*) FILTER (WHERE b.status = 'confirmed'),
+                    COALESCE(sum((b.total * 100)::bigint) FILTER (WHERE b.status = 'confirmed'), 0)::bigint,
+                    count(*) FILTER (WHERE b.status = 'confirmed' AND b.has_pet),
+                    count(*) FILTER (WHERE b.passenger_age < $3)
              FROM bookings b JOIN flights f ON f.id = b.flight_id
-         )
-         SELECT
-             (SELECT json_build_object(
-                  'revenue_cents', COALESCE(sum(cents) FILTER (WHERE confirmed), 0),
-                  'bookings', count(*) FILTER (WHERE confirmed),
-                  'pet_bookings', count(*) FILTER (WHERE confirmed AND has_pet),
-                  'infants', count(*) FILTER (WHERE passenger_age < $1))
-              FROM b),
-             (SELECT COALESCE(json_agg(json_build_object(
-                  'id', d.id, 'name', d.name,
-                  'name_version', d.version,
-                  'bookings', x.bookings, 'revenue_cents', x.revenue_cents)), '[]')
-              FROM (SELECT destination_id, count(*) FILTER (WHERE confirmed) AS bookings,
-                           COALESCE(sum(cents) FILTER (WHERE confirmed), 0) AS revenue_cents
-                    FROM b GROUP BY destination_id) x
-              JOIN destinations d ON d.id = x.destination_id),
-             (SELECT COALESCE(json_agg(json_build_array(id, passenger_name) ORDER BY created_at DESC, id DESC), '[]')
-              FROM (SELECT id, passenger_name, created_at FROM b WHERE passenger_age < $1
-                    ORDER BY created_at DESC, id DESC LIMIT $2) c),
-             (SELECT COALESCE(array_agg(source || ' ' || event_id::text), '{}')
-              FROM outbox WHERE type IN ($3, $4) AND created_at > now() - make_interval(secs => $5))",
-    )
-    .bind(keys::CANDY_AGE_LIMIT)
-    .bind(keys::CANDY_LOG_CAP)
-    .bind(BOOKING_CREATED)
-    .bind(BOOKING_CANCELLED)
-    .bind(keys::SEEN_TTL_SECS as f64)
-    .fetch_one(ctx.db().read().await?.exec())
-    .await?;
-    let Json(totals) = totals;
-    let stats = Stats {
-        revenue_cents: totals.revenue_cents,
-        bookings: totals.bookings,
-        pet_bookings: totals.pet_bookings,
-        candy_cost_cents: totals.infants * keys::CANDY_COST_CENTS,
-        infants: totals.infants,
-        destinations: destinations.0.into_iter().map(|d| (d.id, d.stats)).collect(),
-        candy_log: candy.0.iter().map(|(id, name)| keys::candy_entry(id, name)).collect(),
-    };
-    Ok(Snapshot { stats, events: events.into_iter().collect() })
+             WHERE b.id > $1 AND b.id <= $2
+             GROUP BY f.destination_id",
+        )
+        .bind(after)
+        .bind(last.unwrap_or(Uuid::max()))
+        .bind(keys::CANDY_AGE_LIMIT)
+        .fetch_all(tx.exec())
+        .await?;
+        for (id, bookings, cents, pets, infants) in rows {
+            let destination = stats.destinations.entry(id).or_default();
+            destination.bookings += bookings;
+            destination.revenue_cents += cents;
+            stats.bookings += bookings;
+            stats.revenue_cents += cents;
+            stats.pet_bookings += pets;
+            stats.infants += infants;
+        }
+        let Some(last) = last else { break };
+        (after, read) = (last, read + BATCH);
+        tracing::info!(bookings = read, "rebuild: bookings read so far");
+    }
+    stats.candy_cost_cents = stats.infants * keys::CANDY_COST_CENTS;
+
+    let ids: Vec<Uuid> = stats.destinations.keys().copied().collect();
+    let names: Vec<(Uuid, String, i64)> =
+        sqlx::query_as("SELECT id, name, version FROM destinations WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(tx.exec())
+            .await?;
+    for (id, name, version) in names {
+        if let Some(destination) = stats.destinations.get_mut(&id) {
+            (destination.name, destination.name_version) = (name, version);
+        }
+    }
+    // The limit written into the statement, so the planner can match the
+    // partial index on passengers under 12 under any plan.
+    let newest_infants = format!(
+        "SELECT id, passenger_name FROM bookings WHERE passenger_age < {}
+         ORDER BY created_at DESC, id DESC LIMIT $1",
+        keys::CANDY_AGE_LIMIT
+    );
+    let candy: Vec<(Uuid, String)> =
+        sqlx::query_as(&newest_infants).bind(keys::CANDY_LOG_CAP).fetch_all(tx.exec()).await?;
+    stats.candy_log = candy.iter().map(|(id, name)| keys::candy_entry(id, name)).collect();
+    let above: Vec<i64> = sqlx::query_scalar("SELECT seq FROM outbox WHERE seq > $1 AND type IN ($2, $3)")
+        .bind(horizon)
+        .bind(BOOKING_CREATED)
+        .bind(BOOKING_CANCELLED)
+        .fetch_all(tx.exec())
+        .await?;
+    tx.commit().await?;
+    Ok(Snapshot { stats, horizon, above: above.into_iter().collect() })
+}
+
+fn number_in_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<i64, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
 }
