@@ -13,6 +13,7 @@
 //! - tracing: create-booking traced (every span exported) against untraced.
 
 mod booking;
+mod dedup;
 pub mod pipeline;
 mod process;
 mod queries;

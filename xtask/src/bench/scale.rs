@@ -1,8 +1,10 @@
-//! What must stay flat as history grows, at 100 k and 1 M bookings (seeded
-//! with `generate_series` in a database of its own): reconcile-stats'
-//! rebuild from PostgreSQL into an empty Redis (wall time and the process's
-//! peak RSS), the Redis memory it leaves per booking event, and how fast one
-//! relay-outbox tick deletes expired outbox rows.
+//! What must stay flat as history grows, at 100 k and 1 M bookings (and
+//! 10 M with `SKYBOOK_SCALE_SIZES`; seeded with `generate_series` in a
+//! database of its own): reconcile-stats' rebuild from PostgreSQL into an
+//! empty Redis (wall time and the process's peak RSS), the Redis memory it
+//! leaves, the cost of a tick that needs no rebuild, the stats consumer's
+//! memory and throughput over that history (see `dedup`), and how fast
+//! relay-outbox's ticks delete expired outbox rows.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,20 +15,32 @@ use super::{Bench, Figure, redis_url};
 use crate::services;
 
 /// Bookings per run: a year at a hundred a second is 3 billion; these show
-/// the slope (10 M takes its seeding alone past ten minutes here).
+/// the slope. `SKYBOOK_SCALE_SIZES=100000,1000000,10000000` adds 10 M (its
+/// seeding alone takes minutes).
 const SIZES: [u64; 2] = [100_000, 1_000_000];
 
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     let url = services::sibling_database_url("scale")?;
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(services::migrate(&url))?;
+    let sizes: Vec<u64> = match std::env::var("SKYBOOK_SCALE_SIZES") {
+        Ok(list) => list.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?,
+        Err(_) => SIZES.to_vec(),
+    };
     let mut figures = Vec::new();
-    for n in SIZES {
+    for &n in &sizes {
         seed(&url, n)?;
-        let (outcome, seconds, rss, bytes) = rebuild(bench, &url)?;
+        let (outcome, seconds, rss, bytes, quiet) = rebuild(bench, &url)?;
         let label = format!("{}k", n / 1000);
         println!(
-            "scale: rebuild at {label} bookings: {outcome}, {seconds:.1} s, {rss:.0} MiB peak, {bytes} B of Redis"
+            "scale: rebuild at {label} bookings: {outcome}, {seconds:.1} s, {rss:.0} MiB peak, {bytes} B of Redis; \
+             a tick with nothing to rebuild {:.0} ms",
+            quiet * 1000.0
         );
+        figures.push(Figure::plain(
+            format!("scale: a tick with nothing to rebuild at {label}"),
+            quiet * 1000.0,
+            "ms",
+        ));
         figures.push(Figure::plain(format!("scale: rebuild at {label} bookings ({outcome})"), seconds, "s"));
         figures.push(Figure::plain(format!("scale: reconcile-stats peak RSS at {label}"), rss, "MiB"));
         figures.push(Figure::plain(
@@ -35,6 +49,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
             "B",
         ));
     }
+    figures.extend(super::dedup::run(bench, &url)?);
     let (deleted, seconds) = retention(bench, &url, 1_000_000)?;
     figures.push(Figure::plain(
         "scale: retention, expired outbox rows deleted a second",
@@ -105,10 +120,11 @@ fn redis_used_memory() -> anyhow::Result<u64> {
         .context("no used_memory in INFO")
 }
 
-/// A tick of reconcile-stats against an empty Redis: it finds everything
-/// drifted and rebuilds. Its outcome, seconds, peak RSS and the Redis bytes
-/// it left.
-fn rebuild(bench: &Bench, url: &str) -> anyhow::Result<(String, f64, f64, u64)> {
+/// A tick of reconcile-stats against an empty Redis: it finds the stats
+/// lost and rebuilds. Its outcome, seconds, peak RSS and the Redis bytes it
+/// left; then the seconds of a second tick, which only raises the floor and
+/// checks the keys.
+fn rebuild(bench: &Bench, url: &str) -> anyhow::Result<(String, f64, f64, u64, f64)> {
     let client = redis::Client::open(redis_url())?;
     redis::cmd("FLUSHDB").query::<()>(&mut client.get_connection()?)?;
     let before = redis_used_memory()?;
@@ -120,11 +136,14 @@ fn rebuild(bench: &Bench, url: &str) -> anyhow::Result<(String, f64, f64, u64)> 
     let rss = process.peak_rss_mib()?;
     let outcome =
         if (200..300).contains(&status) { "rebuilt".to_owned() } else { format!("failed with {status}") };
-    Ok((outcome, seconds, rss, redis_used_memory()?.saturating_sub(before)))
+    let left = redis_used_memory()?.saturating_sub(before);
+    let started = Instant::now();
+    tick(process.port, Duration::from_secs(60))?;
+    Ok((outcome, seconds, rss, left, started.elapsed().as_secs_f64()))
 }
 
 /// One PingSource tick to a function; its status.
-fn tick(port: u16, timeout: Duration) -> anyhow::Result<u16> {
+pub(super) fn tick(port: u16, timeout: Duration) -> anyhow::Result<u16> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(timeout))?;

@@ -77,7 +77,9 @@ async fn the_response_code_decides_retry_as_the_table_says() {
 
 /// "Recipients MUST accept duplicate delivery of events"; "If duplicate
 /// detection is implemented, then ... event recipients MUST use the `source`
-/// and `id` attributes to identify duplicate events."
+/// and `id` attributes to identify duplicate events." The stats consumer
+/// tells them by `sequence`, which stands for them: the producer numbers
+/// each source and id once, and its signature binds the number to them.
 #[tokio::test]
 async fn duplicates_are_accepted_and_told_by_source_and_id() {
     let (app, redis) = consumer().await;
@@ -85,9 +87,14 @@ async fn duplicates_are_accepted_and_told_by_source_and_id() {
     assert_eq!(to_function(&app, &first, &booking()).await, 202);
     assert_eq!(to_function(&app, &first, &booking()).await, 202, "a duplicate is accepted");
     assert_eq!(counted(&redis).await, 1, "and applied once");
-    let other_source = binary(&[("ce-id", b"dup"), ("ce-source", b"/elsewhere")]);
+    let other_source =
+        binary(&[("ce-id", b"dup"), ("ce-source", b"/elsewhere"), ("ce-sequence", b"0000000000000000002")]);
     assert_eq!(to_function(&app, &other_source, &booking()).await, 202);
-    assert_eq!(counted(&redis).await, 2, "the same id from another source is another event");
+    assert_eq!(
+        counted(&redis).await,
+        2,
+        "the same id from another source is another event, with its own number"
+    );
 }
 
 /// "Brokers and Channels MUST indicate support for replies using the

@@ -87,7 +87,7 @@ async fn a_source_is_the_same_in_binary_and_structured_mode() {
     let headers = binary(&[("ce-source", br#""/x/caf%C3%A9""#), ("ce-id", b"same")]);
     assert_eq!(to_function(&app, &headers, &booking()).await, 202);
     let event = json!({"specversion": "1.0", "id": "same", "source": "/x/café", "type": CREATED,
-                       "data": serde_json::from_slice::<serde_json::Value>(&booking()).unwrap()});
+                       "sequence": "0000000000000000001", "data": serde_json::from_slice::<serde_json::Value>(&booking()).unwrap()});
     let (headers, body) = structured(&event);
     assert_eq!(to_function(&app, &headers, &body).await, 202);
     assert_eq!(counted(&redis).await, 1, "one event, applied once");

@@ -10,7 +10,7 @@ use super::*;
 #[tokio::test]
 async fn structured_events_in_the_json_format_are_read() {
     let event = json!({"specversion": "1.0", "id": "j", "source": "/c", "type": CREATED,
-                       "data": serde_json::from_slice::<serde_json::Value>(&booking()).unwrap()});
+                       "sequence": "0000000000000000001", "data": serde_json::from_slice::<serde_json::Value>(&booking()).unwrap()});
     let (headers, body) = structured(&event);
     let rig = Rig::start().await;
     assert_eq!(rig.post(&headers, &body).await.status, 202);

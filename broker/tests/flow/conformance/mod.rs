@@ -144,6 +144,9 @@ pub fn binary<'a>(changes: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8])> {
         ("ce-id", b"conformance-1"),
         ("ce-source", b"/conformance"),
         ("ce-type", CREATED.as_bytes()),
+        // Its place in the producer's stream, by which the stats consumer
+        // knows an event it has applied.
+        ("ce-sequence", b"0000000000000000001"),
         ("content-type", b"application/json"),
     ];
     for (name, value) in changes {
