@@ -473,3 +473,42 @@ async fn one_tick_deletes_everything_that_expired_and_nothing_else() {
     letters.sort();
     assert_eq!(letters, vec!["just-replayed".to_owned(), "old-pending".to_owned()]);
 }
+
+/// The horizon a consumer settles up to: never past a number an open
+/// transaction holds (it waits, then says so), and past it once that
+/// transaction has committed or rolled back.
+#[tokio::test]
+async fn the_outbox_horizon_waits_for_every_open_transaction_holding_a_number() {
+    let db = shared::testing::TestDb::new().await;
+    let url = db.url();
+    let settings = shared::config::Settings::with_overrides(&[("database_url", url.as_str())]).unwrap();
+    let database = shared::db::Database::new(&settings).unwrap();
+    let event = |n: u128| shared::outbox::OutboxEvent {
+        event_id: uuid::Uuid::from_u128(n),
+        seq: 0,
+        ty: "skybook.booking.created".into(),
+        source: "/skybook/bookings".into(),
+        subject: "b".into(),
+        data: json!({}),
+        traceparent: None,
+        tracestate: None,
+        created_at: chrono::Utc::now(),
+    };
+    let wait = std::time::Duration::from_millis(300);
+    let before = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
+
+    for outcome in ["commit", "rollback"] {
+        let mut open = database.begin().await.unwrap();
+        let held =
+            shared::outbox::insert(open.exec(), &event(u128::from(outcome == "commit") + 1)).await.unwrap();
+        assert!(held > before);
+        assert_eq!(shared::outbox::horizon(&database, wait).await.unwrap(), None, "{outcome}: still open");
+        if outcome == "commit" {
+            open.commit().await.unwrap();
+        } else {
+            drop(open);
+        }
+        let horizon = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
+        assert!(horizon >= held, "{outcome}: {horizon} < {held}");
+    }
+}
