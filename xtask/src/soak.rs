@@ -2,7 +2,8 @@
 //! cancellations, queries, stats reads) for a set time, with the stats
 //! function and the broker killed and restarted on a schedule; then checks,
 //! from PostgreSQL and Redis, that every booking is counted exactly once and
-//! no seat is oversold, and reports each process's memory growth.
+//! no seat is oversold, and reports each process's memory growth and
+//! Redis's (reconcile-stats ticks throughout, as its PingSource would).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct Args {
 }
 
 const FLIGHTS: u32 = 20;
+/// Redis's line in the memory table.
+const REDIS: &str = "redis used_memory";
 const WORKERS: usize = 8;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -61,6 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let relay_env = [("OUTBOX_GRACE_MS", "2000"), ("OUTBOX_BATCH", "1000"), ("K_SINK", ingress.as_str())];
     let relay = bench.start("relay-outbox", &relay_env)?;
     relay.wait_listening()?;
+    let reconcile = bench.start("reconcile-stats", &[])?;
+    reconcile.wait_listening()?;
     let broker_args = |stats: &Process| {
         vec![
             "--manifests".to_owned(),
@@ -69,6 +74,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("record-booking-stats=http://127.0.0.1:{}", stats.port),
             "--service".to_owned(),
             format!("relay-outbox=http://127.0.0.1:{}", relay.port),
+            "--service".to_owned(),
+            format!("reconcile-stats=http://127.0.0.1:{}", reconcile.port),
         ]
     };
     let port = broker_port.to_string();
@@ -94,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // RSS idle, then at every tick: a process that warms up (connections,
     // buffers, allocator arenas) grows early and levels off; a leak keeps going.
     let mut rss: BTreeMap<&str, Vec<f64>> = steady.iter().map(|(n, p)| (*n, vec![rss_mib(p)])).collect();
+    // Redis's own data (`used_memory`), sampled with them: what the stats
+    // keep must not grow with the events applied.
+    rss.insert(REDIS, vec![redis_mib()?]);
 
     let counts = Arc::new(Counts::default());
     let ports = [book.port, cancel.port, get_flight.port, list_flights.port, get_stats.port];
@@ -107,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for (name, process) in &steady {
             rss.entry(name).or_default().push(rss_mib(process));
         }
+        rss.entry(REDIS).or_default().push(redis_mib()?);
         if Instant::now() >= deadline {
             break;
         }
@@ -132,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, process) in &steady {
         rss.entry(name).or_default().push(rss_mib(process));
     }
+    rss.entry(REDIS).or_default().push(redis_mib()?);
 
     // Let the relay and the broker drain, then compare both stores.
     let verdict = runtime.block_on(check(&database_url, Duration::from_secs(90)));
@@ -165,6 +177,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let checked = verdict?;
     println!("{checked}");
     Ok(())
+}
+
+/// Redis's `used_memory`, in MiB.
+fn redis_mib() -> anyhow::Result<f64> {
+    let info = redis_cli(&["INFO", "memory"])?;
+    let bytes: f64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no used_memory in INFO")?;
+    Ok(bytes / 1048576.0)
 }
 
 #[derive(Default)]

@@ -480,9 +480,6 @@ async fn one_tick_deletes_everything_that_expired_and_nothing_else() {
 #[tokio::test]
 async fn the_outbox_horizon_waits_for_every_open_transaction_holding_a_number() {
     let db = shared::testing::TestDb::new().await;
-    let url = db.url();
-    let settings = shared::config::Settings::with_overrides(&[("database_url", url.as_str())]).unwrap();
-    let database = shared::db::Database::new(&settings).unwrap();
     let event = |n: u128| shared::outbox::OutboxEvent {
         event_id: uuid::Uuid::from_u128(n),
         seq: 0,
@@ -495,20 +492,28 @@ async fn the_outbox_horizon_waits_for_every_open_transaction_holding_a_number() 
         created_at: chrono::Utc::now(),
     };
     let wait = std::time::Duration::from_millis(300);
-    let before = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
-
-    for outcome in ["commit", "rollback"] {
-        let mut open = database.begin().await.unwrap();
-        let held =
-            shared::outbox::insert(open.exec(), &event(u128::from(outcome == "commit") + 1)).await.unwrap();
-        assert!(held > before);
-        assert_eq!(shared::outbox::horizon(&database, wait).await.unwrap(), None, "{outcome}: still open");
-        if outcome == "commit" {
-            open.commit().await.unwrap();
-        } else {
-            drop(open);
+    let mut n = 0;
+    // Straight to PostgreSQL, and behind the transaction-mode pooler as in a cluster.
+    for (mode, url) in [("session", db.direct_url()), ("transaction", db.url())] {
+        let settings =
+            shared::config::Settings::with_overrides(&[("database_url", &url), ("db_pool_mode", mode)])
+                .unwrap();
+        let database = shared::db::Database::new(&settings).unwrap();
+        let before = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
+        for outcome in ["commit", "rollback"] {
+            n += 1;
+            let mut open = database.begin().await.unwrap();
+            let held = shared::outbox::insert(open.exec(), &event(n)).await.unwrap();
+            assert!(held > before, "{mode}");
+            let now = shared::outbox::horizon(&database, wait).await.unwrap();
+            assert_eq!(now, None, "{mode}, {outcome}: still open");
+            if outcome == "commit" {
+                open.commit().await.unwrap();
+            } else {
+                drop(open);
+            }
+            let horizon = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
+            assert!(horizon >= held, "{mode}, {outcome}: {horizon} < {held}");
         }
-        let horizon = shared::outbox::horizon(&database, wait).await.unwrap().expect("nothing open");
-        assert!(horizon >= held, "{outcome}: {horizon} < {held}");
     }
 }
