@@ -9,7 +9,8 @@ SELECT ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid,
        now() + make_interval(days => 30) + make_interval(mins => n), 100000000
 FROM generate_series(1, :flights) AS n;
 -- One booking to get and cancel.
-INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status, base_price, discount, tax, total)
+INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status, base_price, discount, tax, total,
+                      owner)
 VALUES ('00000000-0000-4000-8000-0000000b0000', '00000000-0000-4000-8000-000000000001', 'Bench', 30, false,
-        'confirmed', 1000.00, 100.00, 50.00, 950.00);
+        'confirmed', 1000.00, 100.00, 50.00, 950.00, 'bench');
 UPDATE flights SET seats_taken = 1 WHERE id = '00000000-0000-4000-8000-000000000001';
