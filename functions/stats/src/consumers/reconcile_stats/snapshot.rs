@@ -130,9 +130,10 @@ impl Snapshot {
     }
 }
 
-/// Bookings one statement aggregates: each stays far inside the statement
-/// timeout, whatever the size of history.
-const BATCH: i64 = 250_000;
+/// Table pages one statement aggregates (8 KiB each, about 60 bookings a
+/// page): each statement reads 32 MiB of the table in order and stays far
+/// inside the statement timeout, whatever the size of history.
+const PAGES: i64 = 4096;
 /// How long a rebuild waits for transactions open at its start to end.
 const HORIZON_WAIT: Duration = Duration::from_secs(10);
 
@@ -141,24 +142,23 @@ const HORIZON_WAIT: Duration = Duration::from_secs(10);
 type BatchRow = (Uuid, i64, i64, i64, i64);
 
 /// Reads the stats PostgreSQL implies, in one repeatable-read snapshot and a
-/// batch of bookings per statement: memory holds a destination's totals, not
-/// the bookings, and progress is logged as it goes.
+/// range of the bookings table's pages per statement (a TID range scan: the
+/// table is read once, in order, whatever order its ids are in): memory
+/// holds a destination's totals, not the bookings, and progress is logged.
 pub async fn read(ctx: &Ctx) -> Result<Snapshot> {
     let horizon = shared::outbox::horizon(ctx.db(), HORIZON_WAIT).await?.ok_or_else(|| {
         Error::unavailable("transactions_open", "transactions older than the rebuild are still open")
     })?;
     let mut tx = ctx.db().begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(tx.exec()).await?;
+    // Read after the snapshot is taken: every row it sees was written to a
+    // page that already existed.
+    let pages: i64 =
+        sqlx::query_scalar("SELECT pg_relation_size('bookings') / current_setting('block_size')::bigint")
+            .fetch_one(tx.exec())
+            .await?;
     let mut stats = Stats::default();
-    let (mut after, mut read) = (Uuid::nil(), 0_i64);
-    loop {
-        // The batch ends at its last booking's id (an index-only scan).
-        let last: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM bookings WHERE id > $1 ORDER BY id OFFSET $2 LIMIT 1")
-                .bind(after)
-                .bind(BATCH - 1)
-                .fetch_optional(tx.exec())
-                .await?;
+    for first in (0..pages.max(1)).step_by(PAGES as usize) {
         let rows: Vec<BatchRow> = sqlx::query_as(
             "SELECT f.destination_id,
                     count(*) FILTER (WHERE b.status = 'confirmed'),
@@ -166,11 +166,11 @@ pub async fn read(ctx: &Ctx) -> Result<Snapshot> {
                     count(*) FILTER (WHERE b.status = 'confirmed' AND b.has_pet),
                     count(*) FILTER (WHERE b.passenger_age < $3)
              FROM bookings b JOIN flights f ON f.id = b.flight_id
-             WHERE b.id > $1 AND b.id <= $2
+             WHERE b.ctid >= ('(' || $1 || ',0)')::tid AND b.ctid < ('(' || $2 || ',0)')::tid
              GROUP BY f.destination_id",
         )
-        .bind(after)
-        .bind(last.unwrap_or(Uuid::max()))
+        .bind(first)
+        .bind(if first + PAGES >= pages { i64::from(u32::MAX - 1) } else { first + PAGES })
         .bind(keys::CANDY_AGE_LIMIT)
         .fetch_all(tx.exec())
         .await?;
@@ -183,9 +183,7 @@ pub async fn read(ctx: &Ctx) -> Result<Snapshot> {
             stats.pet_bookings += pets;
             stats.infants += infants;
         }
-        let Some(last) = last else { break };
-        (after, read) = (last, read + BATCH);
-        tracing::info!(bookings = read, "rebuild: bookings read so far");
+        tracing::info!(pages_read = (first + PAGES).min(pages), pages, "rebuild: bookings read so far");
     }
     stats.candy_cost_cents = stats.infants * keys::CANDY_COST_CENTS;
 
