@@ -92,8 +92,12 @@ fn futures_stream(
 #[tokio::test]
 async fn the_catalogue_is_written_by_admins_and_read_by_anyone() {
     let db = TestDb::new().await;
+    // A Redis of its own: failed sign-ins are counted per address there, and
+    // every test calls from 127.0.0.1.
+    let redis = shared::testing::TestRedis::new().await;
     let keys = "agent:agent-key-0123456789abcdef, admin:admin-key-0123456789abcdef";
-    let keys = [("database_url", db.url()), ("auth_api_keys", keys.to_owned())];
+    let keys =
+        [("database_url", db.url()), ("redis_url", redis.url.clone()), ("auth_api_keys", keys.to_owned())];
     let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let create = TestApp::spawn_with(create_destination::function(), &keys).await;
     let list = TestApp::spawn_with(list_destinations::function(), &keys).await;
