@@ -48,8 +48,12 @@ async fn get_and_list_bookings_by_flight_and_passenger() {
 #[tokio::test]
 async fn bookings_hold_personal_data_and_are_read_by_their_owner_agents_and_admins_only() {
     let db = TestDb::new().await;
+    // A Redis of its own: failed sign-ins are counted per address there, and
+    // every test calls from 127.0.0.1.
+    let redis = shared::testing::TestRedis::new().await;
     let keys = "agent:agent-key-0123456789abcdef,operator:operator-key-0123456789abcdef";
-    let settings = [("database_url", db.url()), ("auth_api_keys", keys.to_owned())];
+    let settings =
+        [("database_url", db.url()), ("redis_url", redis.url.clone()), ("auth_api_keys", keys.to_owned())];
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cases = [
         (get_booking::function(), json!({"id": "0191d9d2-0000-7000-8000-000000000000"}), 404),
