@@ -53,6 +53,7 @@ pub fn run(bench: &Bench, url: &str) -> anyhow::Result<Vec<Figure>> {
 
         // The first events into an empty Redis (no floor: every one by its bit).
         let first = events(&db, 0, MEASURED).await?;
+        let mut after = first.last().map_or(0, |e| e.seq);
         let empty = send_all(&http, &target, &keys, first).await?;
         tick(reconcile.port)?;
         let baseline = used_memory(&mut conn).await?;
@@ -60,7 +61,6 @@ pub fn run(bench: &Bench, url: &str) -> anyhow::Result<Vec<Figure>> {
         // History: the rest but the last MEASURED, by the same script, a
         // tick after each batch; memory after each.
         let script: String = redis::cmd("SCRIPT").arg("LOAD").arg(APPLY).query_async(&mut conn).await?;
-        let mut after = events(&db, 0, MEASURED).await?.last().map_or(0, |e| e.seq);
         let mut applied = MEASURED;
         let mut memory = Vec::new();
         while applied < total - MEASURED {
