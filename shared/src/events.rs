@@ -2,7 +2,6 @@
 
 pub const BOOKING_CREATED: &str = "skybook.booking.created";
 pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";
-/// A destination changed (its name, say): data is the destination as it now is.
 pub const DESTINATION_UPDATED: &str = "skybook.destination.updated";
 /// What a PingSource sends on every tick.
 pub const PING: &str = "dev.knative.sources.ping";
@@ -11,3 +10,13 @@ pub const STATS_REBUILD: &str = "skybook.stats.rebuild";
 
 /// Every type above: what a metric may name (anything else is `other`).
 pub const ALL: &[&str] = &[BOOKING_CREATED, BOOKING_CANCELLED, DESTINATION_UPDATED, PING, STATS_REBUILD];
+
+/// What an event on the Broker means, for its EventType.
+pub fn description(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        BOOKING_CREATED => "A booking was confirmed; data is the booking with its price breakdown.",
+        BOOKING_CANCELLED => "A booking was cancelled; data is the booking as cancelled.",
+        DESTINATION_UPDATED => "A destination changed (a rename, say); data is the destination as it now is.",
+        _ => return None,
+    })
+}

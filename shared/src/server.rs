@@ -342,11 +342,11 @@ impl App {
             "function": spec.name,
             "accepts": {"types": spec.accepts, "schema": accepts},
         });
-        if let Some(replies) = contract.replies {
+        if let (Some(ty), Some(replies)) = (spec.replies, contract.replies) {
             body["replies"] = serde_json::json!({
-                "type": spec.replies,
-                "dataschema": crate::contract::id(spec.replies),
-                "schema": crate::contract::published(spec.replies, replies()),
+                "type": ty,
+                "dataschema": crate::contract::id(ty),
+                "schema": crate::contract::published(ty, replies()),
             });
         }
         let mut response = Response::new(full(body.to_string()));

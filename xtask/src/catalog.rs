@@ -1,49 +1,18 @@
-//! The one list of functions (`functions:` in `helm/skybook/values.yaml`)
-//! and the files written from it: skaffold.yaml, docker-compose.yml,
-//! and docker-bake.json. The chart renders knative/ from the same list, and
-//! each func.yaml follows its rendered Service (func_yaml.rs).
+//! The files written from the catalogue of functions (the `catalogue`
+//! crate, from the functions' specs): the chart's list, skaffold.yaml,
+//! docker-compose.yml and docker-bake.json. The chart renders knative/ from
+//! its list, and each func.yaml follows its rendered Service (func_yaml.rs).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, bail};
-
-/// What is said of a function in the list.
-#[derive(Debug, Clone)]
-pub struct Function {
-    pub name: String,
-    /// It gets K_SINK (the SinkBinding selects it).
-    pub emits_events: bool,
-    /// It opens PostgreSQL connections (all but the Redis-only functions).
-    pub database: bool,
-}
+use anyhow::bail;
+pub use catalogue::Entry as Function;
 
 /// The images besides the functions': the migration Job's and the local
 /// broker's (docker-compose runs it; a cluster has a real Broker).
 const MIGRATE: &str = "skybook-migrate";
 const BROKER: &str = "skybook-broker";
-
-/// The functions, in the order the list gives them.
-pub fn functions(root: &Path) -> anyhow::Result<Vec<Function>> {
-    let path = root.join("helm/skybook/values.yaml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let values: serde_norway::Value = serde_norway::from_str(&text).context("values.yaml")?;
-    let Some(list) = values.get("functions").and_then(|f| f.as_mapping()) else {
-        bail!("values.yaml has no `functions:` map");
-    };
-    let mut functions = Vec::new();
-    for (name, entry) in list {
-        let name = name.as_str().context("a function's name is not a string")?.to_owned();
-        let visibility = entry.get("visibility").and_then(|v| v.as_str()).unwrap_or_default();
-        if !matches!(visibility, "external" | "cluster-local") {
-            bail!("values.yaml: {name}: visibility must be external or cluster-local");
-        }
-        let emits_events = entry.get("emitsEvents").and_then(|v| v.as_bool()).unwrap_or(false);
-        let database = entry.get("database").and_then(|v| v.as_bool()).unwrap_or(true);
-        functions.push(Function { name, emits_events, database });
-    }
-    Ok(functions)
-}
 
 /// The function binaries that exist: `functions/<slice>/src/bin/<name>.rs`,
 /// as (slice, name).
@@ -65,29 +34,46 @@ pub fn binaries(root: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(found)
 }
 
-/// The list, checked against the binaries: each entry has one, each binary an entry.
+/// The catalogue, checked: no problem in it, each entry with its binary in
+/// its slice, each binary in the catalogue.
 pub fn checked(root: &Path) -> anyhow::Result<Vec<Function>> {
-    let functions = functions(root)?;
+    let functions = catalogue::functions();
+    if let Some(problem) = catalogue::problems(&functions).first() {
+        bail!("the catalogue: {problem}");
+    }
     let binaries = binaries(root)?;
     for function in &functions {
-        if !binaries.iter().any(|(_, name)| name == &function.name) {
-            bail!("values.yaml lists {0}, but there is no functions/<slice>/src/bin/{0}.rs", function.name);
+        if !binaries.iter().any(|(slice, name)| name == function.name() && slice == function.slice) {
+            bail!(
+                "{0} is in the catalogue, but there is no functions/{1}/src/bin/{0}.rs",
+                function.name(),
+                function.slice
+            );
         }
     }
     for (slice, name) in &binaries {
-        if !functions.iter().any(|f| &f.name == name) {
-            bail!("functions/{slice}/src/bin/{name}.rs is not in values.yaml's `functions:`: add one line");
+        if !functions.iter().any(|f| f.name() == name) {
+            bail!(
+                "functions/{slice}/src/bin/{name}.rs serves a function the catalogue lacks: \
+                 add it to {slice}::functions()"
+            );
         }
     }
     Ok(functions)
 }
 
-const GENERATED: &str = "Generated from the `functions:` list in helm/skybook/values.yaml by `cargo xtask manifests`. Do not edit.";
+/// The chart's list of functions and Triggers (`helm/skybook/files/functions.json`).
+pub fn chart(functions: &[Function]) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(&catalogue::chart(functions))? + "\n")
+}
+
+const GENERATED: &str =
+    "Generated from the functions' specs (the `catalogue` crate) by `cargo xtask manifests`. Do not edit.";
 
 /// skaffold.yaml: every image, and the chart deployed with each function's
 /// image as skaffold built it.
 pub fn skaffold(functions: &[Function]) -> String {
-    let mut images: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    let mut images: Vec<&str> = functions.iter().map(|f| f.name()).collect();
     images.push(MIGRATE);
     let artifacts = |indent: &str, prefix: &str| {
         let mut a = format!("{indent}artifacts:\n");
@@ -113,8 +99,8 @@ pub fn skaffold(functions: &[Function]) -> String {
             let _ = writeln!(
                 r,
                 "{indent}      functions.{}.image: \"{{{{.IMAGE_FULLY_QUALIFIED_{}}}}}\"",
-                f.name,
-                var(&f.name)
+                f.name(),
+                var(f.name())
             );
         }
         let _ =
@@ -188,7 +174,7 @@ pub fn compose(functions: &[Function]) -> String {
          \x20   read_only: true\n    user: \"65532:65532\"\n    command:\n      - --manifests\n      - /knative\n"
     );
     for f in functions {
-        let _ = write!(out, "      - --service\n      - {0}=http://{0}:8080\n", f.name);
+        let _ = write!(out, "      - --service\n      - {0}=http://{0}:8080\n", f.name());
     }
     out.push_str(
         "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n\
@@ -201,7 +187,7 @@ pub fn compose(functions: &[Function]) -> String {
         let _ = write!(
             out,
             "\n  {0}:\n    <<: *function\n    build:\n      context: .\n      args:\n        FUNCTION: {0}\n    ports: [\"{1}:8080\"]\n",
-            f.name,
+            f.name(),
             8081 + i
         );
     }
@@ -212,7 +198,7 @@ pub fn compose(functions: &[Function]) -> String {
 /// docker-bake.json: every image as one bake target of the one Dockerfile,
 /// so `docker buildx bake` compiles the workspace once for all of them.
 pub fn bake(functions: &[Function]) -> anyhow::Result<String> {
-    let mut images: Vec<&str> = functions.iter().map(|f| f.name.as_str()).collect();
+    let mut images: Vec<&str> = functions.iter().map(|f| f.name()).collect();
     images.extend([MIGRATE, BROKER]);
     let mut targets = serde_json::Map::new();
     for image in &images {

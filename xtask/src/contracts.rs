@@ -10,21 +10,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use serde_json::{Value, json};
-use shared::{Function, Kind};
+use shared::Kind;
 
-/// Every function of every slice.
-pub fn functions() -> Vec<Function> {
-    [
-        ai::functions(),
-        bookings::functions(),
-        deadletters::functions(),
-        destinations::functions(),
-        flights::functions(),
-        outbox::functions(),
-        stats::functions(),
-    ]
-    .concat()
-}
+use crate::catalog::Function;
 
 /// One event type's contract: its data's schema, and the function that accepts or answers it.
 struct Contract {
@@ -37,6 +25,7 @@ struct Contract {
 
 /// The generated files: each `schemas/<type>.json`, and the chart's list.
 pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<PathBuf, String>> {
+    let emitted = catalogue::emitted(functions);
     let mut contracts: BTreeMap<&'static str, Contract> = BTreeMap::new();
     let mut add = |ty: &'static str, contract: Contract| -> anyhow::Result<()> {
         match contracts.get(ty) {
@@ -50,7 +39,7 @@ pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<Pat
             }
         }
     };
-    for function in functions {
+    for function in functions.iter().map(|e| &e.function) {
         // A consumer's input is its own view of someone else's event: the
         // producer's schema is the one published.
         if function.kind == Kind::Consumer {
@@ -61,18 +50,23 @@ pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<Pat
             let schema = shared::contract::published(ty, (function.contract.accepts)());
             add(ty, Contract { schema, function: spec.name, source: None, emitted: false })?;
         }
-        if let Some(replies) = function.contract.replies {
-            let schema = shared::contract::published(spec.replies, replies());
-            let emitted = is_emitted(spec.replies);
-            add(spec.replies, Contract { schema, function: spec.name, source: Some(spec.source), emitted })?;
+        if let (Some(ty), Some(replies)) = (spec.replies, function.contract.replies) {
+            let schema = shared::contract::published(ty, replies());
+            let emitted = emitted.contains(ty);
+            add(ty, Contract { schema, function: spec.name, source: Some(spec.source), emitted })?;
         }
     }
     let mut files = BTreeMap::new();
     let mut list = Vec::new();
     for (ty, contract) in &contracts {
         files.insert(root.join("schemas").join(format!("{ty}.json")), pretty(&contract.schema)?);
+        let description = shared::events::description(ty).map(str::to_owned).unwrap_or_else(|| {
+            let verb = if contract.source.is_some() { "answers" } else { "accepts" };
+            format!("The data of {ty}, which {} {verb}.", contract.function)
+        });
         list.push(json!({
             "type": ty,
+            "description": description,
             "dataschema": shared::contract::id(ty),
             "source": contract.source,
             "function": contract.function,
@@ -81,12 +75,6 @@ pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<Pat
     }
     files.insert(root.join("helm/skybook/files/contracts.json"), pretty(&Value::Array(list))?);
     Ok(files)
-}
-
-/// The types that go to the Broker (the ones its Triggers route).
-fn is_emitted(ty: &str) -> bool {
-    [shared::events::BOOKING_CREATED, shared::events::BOOKING_CANCELLED, shared::events::DESTINATION_UPDATED]
-        .contains(&ty)
 }
 
 fn pretty(value: &Value) -> anyhow::Result<String> {
@@ -119,7 +107,7 @@ pub fn check(root: &Path, urls: &BTreeMap<String, String>, calls: &Path) -> anyh
         let path = root.join("schemas").join(format!("{ty}.json"));
         Ok(serde_json::from_str(&std::fs::read_to_string(&path)?)?)
     };
-    let functions = functions();
+    let functions: Vec<_> = catalogue::functions().into_iter().map(|e| e.function).collect();
     for function in functions.iter().filter(|f| f.kind != Kind::Consumer) {
         let Some(url) = urls.get(function.spec.name) else { continue };
         let served: Value = crate::observability::get_json(&format!("{url}/schema"))?;
@@ -130,12 +118,13 @@ pub fn check(root: &Path, urls: &BTreeMap<String, String>, calls: &Path) -> anyh
                 function.spec.name
             );
         }
-        anyhow::ensure!(
-            served["replies"]["schema"] == published(function.spec.replies)?,
-            "{} serves another schema for {} than schemas/ publishes",
-            function.spec.name,
-            function.spec.replies
-        );
+        if let Some(ty) = function.spec.replies {
+            anyhow::ensure!(
+                served["replies"]["schema"] == published(ty)?,
+                "{} serves another schema for {ty} than schemas/ publishes",
+                function.spec.name,
+            );
+        }
     }
     // Each instance in a file of its own, grouped by the schema it must meet.
     let recorded: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(calls)?)?;

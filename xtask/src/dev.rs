@@ -125,7 +125,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     let mut port = options.base_port;
     for function in &functions {
         port = free_port_from(port)?;
-        urls.insert(function.name.clone(), format!("http://127.0.0.1:{port}"));
+        urls.insert(function.name().to_owned(), format!("http://127.0.0.1:{port}"));
         port += 1;
     }
     let broker_port = free_port_from(port)?;
@@ -154,7 +154,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         logs: options.logs,
     })?;
     for function in &functions {
-        let (name, url) = (&function.name, &urls[&function.name]);
+        let (name, url) = (function.name(), &urls[function.name()]);
         let port = url.rsplit(':').next().unwrap_or_default();
         // Through PgBouncer in transaction mode, as in a cluster.
         let mut env = vec![
@@ -166,7 +166,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             env.push(("REDIS_URL".into(), redis.clone()));
         }
         // As the SinkBinding does: only the functions that emit get the Broker.
-        if function.emits_events {
+        if function.emits_events() {
             env.push(("K_SINK".into(), broker.clone()));
         }
         if std::env::var_os("LOG_FORMAT").is_none() {
@@ -180,7 +180,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         env.extend(options.env.iter().cloned());
         let program = bin_dir.join(name);
         stack.processes.start(Recipe {
-            name: name.clone(),
+            name: name.to_owned(),
             program,
             args: Vec::new(),
             env,

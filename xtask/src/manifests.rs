@@ -26,8 +26,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = services::workspace_root();
     let bin = tools(&root)?;
-    // The contracts first: the chart renders its EventTypes from them.
-    let contracts = contracts::files(&root, &contracts::functions())?;
+    // The catalogue and the contracts first: the chart renders its
+    // functions, Triggers and EventTypes from them.
+    let functions = catalog::checked(&root)?;
+    let mut contracts = contracts::files(&root, &functions)?;
+    contracts.insert(root.join("helm/skybook/files/functions.json"), catalog::chart(&functions)?);
     let stale_schemas = contracts::stale(&root, &contracts)?;
     if !args.check {
         for path in &stale_schemas {
@@ -52,7 +55,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into_iter()
         .map(|(path, text)| (knative.join(path), text))
         .collect();
-    let functions = catalog::checked(&root)?;
     files.insert(root.join("skaffold.yaml"), catalog::skaffold(&functions));
     files.insert(root.join("docker-compose.yml"), catalog::compose(&functions));
     files.insert(root.join("docker-bake.json"), catalog::bake(&functions)?);
@@ -88,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         println!(
-            "manifests: knative/, schemas/, the chart's contracts, every func.yaml, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
+            "manifests: knative/, schemas/, the chart's functions and contracts, every func.yaml, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
             files.len()
         );
         return Ok(());

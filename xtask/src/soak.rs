@@ -71,17 +71,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // server stands in for them.
     let others = bench.start("hello-baseline", &[])?;
     others.wait_listening()?;
-    let functions = crate::catalog::functions(&root)?;
+    let functions = catalogue::functions();
     let broker_args = |stats: &Process| {
         let mut args = vec!["--manifests".to_owned(), root.join("knative").display().to_string()];
         for function in &functions {
-            let port = match function.name.as_str() {
+            let port = match function.name() {
                 "record-booking-stats" => stats.port,
                 "relay-outbox" => relay.port,
                 "reconcile-stats" => reconcile.port,
                 _ => others.port,
             };
-            args.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name)]);
+            args.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name())]);
         }
         args
     };

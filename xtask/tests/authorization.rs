@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use shared::Function;
 use shared::testing::{
     Issuer, ReadResponse, TestApp, TestDb, TestRedis, TestResponse, binary_event, closed_url,
 };
@@ -35,16 +34,7 @@ impl World {
     async fn new() -> World {
         let (issuer, db, redis) = (Issuer::start().await, TestDb::new().await, TestRedis::new().await);
         let mut world = World { issuer, db, redis, apps: BTreeMap::new() };
-        let functions: Vec<Function> = [
-            destinations::functions(),
-            flights::functions(),
-            bookings::functions(),
-            stats::functions(),
-            ai::functions(),
-            deadletters::functions(),
-        ]
-        .concat();
-        for function in functions {
+        for function in catalogue::functions().into_iter().map(|f| f.function) {
             let name = function.spec.name;
             let mut settings = world.issuer.settings();
             settings.extend([

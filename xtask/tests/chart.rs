@@ -201,13 +201,9 @@ fn the_postgresql_connection_budget_holds() {
     let values: Value =
         serde_norway::from_str(&std::fs::read_to_string(root().join("helm/skybook/values.yaml")).unwrap())
             .unwrap();
-    let without_database: BTreeSet<&str> = values["functions"]
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, f)| f["database"].as_bool() == Some(false))
-        .map(|(n, _)| n.as_str().unwrap())
-        .collect();
+    let catalogue = catalogue::functions();
+    let without_database: BTreeSet<&str> =
+        catalogue.iter().filter(|f| !f.database()).map(|f| f.name()).collect();
     let reserved = values["postgresql"]["reservedConnections"].as_u64().unwrap();
     for file in ["fresh-cluster-values.yaml", "hpa-values.yaml"] {
         let objects = with_values(file);
@@ -229,7 +225,7 @@ fn the_postgresql_connection_budget_holds() {
             by_function.insert(name(service), pool_size * max_scale);
             clients += pool_size * max_scale;
         }
-        let with_database = values["functions"].as_mapping().unwrap().len() - without_database.len();
+        let with_database = catalogue.len() - without_database.len();
         assert_eq!(
             by_function.len(),
             with_database,
@@ -353,6 +349,47 @@ fn sender_identity_is_refused_with_a_broker_class_that_sends_no_tokens() {
         "broker.class=MTChannelBasedBroker",
     ]);
     assert!(channel.is_ok(), "a class that sends tokens: {channel:?}");
+}
+
+#[test]
+fn the_functions_are_the_catalogues_and_an_override_names_one_of_them() {
+    let objects =
+        render(&["--set", "auth.disabled=true", "--set", "functions.get-flight.containerConcurrency=7"])
+            .expect("an override of a function");
+    let services: Vec<&Value> = objects
+        .iter()
+        .filter(|d| kind(d) == "Service" && d["apiVersion"] == "serving.knative.dev/v1")
+        .collect();
+    let names: BTreeSet<&str> = services.iter().map(|s| name(s)).collect();
+    let catalogue = catalogue::functions();
+    assert_eq!(
+        names,
+        catalogue.iter().map(|f| f.name()).collect(),
+        "one Service per function of the catalogue"
+    );
+    let get_flight = services.iter().find(|s| name(s) == "get-flight").unwrap();
+    assert_eq!(get_flight["spec"]["template"]["spec"]["containerConcurrency"].as_u64(), Some(7));
+    let triggers: BTreeSet<(&str, &str)> = objects
+        .iter()
+        .filter(|d| kind(d) == "Trigger")
+        .map(|t| {
+            (
+                t["spec"]["filter"]["attributes"]["type"].as_str().unwrap(),
+                t["spec"]["subscriber"]["ref"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let derived = catalogue::triggers(&catalogue);
+    assert_eq!(
+        triggers,
+        derived.iter().map(|t| (t.ty, t.subscriber)).collect(),
+        "the Triggers the specs imply"
+    );
+
+    let refused =
+        render(&["--set", "auth.disabled=true", "--set", "functions.get-flights.containerConcurrency=7"])
+            .unwrap_err();
+    assert!(refused.contains("functions.get-flights: there is no such function"), "{refused}");
 }
 
 /// Seconds between the runs of a PingSource's schedule: `* * * * *` or

@@ -72,15 +72,13 @@ fn every_function_has_one_service_one_artifact_one_chart_entry() {
         .iter()
         .map(|a| a["docker"]["buildArgs"]["FUNCTION"].as_str().unwrap())
         .collect();
-    let values = &documents(&root().join("helm/skybook/values.yaml"))[0];
-    let chart: BTreeSet<&str> =
-        values["functions"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+    let catalogue: BTreeSet<&str> = catalogue::functions().iter().map(|f| f.name()).collect();
     for function in &functions {
         assert_eq!(artifacts.iter().filter(|a| *a == function).count(), 1, "{function}: skaffold artifacts");
-        assert!(chart.contains(function.as_str()), "{function}: no chart entry");
+        assert!(catalogue.contains(function.as_str()), "{function}: not in the catalogue");
     }
     assert!(artifacts.contains(&"skybook-migrate"), "the migration Job's image is built too");
-    assert_eq!(chart.len(), functions.len(), "chart entries without a function: {chart:?}");
+    assert_eq!(catalogue.len(), functions.len(), "catalogue entries without a binary: {catalogue:?}");
 }
 
 #[test]
@@ -173,8 +171,9 @@ fn every_setting_a_function_reads_is_set_and_no_secret_sits_in_a_config_map() {
         );
         assert!(!value.contains('@'), "ConfigMap value of {key} looks like it holds credentials");
     }
-    let emitting =
-        ["create-booking", "cancel-booking", "update-destination", "relay-outbox", "replay-dead-letters"];
+    let emitting: Vec<&str> =
+        catalogue::functions().iter().filter(|f| f.emits_events()).map(|f| f.name()).collect();
+    assert!(emitting.contains(&"create-booking"), "{emitting:?}");
     for service in manifests["Service"].iter().filter(|s| functions().contains(name(s))) {
         let container = &service["spec"]["template"]["spec"]["containers"][0];
         let sources: Vec<&str> = container["envFrom"]
@@ -198,14 +197,7 @@ fn consumers_are_cluster_local_and_every_container_is_locked_down() {
     for service in &manifests["Service"] {
         let local = service["metadata"]["labels"]["networking.knative.dev/visibility"].as_str()
             == Some("cluster-local");
-        let consumer = [
-            "record-booking-stats",
-            "record-destination-name",
-            "reconcile-stats",
-            "relay-outbox",
-            "store-dead-letter",
-        ]
-        .contains(&name(service));
+        let consumer = catalogue::functions().iter().any(|f| f.name() == name(service) && !f.external());
         assert_eq!(local, consumer, "{}: visibility", name(service));
     }
     let pods = manifests["Service"]

@@ -116,19 +116,8 @@ fn every_variable_the_chart_sets_is_read_and_every_function_gets_what_it_needs()
         serde_norway::from_str(&std::fs::read_to_string(root().join("helm/skybook/values.yaml")).unwrap())
             .unwrap();
     let documented: BTreeSet<String> = keys(&values["secret"]).into_keys().collect();
-    let specs: BTreeMap<&str, shared::Function> = [
-        ai::functions(),
-        bookings::functions(),
-        deadletters::functions(),
-        destinations::functions(),
-        flights::functions(),
-        outbox::functions(),
-        stats::functions(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|f| (f.spec.name, f))
-    .collect();
+    let specs: BTreeMap<&str, shared::Function> =
+        catalogue::functions().into_iter().map(|f| (f.name(), f.function)).collect();
     for values in ["fresh-cluster-values.yaml", "hpa-values.yaml", "knative-values.yaml", "oidc-values.yaml"]
     {
         let objects = render(values);

@@ -34,6 +34,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* Refuses to render what would not work, or would be open to anyone. */}}
 {{- define "skybook.validate" -}}
+{{- $functions := include "skybook.functions" . | fromYamlArray -}}
+{{- $names := list -}}
+{{- range $functions -}}{{- $names = append $names .name -}}{{- end -}}
+{{- range $name, $_ := .Values.functions -}}
+{{- if not (has $name $names) -}}
+{{- fail (printf "skybook: functions.%s: there is no such function (they are %s)" $name (join ", " $names)) -}}
+{{- end -}}
+{{- end -}}
+{{- $sinks := list -}}
+{{- range include "skybook.pingSources" . | fromYamlArray -}}{{- $sinks = append $sinks .sink -}}{{- end -}}
+{{- range $functions -}}
+{{- if ne .ticked (has .name $sinks) -}}
+{{- fail (printf "skybook: %s: its spec %s the PingSource's type, but skybook.pingSources %s it" .name (ternary "accepts" "does not accept" .ticked) (ternary "does not tick" "ticks" .ticked)) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.oidc.enabled (eq .Values.broker.class "RabbitMQBroker") -}}
 {{- fail "skybook: oidc.enabled with broker.class RabbitMQBroker: eventing-rabbitmq sends no sender tokens, so every delivery (the dead-letter sink's too) would be refused. The consumers check event signatures on every class; turn sender identity on with broker.class Kafka or MTChannelBasedBroker" -}}
 {{- end -}}
@@ -129,12 +144,23 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* The Triggers: each event type to its consumer (one list, for the
-     Triggers and for who may send with sender identity on). */}}
+{{/* The functions, from their specs in the code (files/functions.json,
+     written by `cargo xtask manifests`): a list of {name, slice, visibility,
+     emitsEvents, database, ticked}, each with its overrides from
+     .Values.functions merged in. */}}
+{{- define "skybook.functions" -}}
+{{- $list := list -}}
+{{- range (.Files.Get "files/functions.json" | fromJson).functions -}}
+{{- $list = append $list (merge (deepCopy (get $.Values.functions .name | default dict)) .) -}}
+{{- end -}}
+{{- toYaml $list -}}
+{{- end -}}
+
+{{/* The Triggers: each emitted event type to each consumer whose spec
+     accepts it, with the producer's source (one list, for the Triggers and
+     for who may send with sender identity on; files/functions.json). */}}
 {{- define "skybook.triggers" -}}
-- {name: booking-created-to-stats, type: skybook.booking.created, subscriber: record-booking-stats}
-- {name: booking-cancelled-to-stats, type: skybook.booking.cancelled, subscriber: record-booking-stats}
-- {name: destination-updated-to-stats, type: skybook.destination.updated, subscriber: record-destination-name}
+{{- toYaml (.Files.Get "files/functions.json" | fromJson).triggers -}}
 {{- end -}}
 
 {{/* The PingSources: the functions that run on a schedule. */}}

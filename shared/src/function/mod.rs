@@ -49,8 +49,12 @@ pub struct Spec {
     pub name: &'static str,
     /// The ce-types it accepts; plain JSON is read as the first.
     pub accepts: &'static [&'static str],
-    /// The ce-type of its reply.
-    pub replies: &'static str,
+    /// The ce-type of its reply; a consumer has none (it answers 202, no body).
+    pub replies: Option<&'static str>,
+    /// The event types it sends to the Broker (it gets `K_SINK`), or
+    /// [`ANY_TYPE`](crate::cloudevent::ANY_TYPE) for one that sends on
+    /// others' events (the outbox relay, a replay). [`Tx::emit`] refuses any other.
+    pub emits: &'static [&'static str],
     /// The ce-source of its replies and events, `/skybook/<slice>`.
     pub source: &'static str,
     /// Who may call it, applied by the runtime before the handler runs.
@@ -87,9 +91,12 @@ pub trait Reply: Serialize {
 }
 
 pub(super) fn reply_event<O: Reply>(spec: &Spec, output: &O) -> Result<ReplyEvent> {
+    let Some(ty) = spec.replies else {
+        return Err(anyhow::anyhow!("{} answers, but its spec names no reply type", spec.name).into());
+    };
     Ok(ReplyEvent {
         id: uuid::Uuid::now_v7().to_string(),
-        ty: spec.replies.to_owned(),
+        ty: ty.to_owned(),
         source: spec.source.to_owned(),
         subject: output.subject(),
         time: Utc::now(),

@@ -63,6 +63,11 @@ impl Tx {
     /// to the broker once the command commits, after the reply (and by the
     /// relay if that fails).
     pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
+        // The spec is what the deployment routes by: an event it does not
+        // name would reach no Trigger, and no EventType would describe it.
+        if !self.spec.emits.contains(&ty) {
+            return Err(anyhow::anyhow!("{} emits {ty}, which its spec does not name", self.spec.name).into());
+        }
         let event_id = Uuid::now_v7();
         // The event is created here, in this command's trace: it carries
         // that context however late it is sent. Untraced, the caller's.

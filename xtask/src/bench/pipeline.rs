@@ -59,9 +59,9 @@ pub fn event_path(bench: &Bench) -> anyhow::Result<EventPath> {
     // hello server stands in for them.
     let others = bench.start("hello-baseline", &[])?;
     let mut services = vec!["--manifests".to_owned(), bench.root.join("knative").display().to_string()];
-    for function in crate::catalog::functions(&bench.root)? {
-        let port = if function.name == "record-booking-stats" { stats.port } else { others.port };
-        services.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name)]);
+    for function in catalogue::functions() {
+        let port = if function.name() == "record-booking-stats" { stats.port } else { others.port };
+        services.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name())]);
     }
     let broker = bench.start_with("skybook-broker", &services, &[])?;
     let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);

@@ -102,12 +102,12 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
         Figure::plain("hello-baseline peak RSS idle", hello_idle, "MiB"),
         Figure::plain("hello-baseline binary", hello_size, "MiB"),
     ];
-    let catalog = crate::catalog::functions(&bench.root)?;
+    let catalog = catalogue::functions();
     let pooled_url = crate::services::via_pooler(&bench.database_url);
     for (function, env) in FUNCTIONS {
         let cold =
             median((0..runs).map(|_| cold_start(bench, function, env)).collect::<anyhow::Result<_>>()?);
-        if catalog.iter().any(|f| f.name == *function && f.database) {
+        if catalog.iter().any(|f| f.name() == *function && f.database()) {
             let mut pooled_env = env.to_vec();
             pooled_env.extend([("DATABASE_URL", pooled_url.as_str()), ("DB_POOL_MODE", "transaction")]);
             let pooled = median(

@@ -12,7 +12,8 @@ use crate::tools;
 pub const SPEC: Spec = Spec {
     name: "ai-chat",
     accepts: &["skybook.ai.chat"],
-    replies: "skybook.ai.answered",
+    replies: Some("skybook.ai.answered"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],

@@ -18,7 +18,8 @@ use crate::groq::{Groq, Message};
 pub const SPEC: Spec = Spec {
     name: "suggest-price",
     accepts: &["skybook.ai.suggest-price"],
-    replies: "skybook.ai.price-suggested",
+    replies: Some("skybook.ai.price-suggested"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::SIGNED_IN,
     dependencies: &[Dependency::Postgres, Dependency::Redis],

@@ -11,7 +11,8 @@ use crate::model::{self, Booking, BookingStatus, Visible};
 pub const SPEC: Spec = Spec {
     name: "cancel-booking",
     accepts: &["skybook.booking.cancel"],
-    replies: crate::BOOKING_CANCELLED,
+    replies: Some(crate::BOOKING_CANCELLED),
+    emits: &[crate::BOOKING_CANCELLED],
     source: crate::SOURCE,
     access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],

@@ -15,7 +15,8 @@ use crate::model::{Booking, BookingStatus, PassengerAge, PassengerName};
 pub const SPEC: Spec = Spec {
     name: "create-booking",
     accepts: &["skybook.booking.create"],
-    replies: crate::BOOKING_CREATED,
+    replies: Some(crate::BOOKING_CREATED),
+    emits: &[crate::BOOKING_CREATED],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Passenger, Role::Agent]),
     dependencies: &[Dependency::Postgres],

@@ -9,7 +9,8 @@ use crate::model::{self, Booking, Visible};
 pub const SPEC: Spec = Spec {
     name: "get-booking",
     accepts: &["skybook.booking.get"],
-    replies: "skybook.booking.found",
+    replies: Some("skybook.booking.found"),
+    emits: &[],
     source: crate::SOURCE,
     access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],

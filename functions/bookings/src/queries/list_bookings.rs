@@ -10,7 +10,8 @@ use crate::model::{Booking, BookingRow, SELECT_BOOKING, Visible};
 pub const SPEC: Spec = Spec {
     name: "list-bookings",
     accepts: &["skybook.booking.list"],
-    replies: "skybook.booking.listed",
+    replies: Some("skybook.booking.listed"),
+    emits: &[],
     source: crate::SOURCE,
     access: crate::model::READERS,
     dependencies: &[Dependency::Postgres],

@@ -14,7 +14,8 @@ use crate::model::{COLUMNS, DeadLetter};
 pub const SPEC: Spec = Spec {
     name: "replay-dead-letters",
     accepts: &["skybook.deadletters.replay"],
-    replies: "skybook.deadletters.replayed",
+    replies: Some("skybook.deadletters.replayed"),
+    emits: &[shared::cloudevent::ANY_TYPE],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Operator]),
     dependencies: &[shared::Dependency::Postgres],

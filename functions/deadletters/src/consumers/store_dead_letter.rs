@@ -12,7 +12,8 @@ use uuid::Uuid;
 pub const SPEC: Spec = Spec {
     name: "store-dead-letter",
     accepts: &[ANY_TYPE],
-    replies: "",
+    replies: None,
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Postgres],

@@ -12,7 +12,8 @@ use crate::model::{COLUMNS, DeadLetter};
 pub const SPEC: Spec = Spec {
     name: "list-dead-letters",
     accepts: &["skybook.deadletters.list"],
-    replies: "skybook.deadletters.listed",
+    replies: Some("skybook.deadletters.listed"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Operator]),
     dependencies: &[Dependency::Postgres],

@@ -12,7 +12,8 @@ use crate::model::{self, Destination, DestinationName};
 pub const SPEC: Spec = Spec {
     name: "create-destination",
     accepts: &["skybook.destination.create"],
-    replies: "skybook.destination.created",
+    replies: Some("skybook.destination.created"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],

@@ -13,7 +13,8 @@ use crate::model::{self, Destination, DestinationName};
 pub const SPEC: Spec = Spec {
     name: "update-destination",
     accepts: &["skybook.destination.update"],
-    replies: DESTINATION_UPDATED,
+    replies: Some(DESTINATION_UPDATED),
+    emits: &[DESTINATION_UPDATED],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],

@@ -10,7 +10,8 @@ use crate::model::Destination;
 pub const SPEC: Spec = Spec {
     name: "list-destinations",
     accepts: &["skybook.destination.list"],
-    replies: "skybook.destination.listed",
+    replies: Some("skybook.destination.listed"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Public,
     dependencies: &[Dependency::Postgres],

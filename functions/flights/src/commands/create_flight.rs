@@ -13,7 +13,8 @@ use crate::model::{self, Flight};
 pub const SPEC: Spec = Spec {
     name: "create-flight",
     accepts: &["skybook.flight.create"],
-    replies: "skybook.flight.created",
+    replies: Some("skybook.flight.created"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Roles(&[Role::Admin]),
     dependencies: &[Dependency::Postgres],

@@ -10,7 +10,8 @@ use crate::model::{self, Flight};
 pub const SPEC: Spec = Spec {
     name: "get-flight",
     accepts: &["skybook.flight.get"],
-    replies: "skybook.flight.found",
+    replies: Some("skybook.flight.found"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Public,
     dependencies: &[Dependency::Postgres],

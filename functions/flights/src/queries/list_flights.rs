@@ -13,7 +13,8 @@ use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT, SQL_TOTAL};
 pub const SPEC: Spec = Spec {
     name: "list-flights",
     accepts: &["skybook.flight.list"],
-    replies: "skybook.flight.listed",
+    replies: Some("skybook.flight.listed"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Public,
     dependencies: &[Dependency::Postgres],

@@ -10,7 +10,8 @@ use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
     accepts: &[shared::events::PING],
-    replies: "",
+    replies: None,
+    emits: &[shared::cloudevent::ANY_TYPE],
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Postgres],

@@ -17,7 +17,8 @@ use crate::keys;
 pub const SPEC: Spec = Spec {
     name: "record-booking-stats",
     accepts: &[BOOKING_CREATED, BOOKING_CANCELLED],
-    replies: "",
+    replies: None,
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Redis],

@@ -16,7 +16,8 @@ use crate::keys;
 pub const SPEC: Spec = Spec {
     name: "record-destination-name",
     accepts: &[DESTINATION_UPDATED],
-    replies: "",
+    replies: None,
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Broker,
     dependencies: &[Dependency::Redis],

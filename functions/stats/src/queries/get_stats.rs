@@ -12,7 +12,8 @@ pub use crate::ranking::DestinationStats;
 pub const SPEC: Spec = Spec {
     name: "get-stats",
     accepts: &["skybook.stats.get"],
-    replies: "skybook.stats.found",
+    replies: Some("skybook.stats.found"),
+    emits: &[],
     source: crate::SOURCE,
     access: Access::Public,
     dependencies: &[Dependency::Redis],

@@ -35,7 +35,8 @@ pub use snapshot::{JournalEntry, Stats};
 pub const SPEC: Spec = Spec {
     name: "reconcile-stats",
     accepts: &[PING, STATS_REBUILD],
-    replies: "",
+    replies: None,
+    emits: &[],
     source: crate::SOURCE,
     access: Access::BrokerAndControl { types: &[STATS_REBUILD], roles: &[Role::Operator] },
     dependencies: &[Dependency::Postgres, Dependency::Redis],
