@@ -126,18 +126,31 @@ pub struct PriceBreakdown {
     pub total: Money,
 }
 
+/// What a promotion leaves of the base price: 10% off.
+const PROMOTION_FARE: Decimal = Decimal::from_parts(90, 0, 0, false, 2);
+
 impl PriceBreakdown {
     /// Promotion takes 10% off the base price (the discounted price is
     /// rounded to cents), then the destination's tax is added.
     /// Base 1000, promotion, tax 50: 1000 * 0.90 + 50 = 950.00.
     pub fn quote(base_price: Money, on_promotion: bool, tax: Money) -> Self {
-        let fare = if on_promotion { Money::cents(base_price.0 * Decimal::new(90, 2)) } else { base_price };
+        let fare = if on_promotion { Money::cents(base_price.0 * PROMOTION_FARE) } else { base_price };
         PriceBreakdown {
             base_price,
             discount: Money::cents(base_price.0 - fare.0),
             tax,
             total: Money::cents(fare.0 + tax.0),
         }
+    }
+
+    /// The same rule's total as a SQL expression over the named columns, for
+    /// filtering by price in the database: PostgreSQL's `round(numeric, 2)`
+    /// rounds half away from zero, as [`PriceBreakdown::quote`] does. A test
+    /// holds the two together.
+    pub fn sql_total(base_price: &str, on_promotion: &str, tax: &str) -> String {
+        format!(
+            "(CASE WHEN {on_promotion} THEN round({base_price} * {PROMOTION_FARE}, 2) ELSE {base_price} END + {tax})"
+        )
     }
 }
 

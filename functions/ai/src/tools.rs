@@ -3,12 +3,10 @@
 //! query is bounded.
 
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::money::{Money, PriceBreakdown};
+use shared::money::Money;
 use shared::{Ctx, Error};
-use stats::keys;
 
 use crate::groq::{ToolFunction, ToolSpec};
 
@@ -158,19 +156,36 @@ fn clipped(text: &str) -> String {
 
 const MAX_QUOTED: usize = 200;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, schemars::JsonSchema)]
+/// A flight as the model reads it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MarketFlight {
     pub flight_number: String,
     pub destination: String,
     pub departure_at: DateTime<Utc>,
     pub base_price: Money,
-    #[sqlx(skip)]
-    pub total_price: Option<Money>,
+    pub total_price: Money,
     pub tax_amount: Money,
     pub on_promotion: bool,
     pub allows_pets: bool,
     pub capacity: i32,
     pub seats_left: i32,
+}
+
+impl From<flights::model::FlightRow> for MarketFlight {
+    fn from(row: flights::model::FlightRow) -> Self {
+        MarketFlight {
+            total_price: row.price().total,
+            seats_left: row.seats_left(),
+            flight_number: row.flight_number,
+            destination: row.destination_name,
+            departure_at: row.departure_at,
+            base_price: row.base_price,
+            tax_amount: row.tax_amount,
+            on_promotion: row.is_promotion,
+            allows_pets: row.allows_pets,
+            capacity: row.capacity,
+        }
+    }
 }
 
 /// What a tool call did: its result for the model, and a line for the caller.
@@ -194,26 +209,14 @@ fn refused(message: String) -> Outcome {
 }
 
 pub async fn market_data(ctx: &Ctx, filter: MarketFilter) -> Result<Outcome, Error> {
-    let mut flights: Vec<MarketFlight> = sqlx::query_as(
-        "SELECT f.flight_number, d.name AS destination, f.departure_at, f.base_price, d.tax_amount,
-                d.is_promotion AS on_promotion, d.allows_pets, f.capacity, f.capacity - f.seats_taken AS seats_left
-         FROM flights f JOIN destinations d ON d.id = f.destination_id
-         WHERE f.departure_at >= COALESCE($1, now())
-           AND ($2::timestamptz IS NULL OR f.departure_at < $2)
-           AND ($3::text IS NULL OR d.name ILIKE '%' || $3 || '%')
-         ORDER BY f.departure_at, f.id
-         LIMIT $4",
-    )
-    .bind(filter.departs_after)
-    .bind(filter.departs_before)
-    .bind(filter.destination_pattern)
-    .bind(filter.limit)
-    .fetch_all(ctx.db().read().await?.exec())
-    .await?;
-    for flight in &mut flights {
-        flight.total_price =
-            Some(PriceBreakdown::quote(flight.base_price, flight.on_promotion, flight.tax_amount).total);
-    }
+    let upcoming = flights::model::Upcoming {
+        departs_after: filter.departs_after,
+        departs_before: filter.departs_before,
+        destination_pattern: filter.destination_pattern,
+        limit: filter.limit,
+    };
+    let rows = flights::model::upcoming(ctx.db().read().await?.exec(), &upcoming).await?;
+    let flights: Vec<MarketFlight> = rows.into_iter().map(MarketFlight::from).collect();
     Ok(Outcome {
         summary: format!("{} flights from the database", flights.len()),
         result: json!({ "flights": flights }),
@@ -222,27 +225,15 @@ pub async fn market_data(ctx: &Ctx, filter: MarketFilter) -> Result<Outcome, Err
 
 pub async fn demand(ctx: &Ctx, destination: Option<&str>) -> Result<Outcome, Error> {
     let mut redis = ctx.redis();
-    let totals: Vec<Option<i64>> = redis
-        .mget(&[
-            keys::TOTAL_BOOKINGS,
-            keys::TOTAL_REVENUE_CENTS,
-            keys::PET_BOOKINGS,
-            keys::TOTAL_INFANT_COUNT,
-        ])
-        .await?;
-    let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
+    let totals = stats::read::totals(&mut redis).await?;
     // The consumer keeps destinations ranked in a sorted set and keyed by
     // id: one destination is found by name in PostgreSQL, then read by id.
     let destinations = match destination {
         Some(name) => {
-            let ids: Vec<uuid::Uuid> =
-                sqlx::query_scalar("SELECT id FROM destinations WHERE lower(name) = lower($1)")
-                    .bind(name.trim())
-                    .fetch_all(ctx.db().read().await?.exec())
-                    .await?;
-            stats::ranking::of(&mut redis, &ids).await?
+            let ids = destinations::model::ids_named(ctx.db().read().await?.exec(), name).await?;
+            stats::read::of(&mut redis, &ids).await?
         }
-        None => stats::ranking::most_booked(&mut redis, MAX_DESTINATIONS).await?,
+        None => stats::read::most_booked(&mut redis, MAX_DESTINATIONS).await?,
     };
     let destinations: Vec<Value> = destinations
         .into_iter()
@@ -251,10 +242,10 @@ pub async fn demand(ctx: &Ctx, destination: Option<&str>) -> Result<Outcome, Err
     Ok(Outcome {
         summary: format!("demand for {} destinations from the live stats", destinations.len()),
         result: json!({
-            "total_bookings": total(0),
-            "total_revenue": Money::from_cents(total(1)),
-            "pet_bookings": total(2),
-            "passengers_under_12": total(3),
+            "total_bookings": totals.bookings,
+            "total_revenue": totals.revenue,
+            "pet_bookings": totals.pet_bookings,
+            "passengers_under_12": totals.passengers_under_12,
             "destinations": destinations,
         }),
     })

@@ -72,3 +72,12 @@ pub fn name_taken(name: Option<&DestinationName>) -> impl FnOnce(sqlx::Error) ->
 pub fn not_found(id: Uuid) -> Error {
     Error::not_found("destination_not_found", format!("no destination with id {id}"))
 }
+
+/// The destinations of a name, in any case: the slice's read API for the
+/// others (the AI's demand tool finds a destination by the name a user wrote).
+pub async fn ids_named(conn: shared::db::Exec<'_>, name: &str) -> Result<Vec<Uuid>, Error> {
+    Ok(sqlx::query_scalar("SELECT id FROM destinations WHERE lower(name) = lower($1)")
+        .bind(name.trim())
+        .fetch_all(conn)
+        .await?)
+}

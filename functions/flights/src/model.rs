@@ -1,4 +1,7 @@
 //! A flight as passengers see it: seats left and the price they would pay.
+//! The slice's read API too: [`FlightRow`] is the flight with what its price
+//! depends on, read here once for every slice that needs it (a booking, the
+//! AI's market data), and [`seats`] the one place a seat is taken or freed.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -45,18 +48,29 @@ pub struct FlightRow {
     pub created_at: DateTime<Utc>,
 }
 
+impl FlightRow {
+    /// What one passenger pays today: promotion and tax applied.
+    pub fn price(&self) -> PriceBreakdown {
+        PriceBreakdown::quote(self.base_price, self.is_promotion, self.tax_amount)
+    }
+
+    pub fn seats_left(&self) -> i32 {
+        self.capacity - self.seats_taken
+    }
+}
+
 impl From<FlightRow> for Flight {
     fn from(row: FlightRow) -> Self {
         Flight {
+            price: row.price(),
+            seats_left: row.seats_left(),
             id: row.id,
             flight_number: row.flight_number,
             destination_id: row.destination_id,
             destination_name: row.destination_name,
             departure_at: row.departure_at,
             capacity: row.capacity,
-            seats_left: row.capacity - row.seats_taken,
             allows_pets: row.allows_pets,
-            price: PriceBreakdown::quote(row.base_price, row.is_promotion, row.tax_amount),
             created_at: row.created_at,
         }
     }
@@ -69,16 +83,81 @@ pub const SELECT_FLIGHT: &str = "
            f.capacity, f.seats_taken, f.created_at
     FROM flights f JOIN destinations d ON d.id = f.destination_id";
 
-/// The total a passenger pays, in SQL, for filtering by price. It must match
-/// [`PriceBreakdown::quote`]: PostgreSQL's `round(numeric, 2)` rounds half
-/// away from zero, like the rule. A test holds the two together.
-pub const SQL_TOTAL: &str =
-    "(CASE WHEN d.is_promotion THEN round(f.base_price * 0.90, 2) ELSE f.base_price END + d.tax_amount)";
+/// The total a passenger pays, in SQL over [`SELECT_FLIGHT`]'s columns, for
+/// filtering by price: the rule's own SQL form ([`PriceBreakdown::sql_total`]).
+pub fn sql_total() -> String {
+    PriceBreakdown::sql_total("f.base_price", "d.is_promotion", "d.tax_amount")
+}
+
+/// One flight, with what its price depends on.
+pub async fn fetch_row(conn: Exec<'_>, id: Uuid) -> Result<Option<FlightRow>, Error> {
+    Ok(sqlx::query_as(&format!("{SELECT_FLIGHT} WHERE f.id = $1")).bind(id).fetch_optional(conn).await?)
+}
+
+/// One flight, its row locked until the transaction ends: what a booking
+/// reads, so the seats it counts are the ones it writes.
+pub async fn fetch_row_for_update(conn: Exec<'_>, id: Uuid) -> Result<Option<FlightRow>, Error> {
+    let sql = format!("{SELECT_FLIGHT} WHERE f.id = $1 FOR UPDATE OF f");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
+}
 
 pub async fn fetch(conn: Exec<'_>, id: Uuid) -> Result<Option<Flight>, Error> {
-    let row: Option<FlightRow> =
-        sqlx::query_as(&format!("{SELECT_FLIGHT} WHERE f.id = $1")).bind(id).fetch_optional(conn).await?;
-    Ok(row.map(Flight::from))
+    Ok(fetch_row(conn, id).await?.map(Flight::from))
+}
+
+/// Which upcoming flights [`upcoming`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct Upcoming {
+    /// Earliest departure; now when absent.
+    pub departs_after: Option<DateTime<Utc>>,
+    pub departs_before: Option<DateTime<Utc>>,
+    /// A part of the destination's name, any case.
+    pub destination_pattern: Option<String>,
+    pub limit: i64,
+}
+
+/// Upcoming flights by departure, with what their prices depend on.
+pub async fn upcoming(conn: Exec<'_>, filter: &Upcoming) -> Result<Vec<FlightRow>, Error> {
+    let sql = format!(
+        "{SELECT_FLIGHT}
+         WHERE f.departure_at >= COALESCE($1, now())
+           AND ($2::timestamptz IS NULL OR f.departure_at < $2)
+           AND ($3::text IS NULL OR d.name ILIKE '%' || $3 || '%')
+         ORDER BY f.departure_at, f.id
+         LIMIT $4"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(filter.departs_after)
+        .bind(filter.departs_before)
+        .bind(filter.destination_pattern.as_deref())
+        .bind(filter.limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// The seats of a flight, taken and given back by bookings: the flights
+/// table is written here only.
+pub mod seats {
+    use super::*;
+
+    /// One more seat taken, in the booking's transaction (which holds the
+    /// row from [`fetch_row_for_update`]).
+    pub async fn take(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
+        sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1 WHERE id = $1")
+            .bind(flight)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// A seat given back, by a cancellation.
+    pub async fn give_back(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
+        sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1 WHERE id = $1")
+            .bind(flight)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
 }
 
 pub fn not_found(id: Uuid) -> Error {

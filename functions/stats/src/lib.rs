@@ -3,7 +3,7 @@
 pub mod consumers;
 pub mod keys;
 pub mod queries;
-pub mod ranking;
+pub mod read;
 #[cfg(feature = "testing")]
 pub mod testing;
 

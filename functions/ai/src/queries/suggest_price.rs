@@ -2,15 +2,13 @@
 //! fixed rule, and explained by the model (or by the rule itself when the
 //! model cannot be reached, so the function still answers).
 
-use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
+use chrono::Utc;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 use shared::auth::Access;
 use shared::money::{Money, PriceBreakdown};
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
-use stats::keys;
 use uuid::Uuid;
 
 use crate::groq::{Groq, Message};
@@ -102,34 +100,15 @@ pub fn adjustment(demand: &Demand) -> f64 {
     (by_load + by_popularity + by_time).clamp(-MAX_CHANGE, MAX_CHANGE)
 }
 
-#[derive(sqlx::FromRow)]
-struct FlightFacts {
-    flight_number: String,
-    destination_id: uuid::Uuid,
-    destination_name: String,
-    departure_at: DateTime<Utc>,
-    base_price: Money,
-    tax_amount: Money,
-    is_promotion: bool,
-    capacity: i32,
-    seats_taken: i32,
-}
-
 pub fn function() -> Function {
     crate::groq::register_metrics();
     Function::query(SPEC, suggest_price)
 }
 
 pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> {
-    let flight: FlightFacts = sqlx::query_as(
-        "SELECT f.flight_number, d.id AS destination_id, d.name AS destination_name, f.departure_at, f.base_price, d.tax_amount,
-                d.is_promotion, f.capacity, f.seats_taken
-         FROM flights f JOIN destinations d ON d.id = f.destination_id WHERE f.id = $1",
-    )
-    .bind(input.flight_id)
-    .fetch_optional(ctx.db().read().await?.exec())
-    .await?
-    .ok_or_else(|| Error::not_found("flight_not_found", format!("no flight with id {}", input.flight_id)))?;
+    let flight = flights::model::fetch_row(ctx.db().read().await?.exec(), input.flight_id)
+        .await?
+        .ok_or_else(|| flights::model::not_found(input.flight_id))?;
 
     let (destination_bookings, popularity_index) = popularity(&ctx, &flight.destination_id).await;
     let demand = Demand {
@@ -144,7 +123,7 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
     let suggested_amount = (flight.base_price.amount() * (Decimal::ONE + change)).max(Decimal::ONE);
     let suggested_base =
         Money::try_new(suggested_amount.round_dp(2)).map_err(|e| anyhow_error(e.to_string()))?;
-    let current = PriceBreakdown::quote(flight.base_price, flight.is_promotion, flight.tax_amount);
+    let current = flight.price();
     let suggested = PriceBreakdown::quote(suggested_base, flight.is_promotion, flight.tax_amount);
     let change_percent = ((suggested_base.amount() - flight.base_price.amount())
         / flight.base_price.amount()
@@ -187,21 +166,13 @@ pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> 
 /// The destination's bookings and its popularity against the mean; neutral
 /// (1) when the stats are empty or Redis cannot be reached.
 async fn popularity(ctx: &Ctx, destination: &uuid::Uuid) -> (i64, f64) {
-    // The mean is all confirmed bookings over the destinations that have any,
-    // both kept by the stats consumer: no scan of the keyspace.
-    let read = async {
-        let mut redis = ctx.redis();
-        let mine: Option<i64> = redis.zscore(keys::POPULARITY, destination.to_string()).await?;
-        let ranked: i64 = redis.zcount(keys::POPULARITY, "(0", "+inf").await?;
-        let total: Option<i64> = redis.get(keys::TOTAL_BOOKINGS).await?;
-        Ok::<_, redis::RedisError>((mine.unwrap_or(0), ranked, total.unwrap_or(0)))
-    };
-    match read.await {
-        Ok((mine, ranked, total)) if ranked > 0 && total > 0 => {
-            let mean = total as f64 / ranked as f64;
-            (mine, (mine as f64 / mean).clamp(0.0, 3.0))
+    // The mean is all confirmed bookings over the destinations that have any.
+    match stats::read::popularity(&mut ctx.redis(), destination).await {
+        Ok(p) if p.destinations_booked > 0 && p.total_bookings > 0 => {
+            let mean = p.total_bookings as f64 / p.destinations_booked as f64;
+            (p.bookings, (p.bookings as f64 / mean).clamp(0.0, 3.0))
         }
-        Ok((mine, _, _)) => (mine, 1.0),
+        Ok(p) => (p.bookings, 1.0),
         Err(e) => {
             tracing::warn!(error = %e, "popularity unavailable; taken as average");
             (0, 1.0)

@@ -49,10 +49,7 @@ pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Boo
     .bind(booking.id)
     .fetch_one(tx.conn())
     .await?;
-    sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1 WHERE id = $1")
-        .bind(booking.flight_id)
-        .execute(tx.conn())
-        .await?;
+    flights::model::seats::give_back(tx.conn(), booking.flight_id).await?;
     booking.status = BookingStatus::Cancelled;
     booking.cancelled_at = Some(cancelled_at);
     tx.emit(crate::BOOKING_CANCELLED, booking.id.to_string(), &booking).await?;

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use shared::auth::Access;
 use shared::auth::users::MAX_SUBJECT;
 use shared::auth::{Caller, Role};
-use shared::money::{Money, PriceBreakdown};
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
@@ -87,21 +86,6 @@ impl NewBooking {
     }
 }
 
-/// The flight as the booking needs it, its row locked.
-#[derive(sqlx::FromRow)]
-struct BookableFlight {
-    flight_number: String,
-    departure_at: DateTime<Utc>,
-    capacity: i32,
-    seats_taken: i32,
-    base_price: Money,
-    destination_id: Uuid,
-    destination_name: String,
-    tax_amount: Money,
-    is_promotion: bool,
-    allows_pets: bool,
-}
-
 pub fn function() -> Function {
     Function::command(SPEC, create_booking)
 }
@@ -110,17 +94,9 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
     let new = NewBooking::for_caller(tx.ctx().signed_in()?, input)?;
     // Locking the flight row serialises bookings of one flight, so the seat
     // count read here is the one written below: never above capacity.
-    let flight: BookableFlight = sqlx::query_as(
-        "SELECT f.flight_number, f.departure_at, f.capacity, f.seats_taken, f.base_price,
-                d.id AS destination_id, d.name AS destination_name, d.tax_amount, d.is_promotion, d.allows_pets
-         FROM flights f JOIN destinations d ON d.id = f.destination_id
-         WHERE f.id = $1
-         FOR UPDATE OF f",
-    )
-    .bind(new.flight_id)
-    .fetch_optional(tx.conn())
-    .await?
-    .ok_or_else(|| Error::rule("unknown_flight", format!("no flight with id {}", new.flight_id)))?;
+    let flight = flights::model::fetch_row_for_update(tx.conn(), new.flight_id)
+        .await?
+        .ok_or_else(|| Error::rule("unknown_flight", format!("no flight with id {}", new.flight_id)))?;
 
     if flight.departure_at <= Utc::now() {
         return Err(Error::rule(
@@ -138,11 +114,8 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
         return Err(Error::rule("sold_out", format!("flight {} is sold out", flight.flight_number)));
     }
 
-    sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1 WHERE id = $1")
-        .bind(new.flight_id)
-        .execute(tx.conn())
-        .await?;
-    let price = PriceBreakdown::quote(flight.base_price, flight.is_promotion, flight.tax_amount);
+    flights::model::seats::take(tx.conn(), new.flight_id).await?;
+    let price = flight.price();
     let id = Uuid::now_v7();
     let key = tx.idempotency_key().map(str::to_owned);
     let created_at: DateTime<Utc> = sqlx::query_scalar(

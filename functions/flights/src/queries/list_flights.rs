@@ -8,7 +8,7 @@ use shared::page::{Limit, Page};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
-use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT, SQL_TOTAL};
+use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT};
 
 pub const SPEC: Spec = Spec {
     name: "list-flights",
@@ -43,12 +43,13 @@ pub fn function() -> Function {
 
 pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> {
     let after = input.cursor.as_deref().map(shared::page::parse_time_cursor).transpose()?;
+    let total = model::sql_total();
     let sql = format!(
         "{SELECT_FLIGHT}
          WHERE ($1::uuid IS NULL OR f.destination_id = $1)
            AND f.departure_at >= $2
            AND ($3::timestamptz IS NULL OR f.departure_at < $3)
-           AND ($4::numeric IS NULL OR {SQL_TOTAL} <= $4)
+           AND ($4::numeric IS NULL OR {total} <= $4)
            AND ($5::timestamptz IS NULL OR (f.departure_at, f.id) > ($5, $6))
          ORDER BY f.departure_at, f.id
          LIMIT $7"

@@ -7,7 +7,7 @@ use shared::money::Money;
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 
 use crate::keys;
-pub use crate::ranking::DestinationStats;
+pub use crate::read::DestinationStats;
 
 pub const SPEC: Spec = Spec {
     name: "get-stats",
@@ -74,22 +74,11 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
         }
     };
     let mut redis = ctx.redis();
-    let totals: Vec<Option<i64>> = redis
-        .mget(&[
-            keys::TOTAL_REVENUE_CENTS,
-            keys::TOTAL_BOOKINGS,
-            keys::PET_BOOKINGS,
-            keys::TOTAL_CANDY_COST_CENTS,
-            keys::TOTAL_INFANT_COUNT,
-        ])
-        .await
-        .map_err(unreadable)?;
-    let total = |i: usize| totals.get(i).copied().flatten().unwrap_or(0);
+    let totals = crate::read::totals(&mut redis).await.map_err(unreadable)?;
 
     // The ranking is kept as a sorted set by the consumer: the top N come
     // straight from it, with no scan of the keyspace at all.
-    let destinations =
-        crate::ranking::most_booked(&mut redis, input.destinations).await.map_err(unreadable)?;
+    let destinations = crate::read::most_booked(&mut redis, input.destinations).await.map_err(unreadable)?;
 
     let candy_log: Option<Vec<String>> = match candy_log {
         None => None,
@@ -97,11 +86,11 @@ pub async fn get_stats(ctx: Ctx, input: GetStats) -> Result<Stats> {
         Some(n) => Some(redis.lrange(keys::CANDY_LOG, 0, n as isize - 1).await.map_err(unreadable)?),
     };
     Ok(Stats {
-        total_revenue: Money::from_cents(total(0)),
-        total_bookings: total(1),
-        pet_bookings: total(2),
-        total_candy_cost: Money::from_cents(total(3)),
-        passengers_under_12: total(4),
+        total_revenue: totals.revenue,
+        total_bookings: totals.bookings,
+        pet_bookings: totals.pet_bookings,
+        total_candy_cost: totals.candy_cost,
+        passengers_under_12: totals.passengers_under_12,
         destinations,
         candy_log,
     })
