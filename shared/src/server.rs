@@ -116,7 +116,7 @@ impl Server {
             Kind::Consumer => consumer_checks(&settings, function.spec.name)?,
             Kind::Query | Kind::Command => (None, None),
         };
-        let ctx = Ctx::new(settings)?;
+        let ctx = Ctx::with_sections(settings, &function.sections)?;
         // The first request should find a connection open, or nearly: one is
         // opened now, in the background, never holding up the listener.
         if function.spec.dependencies.contains(&Dependency::Postgres) {

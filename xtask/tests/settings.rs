@@ -3,13 +3,11 @@
 //! every render gets what it cannot start (or serve) without: its database,
 //! its Redis, the keys its events are signed with, its identities.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde::Deserialize;
-use serde::de::{self, Visitor};
 use serde_norway::Value;
 use shared::Dependency;
 
@@ -17,34 +15,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// The names serde asks for when it reads [`shared::config::Settings`]: the
-/// settings the code reads, as environment variables.
+/// The settings the code reads, as environment variables: the runtime's
+/// and every function's sections, as each declares them.
 fn settings_read() -> BTreeSet<String> {
-    struct Names(Cell<&'static [&'static str]>);
-    impl<'de> de::Deserializer<'de> for &Names {
-        type Error = de::value::Error;
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            self.0.set(fields);
-            Err(de::Error::custom("only the names"))
-        }
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("a struct"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string bytes byte_buf option unit
-            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-        }
-    }
-    let names = Names(Cell::new(&[]));
-    let _ = shared::config::Settings::deserialize(&names);
-    let fields = names.0.get();
-    assert!(fields.len() > 20, "Settings is read as a struct of named fields: {fields:?}");
-    fields.iter().map(|f| f.to_uppercase()).collect()
+    let names: BTreeSet<String> = catalogue::functions()
+        .iter()
+        .flat_map(|f| f.function.settings_read().map(|(name, _)| name.to_uppercase()).collect::<Vec<_>>())
+        .collect();
+    assert!(names.contains("GROQ_API_KEY") && names.contains("PORT"), "{names:?}");
+    names
 }
 
 /// Read by the runtime outside `Settings`: OpenTelemetry's own variables

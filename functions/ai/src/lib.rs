@@ -3,6 +3,7 @@
 
 pub mod groq;
 pub mod queries;
+pub mod settings;
 pub mod tools;
 
 /// The ce-source of this slice's replies.

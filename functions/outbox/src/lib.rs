@@ -1,6 +1,7 @@
 //! The outbox slice: the relay that publishes events left unsent.
 
 pub mod consumers;
+pub mod settings;
 
 /// The ce-source of this slice.
 pub const SOURCE: &str = "/skybook/outbox";

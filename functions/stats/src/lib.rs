@@ -4,6 +4,7 @@ pub mod consumers;
 pub mod keys;
 pub mod queries;
 pub mod read;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 

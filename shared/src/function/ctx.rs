@@ -1,10 +1,12 @@
 //! What every handler reaches: the settings, the database, Redis, the HTTP
 //! client, the sink and the process's singletons.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::auth::{Caller, Role};
-use crate::config::Settings;
+use crate::config::{Section, Settings};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::outbox::{self, OutboxEvent};
@@ -27,13 +29,43 @@ struct CtxInner {
     sink: Option<outbox::Sink>,
     /// Sends committed events to the sink after the reply; none without a sink.
     publisher: Option<outbox::Publisher>,
+    /// The slices' sections of settings the function reads, by type.
+    sections: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     /// Clients a slice builds once per process (the model's, say), by type.
-    singletons:
-        std::sync::Mutex<std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>,
+    singletons: std::sync::Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+/// Reads one section of settings at start: [`Function::with_settings`](super::Function::with_settings).
+#[derive(Clone, Copy)]
+pub struct SectionLoader {
+    type_id: fn() -> TypeId,
+    load: fn(&crate::config::Source) -> std::result::Result<Arc<dyn Any + Send + Sync>, String>,
+    /// Its settings, with their defaults.
+    pub defaults: &'static [(&'static str, &'static str)],
+}
+
+impl SectionLoader {
+    pub(super) fn of<S: Section>() -> Self {
+        SectionLoader {
+            type_id: TypeId::of::<S>,
+            load: |source| Ok(Arc::new(source.load::<S>()?)),
+            defaults: S::DEFAULTS,
+        }
+    }
 }
 
 impl Ctx {
     pub fn new(settings: Settings) -> std::result::Result<Self, String> {
+        Ctx::with_sections(settings, &[])
+    }
+
+    /// A context whose settings include these sections, read from the same
+    /// source as `settings`.
+    pub fn with_sections(settings: Settings, loaders: &[SectionLoader]) -> std::result::Result<Self, String> {
+        let mut sections = HashMap::new();
+        for loader in loaders {
+            sections.insert((loader.type_id)(), (loader.load)(settings.source())?);
+        }
         let db = Database::new(&settings)?;
         let redis = crate::redis::lazy_connection(&settings)?;
         let mut http = reqwest::Client::builder()
@@ -68,6 +100,7 @@ impl Ctx {
                 http,
                 sink,
                 publisher,
+                sections,
                 singletons: Default::default(),
             }),
             caller: None,
@@ -122,6 +155,15 @@ impl Ctx {
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// A slice's section of settings, which the function reads at start
+    /// ([`Function::with_settings`](super::Function::with_settings)).
+    pub fn section<S: Section>(&self) -> Result<&S> {
+        self.inner.sections.get(&TypeId::of::<S>()).and_then(|s| s.downcast_ref::<S>()).ok_or_else(|| {
+            anyhow::anyhow!("{} is read, but the function does not name it", std::any::type_name::<S>())
+                .into()
+        })
     }
 
     pub fn db(&self) -> &Database {

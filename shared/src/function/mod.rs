@@ -114,6 +114,8 @@ pub struct Function {
     pub kind: Kind,
     /// The schemas of its input and output, from their types.
     pub contract: Contract,
+    /// The slices' sections of settings it reads, besides the runtime's.
+    pub sections: Vec<ctx::SectionLoader>,
     invoke: Arc<Invoke>,
 }
 
@@ -148,7 +150,7 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
-        Function { spec, kind: Kind::Query, contract, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Query, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
     }
 
     /// A command: runs in one transaction with its idempotency claim; a
@@ -193,7 +195,7 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
-        Function { spec, kind: Kind::Command, contract, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Command, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
     }
 
     /// A command that waits on the network between its writes (a replay
@@ -235,7 +237,20 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: None };
-        Function { spec, kind: Kind::Consumer, contract, invoke: Arc::new(invoke) }
+        Function { spec, kind: Kind::Consumer, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
+    }
+
+    /// Reads the section `S` of settings at start (a bad value stops the
+    /// function with one line naming it), for the handler's [`Ctx::section`].
+    pub fn with_settings<S: crate::config::Section>(mut self) -> Self {
+        self.sections.push(ctx::SectionLoader::of::<S>());
+        self
+    }
+
+    /// Every setting this function reads: the runtime's and its sections', with their defaults.
+    pub fn settings_read(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        let runtime = <crate::config::Settings as crate::config::Section>::DEFAULTS.iter();
+        runtime.chain(self.sections.iter().flat_map(|s| s.defaults.iter())).copied()
     }
 
     pub(crate) async fn invoke(&self, ctx: Ctx, incoming: Incoming) -> Result<Option<ReplyEvent>> {

@@ -5,7 +5,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use serde::Deserialize;
-use shared::config::{Secret, Settings};
+use shared::config::Secret;
+
+use crate::settings::AiSettings;
 use shared::metrics::{CounterFamily, HistogramFamily, labels};
 use shared::telemetry::trace_context::{self, KeyValue};
 use shared::{Ctx, Error};
@@ -81,7 +83,8 @@ struct Client(Option<Arc<Groq>>);
 impl Groq {
     /// The process's client; `ai_not_configured` when no key is set.
     pub fn get(ctx: &Ctx) -> Result<Arc<Groq>, Error> {
-        ctx.singleton(|settings| Client(Groq::new(settings).map(Arc::new))).0.clone().ok_or_else(|| {
+        let settings = ctx.section::<AiSettings>()?;
+        ctx.singleton(|_| Client(Groq::new(settings).map(Arc::new))).0.clone().ok_or_else(|| {
             Error::NotConfigured {
                 code: "ai_not_configured",
                 message: "the AI functions need a Groq API key: set GROQ_API_KEY (a Kubernetes Secret in the cluster)"
@@ -90,9 +93,9 @@ impl Groq {
         })
     }
 
-    fn new(settings: &Settings) -> Option<Groq> {
+    fn new(settings: &AiSettings) -> Option<Groq> {
         let key = settings.groq_api_key.clone()?;
-        let timeout = Duration::from_millis(settings.groq_timeout_ms);
+        let timeout = settings.groq_timeout();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))

@@ -59,7 +59,7 @@ impl Reply for Answer {}
 
 pub fn function() -> Function {
     crate::groq::register_metrics();
-    Function::query(SPEC, ai_chat)
+    Function::query(SPEC, ai_chat).with_settings::<crate::settings::AiSettings>()
 }
 
 pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {
@@ -72,7 +72,7 @@ pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {
     }
     // One deadline for the whole answer: each call to the model is retried,
     // and there may be several tool rounds.
-    let deadline = ctx.settings().ai_deadline();
+    let deadline = ctx.section::<crate::settings::AiSettings>()?.ai_deadline();
     tokio::time::timeout(deadline, answer(&ctx, question)).await.unwrap_or_else(|_| {
         Err(Error::unavailable("ai_unavailable", format!("no answer within {} ms", deadline.as_millis())))
     })

@@ -102,7 +102,7 @@ pub fn adjustment(demand: &Demand) -> f64 {
 
 pub fn function() -> Function {
     crate::groq::register_metrics();
-    Function::query(SPEC, suggest_price)
+    Function::query(SPEC, suggest_price).with_settings::<crate::settings::AiSettings>()
 }
 
 pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> {
@@ -191,7 +191,7 @@ async fn explain_by_model(ctx: &Ctx, suggestion: &Suggestion) -> Result<String> 
         Message::user(&format!("Explain this suggestion: {figures}")),
     ];
     // Past the deadline the suggestion goes out with the rule's explanation.
-    let deadline = ctx.settings().ai_deadline();
+    let deadline = ctx.section::<crate::settings::AiSettings>()?.ai_deadline();
     let reply = tokio::time::timeout(deadline, groq.chat(&messages, &[], None)).await.map_err(|_| {
         Error::unavailable("ai_unavailable", format!("no explanation within {} ms", deadline.as_millis()))
     })??;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use shared::cloudevent::Incoming;
 use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 
+use crate::settings::OutboxSettings;
+
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
     accepts: &[shared::events::PING],
@@ -19,7 +21,7 @@ pub const SPEC: Spec = Spec {
 };
 
 pub fn function() -> Function {
-    Function::consumer(SPEC, relay_outbox)
+    Function::consumer(SPEC, relay_outbox).with_settings::<OutboxSettings>()
 }
 
 /// The longest one tick works, well inside a minute's schedule and short
@@ -40,7 +42,7 @@ const RETENTION_BUDGET: Duration = Duration::from_secs(3);
 /// their retention go: published outbox rows, idempotency keys, replayed
 /// dead letters.
 pub async fn relay_outbox(ctx: Ctx, _tick: Incoming, _data: serde_json::Value) -> Result<()> {
-    let settings = ctx.settings();
+    let settings = ctx.section::<OutboxSettings>()?;
     let sink = ctx.sink().ok_or_else(|| Error::unavailable("sink_not_configured", "K_SINK is not set"))?;
     let started = Instant::now();
     loop {

@@ -63,7 +63,7 @@ pub fn function() -> Function {
     LazyLock::force(&DRIFT);
     LazyLock::force(&REBUILDS);
     LazyLock::force(&OWED);
-    Function::consumer(SPEC, reconcile_stats)
+    Function::consumer(SPEC, reconcile_stats).with_settings::<crate::settings::StatsSettings>()
 }
 
 /// What one reconciliation found and did.
@@ -147,7 +147,7 @@ async fn rebuild(
     let mut redis = ctx.redis();
     let snapshot = snapshot::read(ctx).await?;
     // Deliveries of events the snapshot holds settle before the comparison.
-    tokio::time::sleep(ctx.settings().stats_settle()).await;
+    tokio::time::sleep(ctx.section::<crate::settings::StatsSettings>()?.stats_settle()).await;
 
     let live = redis_side::read(&mut redis).await?;
     let mut stats = live.stats;
