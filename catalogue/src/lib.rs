@@ -58,7 +58,7 @@ impl Entry {
 
     /// A PingSource ticks it.
     pub fn ticked(&self) -> bool {
-        self.function.spec.accepts.contains(&shared::events::PING)
+        self.function.spec.accepts.contains(&shared::cloudevent::PING)
     }
 }
 
@@ -176,9 +176,9 @@ mod tests {
     fn each_emitted_booking_event_reaches_the_stats() {
         let triggers = triggers(&functions());
         let to = |ty: &str| triggers.iter().filter(|t| t.ty == ty).map(|t| t.subscriber).collect::<Vec<_>>();
-        assert_eq!(to(shared::events::BOOKING_CREATED), ["record-booking-stats"]);
-        assert_eq!(to(shared::events::BOOKING_CANCELLED), ["record-booking-stats"]);
-        assert_eq!(to(shared::events::DESTINATION_UPDATED), ["record-destination-name"]);
+        assert_eq!(to(domain::events::BOOKING_CREATED), ["record-booking-stats"]);
+        assert_eq!(to(domain::events::BOOKING_CANCELLED), ["record-booking-stats"]);
+        assert_eq!(to(domain::events::DESTINATION_UPDATED), ["record-destination-name"]);
         assert_eq!(triggers.len(), 3, "{triggers:?}");
     }
 }

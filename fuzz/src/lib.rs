@@ -239,11 +239,11 @@ fn refused(e: &Error) {
     assert!(!e.code().is_empty() && !e.to_string().is_empty());
 }
 
-fn check_money(amount: shared::money::Money) {
+fn check_money(amount: domain::money::Money) {
     let amount = amount.amount();
     assert_eq!(amount.scale(), 2, "{amount} is not in cents");
     assert!(!amount.is_sign_negative() || amount.is_zero(), "{amount} is negative");
-    assert!(amount < shared::money::Money::LIMIT);
+    assert!(amount < domain::money::Money::LIMIT);
 }
 
 /// The same attributes and the same data: the same bytes, or the same JSON

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
-use crate::http::Body;
+use crate::body::Body;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -160,7 +160,7 @@ impl Error {
         let body =
             serde_json::to_vec(&Envelope { error: ErrorBody { code: self.code(), message: &message } })
                 .unwrap_or_default();
-        let mut response = Response::new(crate::http::full(Bytes::from(body)));
+        let mut response = Response::new(crate::body::full(Bytes::from(body)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full, Limited};
+use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming as IncomingBody;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -20,8 +19,7 @@ use tokio::net::TcpListener;
 
 use crate::error::Error;
 
-/// The body type of every response.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+pub use crate::body::{Body, full};
 
 /// Every metric of the process, in the format the scraper's `Accept` asks for.
 pub fn metrics_response(headers: &http::HeaderMap) -> Response<Body> {
@@ -41,10 +39,6 @@ pub fn allow(methods: &'static str) -> Response<Body> {
     *response.status_mut() = StatusCode::NO_CONTENT;
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(methods));
     response
-}
-
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed_unsync()
 }
 
 fn empty() -> Body {

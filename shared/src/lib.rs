@@ -2,24 +2,25 @@
 //!
 //! A function binary names its handler and calls [`serve`]; everything else a
 //! function needs (HTTP, CloudEvents, errors, configuration, telemetry,
-//! health, metrics, the database, idempotency) lives here, once.
+//! health, metrics, the database, idempotency) lives here, once. What the
+//! slices agree on about the domain (money, event names) is the `domain`
+//! crate's, not the runtime's.
 //!
 //! The modules are layered: each imports only from its own layer or an
 //! earlier one (`tests/layers.rs` holds them to it):
-//! 1. vocabulary: `money`, `events`, `contract`, `metrics`;
-//! 2. transport: `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
+//! 1. vocabulary: `contract`, `metrics`;
+//! 2. transport: `body`, `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
 //! 3. state: `db`, `redis`, `idempotency`, `outbox`, `ratelimit`;
 //! 4. the function shape: `function`, `page`, `server`;
 //! 5. `testing`, the fixtures of the tests, built only for them.
 
 // 1. Vocabulary
 pub mod contract;
-pub mod events;
 pub mod metrics;
-pub mod money;
 
 // 2. Transport
 pub mod auth;
+pub mod body;
 pub mod cloudevent;
 pub mod config;
 pub mod error;

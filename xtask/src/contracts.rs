@@ -60,7 +60,7 @@ pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<Pat
     let mut list = Vec::new();
     for (ty, contract) in &contracts {
         files.insert(root.join("schemas").join(format!("{ty}.json")), pretty(&contract.schema)?);
-        let description = shared::events::description(ty).map(str::to_owned).unwrap_or_else(|| {
+        let description = domain::events::description(ty).map(str::to_owned).unwrap_or_else(|| {
             let verb = if contract.source.is_some() { "answers" } else { "accepts" };
             format!("The data of {ty}, which {} {verb}.", contract.function)
         });

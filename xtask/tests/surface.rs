@@ -105,9 +105,9 @@ async fn outside_the_cluster_only_the_public_catalogue_answers_without_a_key() {
                         .await
                         .unwrap();
                     let status = unsigned.status().as_u16();
-                    if ty == shared::events::PING {
+                    if ty == shared::cloudevent::PING {
                         assert!(status != 401 && status != 403, "{name}: a tick needs no signature");
-                    } else if ty == shared::events::STATS_REBUILD {
+                    } else if ty == domain::events::STATS_REBUILD {
                         assert_eq!(status, 401, "{name}: a rebuild is an operator's");
                     } else {
                         let body: serde_json::Value = unsigned.json().await.unwrap();

@@ -3,9 +3,9 @@
 //! query is bounded.
 
 use chrono::{DateTime, Utc};
+use domain::money::Money;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::money::Money;
 use shared::{Ctx, Error};
 
 use crate::groq::{ToolFunction, ToolSpec};

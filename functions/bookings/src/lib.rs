@@ -8,9 +8,9 @@ pub mod queries;
 pub const SOURCE: &str = "/skybook/bookings";
 
 /// Emitted when a booking is cancelled; reverses the stats.
-pub use shared::events::BOOKING_CANCELLED;
+pub use domain::events::BOOKING_CANCELLED;
 /// Emitted when a booking is confirmed; the stats consumer's input.
-pub use shared::events::BOOKING_CREATED;
+pub use domain::events::BOOKING_CREATED;
 
 /// Every function of the slice, as its binaries serve them: for what reads
 /// their contracts (the published schemas, the EventTypes).

@@ -1,11 +1,11 @@
 //! A booking, its passenger, and the event data the stats consumer reads.
 
 use chrono::{DateTime, Utc};
+use domain::money::{Money, PriceBreakdown};
 use serde::{Deserialize, Serialize};
 use shared::Ctx;
 use shared::auth::{Access, Role};
 use shared::db::Exec;
-use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
 use uuid::Uuid;
 

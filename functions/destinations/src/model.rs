@@ -1,9 +1,9 @@
 //! A destination, and the validated values it is made of.
 
 use chrono::{DateTime, Utc};
+use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::money::Money;
 use shared::{Error, Reply};
 use uuid::Uuid;
 

@@ -4,9 +4,9 @@
 //! AI's market data), and [`seats`] the one place a seat is taken or freed.
 
 use chrono::{DateTime, Utc};
+use domain::money::{Money, PriceBreakdown};
 use serde::{Deserialize, Serialize};
 use shared::db::Exec;
-use shared::money::{Money, PriceBreakdown};
 use shared::{Error, Reply};
 use uuid::Uuid;
 

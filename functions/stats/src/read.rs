@@ -2,9 +2,9 @@
 //! AI's demand tool and price suggestions), which read no key of the stats
 //! themselves. Totals, destinations ranked by bookings, one's popularity.
 
+use domain::money::Money;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
-use shared::money::Money;
 use uuid::Uuid;
 
 use crate::keys;

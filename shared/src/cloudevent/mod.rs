@@ -24,6 +24,8 @@ const STRUCTURED: &str = "application/cloudevents+json";
 const BATCH: &str = "application/cloudevents-batch+json";
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// What a PingSource sends on every tick (Knative's type).
+pub const PING: &str = "dev.knative.sources.ping";
 /// In a [`Spec`](crate::Spec)'s `accepts`: events of any type (a dead-letter sink).
 pub const ANY_TYPE: &str = "*";
 
@@ -201,24 +203,6 @@ impl Incoming {
             Error::malformed(code, message)
         })
     }
-}
-
-/// The attributes the CloudEvents spec defines itself (and the data
-/// members): no extension may take these names.
-pub fn is_context_attribute(name: &str) -> bool {
-    matches!(
-        name,
-        "specversion"
-            | "id"
-            | "source"
-            | "type"
-            | "subject"
-            | "time"
-            | "datacontenttype"
-            | "dataschema"
-            | "data"
-            | "data_base64"
-    )
 }
 
 /// The statuses Knative's data plane retries: server errors, and the few

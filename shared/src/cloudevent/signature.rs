@@ -104,7 +104,7 @@ impl EventKeys {
     /// says) and needs none: it asks only for work the function does on
     /// that schedule anyway, and one at a time.
     pub fn admit(&self, event: &Incoming) -> Result<(), Error> {
-        if event.ty == crate::events::PING {
+        if event.ty == super::PING {
             return Ok(());
         }
         let signed = Signed {

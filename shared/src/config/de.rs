@@ -60,7 +60,7 @@ pub fn ce_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
     let mut extensions = BTreeMap::new();
     for (name, value) in overrides.extensions {
         let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        if !valid || crate::cloudevent::is_context_attribute(&name) {
+        if !valid || is_context_attribute(&name) {
             return Err(serde::de::Error::custom(format!("{name:?} cannot be an extension's name")));
         }
         let value = match value {
@@ -80,4 +80,22 @@ pub fn ce_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
     let raw = String::deserialize(d)?;
     Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(Secret::new).collect())
+}
+
+/// The attributes the CloudEvents spec defines itself (and the data
+/// members): no extension may take these names.
+fn is_context_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "specversion"
+            | "id"
+            | "source"
+            | "type"
+            | "subject"
+            | "time"
+            | "datacontenttype"
+            | "dataschema"
+            | "data"
+            | "data_base64"
+    )
 }

@@ -209,7 +209,7 @@ async fn apply(
         let mut pipe = redis::pipe();
         for event in chunk {
             let (chunk_key, bit) = keys::applied(event.seq);
-            let sign = if event.ty == shared::events::BOOKING_CANCELLED { -1 } else { 1 };
+            let sign = if event.ty == domain::events::BOOKING_CANCELLED { -1 } else { 1 };
             let destination: uuid::Uuid = serde_json::from_value(event.data["destination_id"].clone())?;
             let booking: uuid::Uuid = serde_json::from_value(event.data["id"].clone())?;
             let text = |field: &str| event.data[field].as_str().unwrap_or_default().to_owned();

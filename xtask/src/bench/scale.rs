@@ -152,7 +152,7 @@ pub(super) fn tick(port: u16, timeout: Duration) -> anyhow::Result<u16> {
          ce-source: /apis/v1/namespaces/skybook/pingsources/bench\r\nce-type: {}\r\n\
          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}",
         uuid::Uuid::new_v4(),
-        shared::events::PING
+        shared::cloudevent::PING
     );
     stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 12];

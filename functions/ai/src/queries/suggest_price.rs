@@ -3,11 +3,11 @@
 //! model cannot be reached, so the function still answers).
 
 use chrono::Utc;
+use domain::money::{Money, PriceBreakdown};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use serde::{Deserialize, Serialize};
 use shared::auth::Access;
-use shared::money::{Money, PriceBreakdown};
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 use uuid::Uuid;
 

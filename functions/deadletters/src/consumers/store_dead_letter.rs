@@ -40,7 +40,7 @@ pub fn function() -> Function {
 /// The `type` label of a dead letter: one of the system's event types, or
 /// `other`, so a sender of random types cannot grow the process's series.
 fn type_label(ty: &str) -> &str {
-    if shared::events::ALL.contains(&ty) { ty } else { "other" }
+    if domain::events::ALL.contains(&ty) { ty } else { "other" }
 }
 
 /// Any data is kept as it came: the input is not read as a type.
@@ -120,7 +120,7 @@ pub fn original(event: &Incoming) -> Value {
 mod tests {
     #[test]
     fn a_type_the_system_does_not_emit_is_labelled_other() {
-        assert_eq!(super::type_label(shared::events::BOOKING_CREATED), "skybook.booking.created");
+        assert_eq!(super::type_label(domain::events::BOOKING_CREATED), "skybook.booking.created");
         assert_eq!(super::type_label("com.example.random.7f3a"), "other");
     }
 }

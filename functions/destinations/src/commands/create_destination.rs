@@ -1,9 +1,9 @@
 //! create-destination: registers a destination with its tax and rules.
 
+use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 

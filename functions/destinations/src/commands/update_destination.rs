@@ -1,10 +1,10 @@
 //! update-destination: changes a destination's name, tax, promotion or pet rule.
 
+use domain::events::DESTINATION_UPDATED;
+use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::events::DESTINATION_UPDATED;
-use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 

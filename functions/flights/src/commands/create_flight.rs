@@ -1,10 +1,10 @@
 //! create-flight: schedules a flight to a destination.
 
 use chrono::{DateTime, Utc};
+use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::money::Money;
 use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@ use crate::settings::OutboxSettings;
 
 pub const SPEC: Spec = Spec {
     name: "relay-outbox",
-    accepts: &[shared::events::PING],
+    accepts: &[shared::cloudevent::PING],
     replies: None,
     emits: &[shared::cloudevent::ANY_TYPE],
     source: crate::SOURCE,

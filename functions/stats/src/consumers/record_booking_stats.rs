@@ -5,10 +5,10 @@
 use shared::auth::Access;
 use std::sync::LazyLock;
 
+use domain::events::{BOOKING_CANCELLED, BOOKING_CREATED};
+use domain::money::Money;
 use serde::Deserialize;
 use shared::cloudevent::Incoming;
-use shared::events::{BOOKING_CANCELLED, BOOKING_CREATED};
-use shared::money::Money;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 

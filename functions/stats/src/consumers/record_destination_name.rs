@@ -5,9 +5,9 @@ use shared::auth::Access;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use domain::events::DESTINATION_UPDATED;
 use serde::Deserialize;
 use shared::cloudevent::Incoming;
-use shared::events::DESTINATION_UPDATED;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 

@@ -1,9 +1,9 @@
 //! get-stats: totals, destinations by popularity, and the latest candy handed out.
 
+use domain::money::Money;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::money::Money;
 use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 
 use crate::keys;

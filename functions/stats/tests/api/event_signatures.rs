@@ -124,7 +124,7 @@ async fn a_key_being_rotated_in_still_verifies_events_signed_with_the_old_one() 
 async fn a_tick_needs_no_signature() {
     // reconcile-stats checks signatures, and a PingSource's tick carries none.
     let world = World::new().await;
-    world.reconcile.binary(shared::events::PING, "tick-1", &json!({})).await.expect(202);
+    world.reconcile.binary(shared::cloudevent::PING, "tick-1", &json!({})).await.expect(202);
 }
 
 #[tokio::test]

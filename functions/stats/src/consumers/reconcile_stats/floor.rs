@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use shared::events::{BOOKING_CANCELLED, BOOKING_CREATED};
+use domain::events::{BOOKING_CANCELLED, BOOKING_CREATED};
 use shared::redis::Redis;
 use shared::{Ctx, Result};
 

@@ -24,8 +24,9 @@ mod snapshot;
 use shared::auth::{Access, Role};
 use std::sync::LazyLock;
 
+use domain::events::STATS_REBUILD;
 use shared::cloudevent::Incoming;
-use shared::events::{PING, STATS_REBUILD};
+use shared::cloudevent::PING;
 use shared::metrics::{CounterFamily, GaugeFamily};
 use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use domain::events::{BOOKING_CANCELLED, BOOKING_CREATED};
 use serde::Deserialize;
-use shared::events::{BOOKING_CANCELLED, BOOKING_CREATED};
 use shared::{Ctx, Error, Result};
 use uuid::Uuid;
 

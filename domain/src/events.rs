@@ -3,13 +3,11 @@
 pub const BOOKING_CREATED: &str = "skybook.booking.created";
 pub const BOOKING_CANCELLED: &str = "skybook.booking.cancelled";
 pub const DESTINATION_UPDATED: &str = "skybook.destination.updated";
-/// What a PingSource sends on every tick.
-pub const PING: &str = "dev.knative.sources.ping";
 /// An operator asks for the stats to be rebuilt from PostgreSQL now.
 pub const STATS_REBUILD: &str = "skybook.stats.rebuild";
 
 /// Every type above: what a metric may name (anything else is `other`).
-pub const ALL: &[&str] = &[BOOKING_CREATED, BOOKING_CANCELLED, DESTINATION_UPDATED, PING, STATS_REBUILD];
+pub const ALL: &[&str] = &[BOOKING_CREATED, BOOKING_CANCELLED, DESTINATION_UPDATED, STATS_REBUILD];
 
 /// What an event on the Broker means, for its EventType.
 pub fn description(ty: &str) -> Option<&'static str> {
