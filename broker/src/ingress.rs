@@ -1,14 +1,14 @@
 //! The ingress: `POST /{namespace}/{broker}` takes a CloudEvent and answers
 //! 202 once RabbitMQ has it on disk.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use shared::Error;
 use shared::http::{Body, EVENT_METHODS, accepted, allow, metrics_response, read_body, text};
-use shared::metrics::{CounterFamily, labels};
+use shared::metrics::labels;
 use shared::telemetry::trace_context;
 use tracing::Instrument;
 
@@ -16,17 +16,10 @@ use crate::manifest::BrokerName;
 use crate::rabbit::Rabbit;
 use crate::{event, trace};
 
-static INGRESS: LazyLock<CounterFamily> = LazyLock::new(|| {
-    shared::metrics::counter_family(
-        "broker_ingress",
-        "Events offered to the ingress, by HTTP code (202: accepted)",
-    )
-});
-
-/// Registers the ingress's metrics, so /metrics shows them before the first event.
-pub fn register_metrics() {
-    LazyLock::force(&INGRESS);
-}
+pub(crate) static INGRESS: shared::metrics::Counters = shared::metrics::counters(
+    "broker_ingress",
+    "Events offered to the ingress, by HTTP code (202: accepted)",
+);
 
 /// Events larger than this are refused, as Knative's ingress does.
 const MAX_EVENT_BYTES: usize = 1024 * 1024;

@@ -57,6 +57,10 @@ fn parse_service(raw: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected NAME=http://HOST:PORT, got {raw}"))
 }
 
+/// The broker's own families, shown from the first scrape.
+const METRICS: &[&dyn shared::metrics::Registered] =
+    &[&ingress::INGRESS, &dispatch::DELIVERIES, &dispatch::DEPTH];
+
 /// A running broker: its address, and the handle that stops it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -79,8 +83,9 @@ pub async fn start(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    ingress::register_metrics();
-    dispatch::register_metrics();
+    for family in METRICS {
+        family.register();
+    }
     let routing = manifest::Routing::load(&config.manifests)
         .with_context(|| format!("reading manifests in {}", config.manifests.display()))?;
     let services: BTreeMap<String, String> = config.services.iter().cloned().collect();

@@ -1,10 +1,14 @@
 //! Prometheus metrics, one registry per process, in Prometheus naming
 //! (`_total`, `_seconds`, `code`): requests by function and code, their
 //! latency, whether each dependency answered, and what each layer and
-//! handler reports of its own through [`counter_family`], [`gauge_family`]
-//! and [`histogram_family`], each kept in a `LazyLock` so it registers once.
+//! handler reports of its own. A family is a `static` declared where it is
+//! used ([`counters`], [`gauges`], [`histograms`]); the runtime registers
+//! the ones a function uses when it starts (by its shape, and what it names
+//! with `Function::with_metrics`), so every family shows from the first
+//! scrape, its series as they are made.
 
-use std::sync::{LazyLock, Mutex};
+use std::ops::Deref;
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use prometheus_client::metrics::histogram::Histogram;
@@ -22,63 +26,109 @@ pub fn labels(pairs: &[(&str, &str)]) -> Labels {
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::with_prefix("skybook")));
 
-fn register(name: &'static str, help: &'static str, metric: impl prometheus_client::registry::Metric) {
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(name, help, metric);
-}
+/// Every family registered, as the exposition describes it: for those with
+/// no series yet, which the encoder leaves out.
+static DESCRIPTORS: Mutex<Vec<(&'static str, &'static str, &'static str)>> = Mutex::new(Vec::new());
 
 pub type CounterFamily = Family<Labels, Counter>;
 pub type GaugeFamily = Family<Labels, Gauge>;
+pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// A family of metrics, declared as a `static` where it is used.
+pub struct Declared<M> {
+    name: &'static str,
+    help: &'static str,
+    /// Its OpenMetrics type: counter, gauge, histogram.
+    kind: &'static str,
+    make: fn() -> M,
+    family: OnceLock<M>,
+}
+
+pub type Counters = Declared<CounterFamily>;
+pub type Gauges = Declared<GaugeFamily>;
+pub type Histograms = Declared<HistogramFamily>;
 
 /// A counter family, `skybook_<name>_total`.
-pub fn counter_family(name: &'static str, help: &'static str) -> CounterFamily {
-    let family = Family::<Labels, Counter>::default();
-    register(name, help, family.clone());
-    family
+pub const fn counters(name: &'static str, help: &'static str) -> Counters {
+    Declared { name, help, kind: "counter", make: CounterFamily::default, family: OnceLock::new() }
 }
 
 /// A gauge family, `skybook_<name>`.
-pub fn gauge_family(name: &'static str, help: &'static str) -> GaugeFamily {
-    let family = Family::<Labels, Gauge>::default();
-    register(name, help, family.clone());
-    family
+pub const fn gauges(name: &'static str, help: &'static str) -> Gauges {
+    Declared { name, help, kind: "gauge", make: GaugeFamily::default, family: OnceLock::new() }
 }
 
-pub type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
-
 /// A histogram family of durations, `skybook_<name>` (seconds, 0.5 ms to about 8 s).
-pub fn histogram_family(name: &'static str, help: &'static str) -> HistogramFamily {
-    let family = HistogramFamily::new_with_constructor(seconds);
-    register(name, help, family.clone());
-    family
+pub const fn histograms(name: &'static str, help: &'static str) -> Histograms {
+    Declared {
+        name,
+        help,
+        kind: "histogram",
+        make: || HistogramFamily::new_with_constructor(seconds),
+        family: OnceLock::new(),
+    }
 }
 
 fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
-static REQUESTS: LazyLock<Family<Labels, Counter>> =
-    LazyLock::new(|| counter_family("requests", "Invocations by function and HTTP status code"));
-static LATENCY: LazyLock<HistogramFamily> =
-    LazyLock::new(|| histogram_family("request_duration_seconds", "Invocation latency by function"));
-static DEPENDENCIES: LazyLock<Family<Labels, Gauge>> = LazyLock::new(|| {
-    gauge_family(
-        "dependency_up",
-        "Whether a dependency answered when /health/dependencies last checked it (1) or not (0)",
-    )
-});
+impl<M: prometheus_client::registry::Metric + Clone> Declared<M> {
+    /// The family, registered the first time it is reached.
+    pub fn family(&self) -> &M {
+        self.family.get_or_init(|| {
+            let family = (self.make)();
+            REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).register(
+                self.name,
+                self.help,
+                family.clone(),
+            );
+            DESCRIPTORS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push((self.name, self.help, self.kind));
+            family
+        })
+    }
+}
+
+impl<M: prometheus_client::registry::Metric + Clone> Deref for Declared<M> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        self.family()
+    }
+}
+
+/// A declared family, whatever its type: what the runtime registers.
+pub trait Registered: Sync {
+    fn register(&self);
+}
+
+impl<M: prometheus_client::registry::Metric + Clone + Send + Sync> Registered for Declared<M> {
+    fn register(&self) {
+        let _ = self.family();
+    }
+}
+
+pub(crate) static REQUESTS: Counters = counters("requests", "Invocations by function and HTTP status code");
+pub(crate) static LATENCY: Histograms =
+    histograms("request_duration_seconds", "Invocation latency by function");
+pub(crate) static DEPENDENCIES: Gauges = gauges(
+    "dependency_up",
+    "Whether a dependency answered when /health/dependencies last checked it (1) or not (0)",
+);
 
 /// A function's own request metrics.
 pub struct Metrics {
     function: &'static str,
 }
 
+/// The server's own families, which every function registers.
+pub const SERVER: &[&dyn Registered] = &[&REQUESTS, &LATENCY, &DEPENDENCIES];
+
 impl Metrics {
-    /// The request metrics of `function`, registered, so a scrape shows
-    /// them before they first move.
     pub fn new(function: &'static str) -> Self {
-        LazyLock::force(&REQUESTS);
-        LazyLock::force(&LATENCY);
-        LazyLock::force(&DEPENDENCIES);
         Metrics { function }
     }
 
@@ -92,13 +142,25 @@ impl Metrics {
     }
 }
 
-/// The OpenMetrics text exposition of every metric of the process.
+/// The OpenMetrics text exposition of every metric of the process: each
+/// registered family, those without a series yet by their descriptor alone.
 pub fn render() -> String {
     let mut out = String::new();
     let registry = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // Writing to a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
-    out
+    drop(registry);
+    let mut empty = String::new();
+    for (name, help, kind) in DESCRIPTORS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+        let family = format!("skybook_{name}");
+        if !out.contains(&format!("# TYPE {family} {kind}\n")) {
+            empty.push_str(&format!("# HELP {family} {help}.\n# TYPE {family} {kind}\n"));
+        }
+    }
+    match out.strip_suffix("# EOF\n") {
+        Some(head) => format!("{head}{empty}# EOF\n"),
+        None => out + &empty,
+    }
 }
 
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -151,5 +213,32 @@ mod tests {
             "# HELP skybook_requests_total Invocations.\n# TYPE skybook_requests_total counter\n\
              skybook_requests_total{code=\"200\"} 1\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod declared {
+    use super::*;
+
+    static USED: Counters = counters("declared_used", "A family with a series");
+    static UNUSED: Histograms = histograms("declared_unused", "A family without one");
+
+    #[test]
+    fn a_registered_family_shows_before_its_first_series_as_its_encoder_would_describe_it() {
+        USED.register();
+        UNUSED.register();
+        let before = render();
+        assert!(
+            before.contains(
+                "# HELP skybook_declared_used A family with a series.\n# TYPE skybook_declared_used counter\n"
+            ),
+            "{before}"
+        );
+        assert!(before.contains("# TYPE skybook_declared_unused histogram\n"), "{before}");
+        assert!(before.ends_with("# EOF\n"), "{before}");
+        USED.get_or_create(&labels(&[("function", "f")])).inc();
+        let after = render();
+        assert_eq!(after.matches("# TYPE skybook_declared_used counter").count(), 1, "{after}");
+        assert!(after.contains("skybook_declared_used_total{function=\"f\"} 1"), "{after}");
     }
 }

@@ -16,12 +16,10 @@ use crate::redis::Redis;
 const WINDOW_SECS: i64 = 60;
 
 /// INCR, and start the window's clock on the first request of the window.
-static REFUSED: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::counter_family(
-        "rate_limited",
-        "Requests refused with 429 by the per-client limit, by function",
-    )
-});
+pub(crate) static REFUSED: crate::metrics::Counters = crate::metrics::counters(
+    "rate_limited",
+    "Requests refused with 429 by the per-client limit, by function",
+);
 
 static COUNT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -149,11 +147,6 @@ impl AuthFailures {
             }
         }
     }
-}
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&REFUSED);
 }
 
 /// Starts a rate-limited function's refusal count at zero, so it shows before the first 429.

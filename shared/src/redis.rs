@@ -75,9 +75,8 @@ fn command_span(name: impl FnOnce() -> String) -> Span {
     span
 }
 
-static ERRORS: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::counter_family("redis_errors", "Redis calls that failed, by kind")
-});
+pub(crate) static ERRORS: crate::metrics::Counters =
+    crate::metrics::counters("redis_errors", "Redis calls that failed, by kind");
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
@@ -94,12 +93,5 @@ impl From<redis::RedisError> for Error {
         } else {
             Error::Internal(e.into())
         }
-    }
-}
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    for kind in ["connection", "timeout", "reply"] {
-        let _ = ERRORS.get_or_create(&crate::metrics::labels(&[("kind", kind)]));
     }
 }

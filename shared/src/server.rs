@@ -103,12 +103,10 @@ impl Server {
         }
         let auth = Authenticator::from_settings(&settings, access, function.spec.name)?;
         let metrics = Metrics::new(function.spec.name);
-        // Every metric of the runtime shows on the first scrape, at zero.
-        crate::function::register_metrics();
-        crate::outbox::register_metrics();
-        crate::db::register_metrics();
-        crate::redis::register_metrics();
-        crate::ratelimit::register_metrics();
+        // Every family the function reports shows from the first scrape.
+        for family in function.metrics() {
+            family.register();
+        }
         if function.spec.rate_limit.is_on() {
             crate::ratelimit::count_refusals_of(function.spec.name);
         }

@@ -6,7 +6,7 @@
 //! dead-lettered), so a broker killed mid-delivery loses nothing: RabbitMQ
 //! hands the message out again.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use shared::metrics::{CounterFamily, GaugeFamily, labels};
+use shared::metrics::labels;
 use shared::telemetry::trace_context;
 use tracing::Instrument;
 
@@ -30,21 +30,12 @@ use crate::manifest::Trigger;
 use crate::rabbit::Rabbit;
 use crate::{event, trace};
 
-static DELIVERIES: LazyLock<CounterFamily> = LazyLock::new(|| {
-    shared::metrics::counter_family(
-        "broker_deliveries",
-        "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered: taken by the dead-letter sink, dead_letter_retry_scheduled: the sink failed and is tried again later, parked: kept in RabbitMQ, filtered, unreadable)",
-    )
-});
-static DEPTH: LazyLock<GaugeFamily> = LazyLock::new(|| {
-    shared::metrics::gauge_family("broker_queue_depth", "Events waiting in a Trigger's queue, by Trigger")
-});
-
-/// Registers the dispatchers' metrics, so /metrics shows them before the first delivery.
-pub fn register_metrics() {
-    LazyLock::force(&DELIVERIES);
-    LazyLock::force(&DEPTH);
-}
+pub(crate) static DELIVERIES: shared::metrics::Counters = shared::metrics::counters(
+    "broker_deliveries",
+    "Deliveries by Trigger and outcome (delivered, retry_scheduled, dead_lettered: taken by the dead-letter sink, dead_letter_retry_scheduled: the sink failed and is tried again later, parked: kept in RabbitMQ, filtered, unreadable)",
+);
+pub(crate) static DEPTH: shared::metrics::Gauges =
+    shared::metrics::gauges("broker_queue_depth", "Events waiting in a Trigger's queue, by Trigger");
 
 /// How often each dispatcher reads its queue's depth.
 const DEPTH_EVERY: Duration = Duration::from_secs(5);

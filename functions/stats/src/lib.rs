@@ -11,12 +11,10 @@ pub mod testing;
 /// The ce-source of this slice's replies.
 pub const SOURCE: &str = "/skybook/stats";
 
-static DUPLICATES: std::sync::LazyLock<shared::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    shared::metrics::counter_family(
-        "events_duplicates",
-        "Events a consumer had applied already and dropped, by function",
-    )
-});
+pub(crate) static DUPLICATES: shared::metrics::Counters = shared::metrics::counters(
+    "events_duplicates",
+    "Events a consumer had applied already and dropped, by function",
+);
 
 /// Counts an event a consumer had already applied.
 pub(crate) fn duplicate(function: &str) {

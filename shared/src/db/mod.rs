@@ -7,7 +7,7 @@ pub mod retention;
 
 use std::borrow::Cow;
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use sqlx::PgPool;
@@ -19,20 +19,16 @@ pub use conn::{Conn, Exec};
 pub use migrate::migrate_main;
 
 use crate::config::{PoolMode, Settings};
-use crate::metrics::{GaugeFamily, HistogramFamily, labels};
+use crate::metrics::labels;
 
-static POOL: LazyLock<GaugeFamily> = LazyLock::new(|| {
-    crate::metrics::gauge_family(
-        "db_pool_connections",
-        "Connections of the pool, by state (in_use, idle, max)",
-    )
-});
-static ACQUIRE: LazyLock<HistogramFamily> = LazyLock::new(|| {
-    crate::metrics::histogram_family(
-        "db_acquire_seconds",
-        "Time to get a connection from the pool and open its transaction, by kind (write, read)",
-    )
-});
+pub(crate) static POOL: crate::metrics::Gauges =
+    crate::metrics::gauges("db_pool_connections", "Connections of the pool, by state (in_use, idle, max)");
+/// The pool's families, which every function that uses PostgreSQL reports.
+pub(crate) const METRICS: &[&dyn crate::metrics::Registered] = &[&POOL, &ACQUIRE];
+pub(crate) static ACQUIRE: crate::metrics::Histograms = crate::metrics::histograms(
+    "db_acquire_seconds",
+    "Time to get a connection from the pool and open its transaction, by kind (write, read)",
+);
 
 /// The project's migrations, embedded in every binary that runs them.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -196,10 +192,4 @@ pub fn violated_constraint(e: &sqlx::Error) -> Option<&str> {
 pub async fn ping(db: &Database) -> Result<(), sqlx::Error> {
     let mut conn = db.read().await?;
     sqlx::query("SELECT 1").execute(conn.exec()).await.map(|_| ())
-}
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&POOL);
-    std::sync::LazyLock::force(&ACQUIRE);
 }

@@ -16,6 +16,7 @@ use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::contract::{Contract, schema_for};
 use crate::error::{Error, Result};
 use crate::idempotency;
+use crate::metrics::Registered;
 
 mod ctx;
 mod tx;
@@ -23,25 +24,15 @@ mod tx;
 pub use ctx::Ctx;
 pub use tx::{Done, Tx};
 
-static REPLAYS: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::counter_family(
-        "idempotent_replays",
-        "Commands delivered again and answered with their first reply, unexecuted, by function",
-    )
-});
+pub(crate) static REPLAYS: crate::metrics::Counters = crate::metrics::counters(
+    "idempotent_replays",
+    "Commands delivered again and answered with their first reply, unexecuted, by function",
+);
 
-static EVENT_AGE: std::sync::LazyLock<crate::metrics::HistogramFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::histogram_family(
-        "event_age_seconds",
-        "From an event's time to a consumer handling it, by function: the pipeline's delay",
-    )
-});
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&REPLAYS);
-    std::sync::LazyLock::force(&EVENT_AGE);
-}
+pub(crate) static EVENT_AGE: crate::metrics::Histograms = crate::metrics::histograms(
+    "event_age_seconds",
+    "From an event's time to a consumer handling it, by function: the pipeline's delay",
+);
 
 /// The contract of one function, as in the table of DESIGN.md.
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +107,8 @@ pub struct Function {
     pub contract: Contract,
     /// The slices' sections of settings it reads, besides the runtime's.
     pub sections: Vec<ctx::SectionLoader>,
+    /// The metric families its handler reports, besides the runtime's.
+    metrics: Vec<&'static dyn Registered>,
     invoke: Arc<Invoke>,
 }
 
@@ -150,7 +143,14 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
-        Function { spec, kind: Kind::Query, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
+        Function {
+            spec,
+            kind: Kind::Query,
+            contract,
+            sections: Vec::new(),
+            metrics: Vec::new(),
+            invoke: Arc::new(invoke),
+        }
     }
 
     /// A command: runs in one transaction with its idempotency claim; a
@@ -195,7 +195,14 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
-        Function { spec, kind: Kind::Command, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
+        Function {
+            spec,
+            kind: Kind::Command,
+            contract,
+            sections: Vec::new(),
+            metrics: Vec::new(),
+            invoke: Arc::new(invoke),
+        }
     }
 
     /// A command that waits on the network between its writes (a replay
@@ -237,7 +244,14 @@ impl Function {
             })
         };
         let contract = Contract { accepts: schema_for::<I>, replies: None };
-        Function { spec, kind: Kind::Consumer, contract, sections: Vec::new(), invoke: Arc::new(invoke) }
+        Function {
+            spec,
+            kind: Kind::Consumer,
+            contract,
+            sections: Vec::new(),
+            metrics: Vec::new(),
+            invoke: Arc::new(invoke),
+        }
     }
 
     /// Reads the section `S` of settings at start (a bad value stops the
@@ -245,6 +259,39 @@ impl Function {
     pub fn with_settings<S: crate::config::Section>(mut self) -> Self {
         self.sections.push(ctx::SectionLoader::of::<S>());
         self
+    }
+
+    /// Registers these families when the function starts, so a scrape
+    /// shows them before they first move.
+    pub fn with_metrics(mut self, families: &[&'static dyn Registered]) -> Self {
+        self.metrics.extend_from_slice(families);
+        self
+    }
+
+    /// Every metric family this function reports: the server's, those of
+    /// the parts of the runtime its spec uses, and its handler's own.
+    pub fn metrics(&self) -> Vec<&'static dyn Registered> {
+        let spec = &self.spec;
+        let mut families: Vec<&'static dyn Registered> = crate::metrics::SERVER.to_vec();
+        match self.kind {
+            Kind::Command => families.push(&REPLAYS),
+            Kind::Consumer => families.push(&EVENT_AGE),
+            Kind::Query => {}
+        }
+        if spec.dependencies.contains(&Dependency::Postgres) {
+            families.extend_from_slice(crate::db::METRICS);
+        }
+        if spec.dependencies.contains(&Dependency::Redis) || spec.rate_limit.is_on() {
+            families.push(&crate::redis::ERRORS);
+        }
+        if spec.rate_limit.is_on() {
+            families.push(&crate::ratelimit::REFUSED);
+        }
+        if !spec.emits.is_empty() {
+            families.push(&crate::outbox::SENT);
+        }
+        families.extend(self.metrics.iter().copied());
+        families
     }
 
     /// Every setting this function reads: the runtime's and its sections', with their defaults.

@@ -10,7 +10,7 @@ mod send;
 pub use horizon::horizon;
 
 pub use publisher::Publisher;
-pub use relay::{RelayReport, observe_backlog, prune, relay};
+pub use relay::{METRICS as RELAY_METRICS, RelayReport, observe_backlog, prune, relay};
 pub use send::{SendError, Sink, send};
 
 use chrono::{DateTime, Utc};
@@ -23,9 +23,8 @@ use crate::telemetry::trace_context::Parent;
 
 /// Events sent to the sink, by path (`after_commit`: the command's process;
 /// `relay`) and outcome (`published`, `failed`, `deferred`, `parked`).
-static SENT: std::sync::LazyLock<crate::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::counter_family("events_sent", "Events sent to the broker, by path and outcome")
-});
+pub(crate) static SENT: crate::metrics::Counters =
+    crate::metrics::counters("events_sent", "Events sent to the broker, by path and outcome");
 
 fn sent(path: &str, outcome: &str) {
     SENT.get_or_create(&crate::metrics::labels(&[("path", path), ("outcome", outcome)])).inc();
@@ -85,10 +84,4 @@ pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<i64> {
     .fetch_one(conn)
     .await?;
     Ok(seq)
-}
-
-/// Registers this module's metrics, so /metrics shows them before they first move.
-pub(crate) fn register_metrics() {
-    std::sync::LazyLock::force(&SENT);
-    relay::register_metrics();
 }

@@ -10,18 +10,16 @@ use super::{OutboxEvent, SendError, Sink, send, sent};
 use crate::db::Database;
 use crate::error::Result;
 
-static BACKLOG: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::gauge_family(
-        "outbox_backlog",
-        "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
-    )
-});
-static OLDEST: std::sync::LazyLock<crate::metrics::GaugeFamily> = std::sync::LazyLock::new(|| {
-    crate::metrics::gauge_family(
-        "outbox_oldest_pending_age_seconds",
-        "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
-    )
-});
+/// What relay-outbox reports of the outbox: its function names them.
+pub const METRICS: &[&dyn crate::metrics::Registered] = &[&BACKLOG, &OLDEST];
+pub(crate) static BACKLOG: crate::metrics::Gauges = crate::metrics::gauges(
+    "outbox_backlog",
+    "Outbox rows not yet published, by state (pending, parked), when relay-outbox last looked",
+);
+pub(crate) static OLDEST: crate::metrics::Gauges = crate::metrics::gauges(
+    "outbox_oldest_pending_age_seconds",
+    "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
+);
 
 /// Counts what is left to publish, and how old the oldest of it is, into the backlog gauges.
 pub async fn observe_backlog(db: &Database) -> Result<()> {
@@ -172,10 +170,4 @@ pub async fn prune(db: &Database, days: u32, budget: std::time::Duration) -> Res
         budget,
     )
     .await
-}
-
-/// Registers the backlog gauges, so /metrics shows them before relay-outbox first looks.
-pub(super) fn register_metrics() {
-    std::sync::LazyLock::force(&BACKLOG);
-    std::sync::LazyLock::force(&OLDEST);
 }

@@ -1,14 +1,14 @@
 //! A client for Groq's OpenAI-compatible chat completions, with tool calling
 //! and retries: one per process, its connections pooled.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use shared::config::Secret;
 
 use crate::settings::AiSettings;
-use shared::metrics::{CounterFamily, HistogramFamily, labels};
+use shared::metrics::labels;
 use shared::telemetry::trace_context::{self, KeyValue};
 use shared::{Ctx, Error};
 use tracing::Instrument;
@@ -33,30 +33,16 @@ pub struct Groq {
     key: Secret,
 }
 
-static LATENCY: LazyLock<HistogramFamily> = LazyLock::new(|| {
-    shared::metrics::histogram_family(
-        "groq_request_duration_seconds",
-        "Calls to the model, by HTTP code (or network)",
-    )
-});
-static FAILURES: LazyLock<CounterFamily> = LazyLock::new(|| {
-    shared::metrics::counter_family(
-        "groq_failures",
-        "Calls to the model that failed, by HTTP code (or network)",
-    )
-});
-static TOKENS: LazyLock<CounterFamily> = LazyLock::new(|| {
-    shared::metrics::counter_family("groq_tokens", "Tokens the model counted, by kind (prompt, completion)")
-});
-
-/// Registers the model's metrics, so /metrics shows them before the first call.
-pub fn register_metrics() {
-    LazyLock::force(&LATENCY);
-    LazyLock::force(&FAILURES);
-    for kind in ["prompt", "completion"] {
-        let _ = TOKENS.get_or_create(&labels(&[("kind", kind)]));
-    }
-}
+/// What the AI functions report of their calls to the model.
+pub const METRICS: &[&dyn shared::metrics::Registered] = &[&LATENCY, &FAILURES, &TOKENS];
+pub(crate) static LATENCY: shared::metrics::Histograms = shared::metrics::histograms(
+    "groq_request_duration_seconds",
+    "Calls to the model, by HTTP code (or network)",
+);
+pub(crate) static FAILURES: shared::metrics::Counters =
+    shared::metrics::counters("groq_failures", "Calls to the model that failed, by HTTP code (or network)");
+pub(crate) static TOKENS: shared::metrics::Counters =
+    shared::metrics::counters("groq_tokens", "Tokens the model counted, by kind (prompt, completion)");
 
 /// Adds what the model says a call cost (its `usage`) to the token counters.
 fn count_tokens(body: &[u8]) -> Option<(u64, u64)> {

@@ -58,8 +58,9 @@ pub struct ToolUse {
 impl Reply for Answer {}
 
 pub fn function() -> Function {
-    crate::groq::register_metrics();
-    Function::query(SPEC, ai_chat).with_settings::<crate::settings::AiSettings>()
+    Function::query(SPEC, ai_chat)
+        .with_settings::<crate::settings::AiSettings>()
+        .with_metrics(crate::groq::METRICS)
 }
 
 pub async fn ai_chat(ctx: Ctx, input: AiChat) -> Result<Answer> {

@@ -101,8 +101,9 @@ pub fn adjustment(demand: &Demand) -> f64 {
 }
 
 pub fn function() -> Function {
-    crate::groq::register_metrics();
-    Function::query(SPEC, suggest_price).with_settings::<crate::settings::AiSettings>()
+    Function::query(SPEC, suggest_price)
+        .with_settings::<crate::settings::AiSettings>()
+        .with_metrics(crate::groq::METRICS)
 }
 
 pub async fn suggest_price(ctx: Ctx, input: SuggestPrice) -> Result<Suggestion> {

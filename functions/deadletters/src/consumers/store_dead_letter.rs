@@ -20,12 +20,8 @@ pub const SPEC: Spec = Spec {
     rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
-static STORED: std::sync::LazyLock<shared::metrics::CounterFamily> = std::sync::LazyLock::new(|| {
-    shared::metrics::counter_family(
-        "dead_letters",
-        "Events the broker gave up on, stored for replay, by type",
-    )
-});
+pub(crate) static STORED: shared::metrics::Counters =
+    shared::metrics::counters("dead_letters", "Events the broker gave up on, stored for replay, by type");
 
 /// The extensions Knative adds to a dead-lettered event.
 const ERROR_DEST: &str = "knativeerrordest";
@@ -33,8 +29,7 @@ const ERROR_CODE: &str = "knativeerrorcode";
 const ERROR_DATA: &str = "knativeerrordata";
 
 pub fn function() -> Function {
-    std::sync::LazyLock::force(&STORED);
-    Function::consumer(SPEC, store_dead_letter)
+    Function::consumer(SPEC, store_dead_letter).with_metrics(&[&STORED])
 }
 
 /// The `type` label of a dead letter: one of the system's event types, or

@@ -21,7 +21,9 @@ pub const SPEC: Spec = Spec {
 };
 
 pub fn function() -> Function {
-    Function::consumer(SPEC, relay_outbox).with_settings::<OutboxSettings>()
+    Function::consumer(SPEC, relay_outbox)
+        .with_settings::<OutboxSettings>()
+        .with_metrics(shared::outbox::RELAY_METRICS)
 }
 
 /// The longest one tick works, well inside a minute's schedule and short

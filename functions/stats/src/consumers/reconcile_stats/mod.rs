@@ -22,12 +22,10 @@ mod redis_side;
 mod snapshot;
 
 use shared::auth::{Access, Role};
-use std::sync::LazyLock;
 
 use domain::events::STATS_REBUILD;
 use shared::cloudevent::Incoming;
 use shared::cloudevent::PING;
-use shared::metrics::{CounterFamily, GaugeFamily};
 use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 
 pub use floor::Floor;
@@ -44,27 +42,21 @@ pub const SPEC: Spec = Spec {
     rate_limit: shared::ratelimit::RateLimit::Off,
 };
 
-static DRIFT: LazyLock<GaugeFamily> = LazyLock::new(|| {
-    shared::metrics::gauge_family(
-        "stats_drift",
-        "PostgreSQL minus Redis at the last rebuild, by measure (0: in step)",
-    )
-});
-static REBUILDS: LazyLock<CounterFamily> = LazyLock::new(|| {
-    shared::metrics::counter_family("stats_rebuilds", "Stats rebuilt from PostgreSQL, by reason")
-});
-static OWED: LazyLock<GaugeFamily> = LazyLock::new(|| {
-    shared::metrics::gauge_family(
-        "stats_owed_events",
-        "Booking events below the applied floor that have not been applied yet (dead letters, late deliveries)",
-    )
-});
+pub(crate) static DRIFT: shared::metrics::Gauges = shared::metrics::gauges(
+    "stats_drift",
+    "PostgreSQL minus Redis at the last rebuild, by measure (0: in step)",
+);
+pub(crate) static REBUILDS: shared::metrics::Counters =
+    shared::metrics::counters("stats_rebuilds", "Stats rebuilt from PostgreSQL, by reason");
+pub(crate) static OWED: shared::metrics::Gauges = shared::metrics::gauges(
+    "stats_owed_events",
+    "Booking events below the applied floor that have not been applied yet (dead letters, late deliveries)",
+);
 
 pub fn function() -> Function {
-    LazyLock::force(&DRIFT);
-    LazyLock::force(&REBUILDS);
-    LazyLock::force(&OWED);
-    Function::consumer(SPEC, reconcile_stats).with_settings::<crate::settings::StatsSettings>()
+    Function::consumer(SPEC, reconcile_stats)
+        .with_settings::<crate::settings::StatsSettings>()
+        .with_metrics(&[&DRIFT, &REBUILDS, &OWED])
 }
 
 /// What one reconciliation found and did.
