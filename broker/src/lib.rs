@@ -21,45 +21,78 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-/// Everything the broker needs to run.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "skybook-broker", about = "A local Knative-compatible broker on RabbitMQ")]
-pub struct Config {
-    /// Where the Broker, Trigger and PingSource manifests are.
-    #[arg(long, env = "BROKER_MANIFESTS", default_value = "knative")]
-    pub manifests: PathBuf,
-    #[arg(long, env = "PORT", default_value_t = 8080)]
-    pub port: u16,
-    #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
-    pub amqp_url: String,
-    /// The URL of a Service a manifest names: `--service record-booking-stats=http://127.0.0.1:8091`.
-    #[arg(long = "service", value_parser = parse_service)]
-    pub services: Vec<(String, String)>,
-    /// Events each Trigger delivers at once at most.
-    #[arg(long, env = "BROKER_INFLIGHT", default_value_t = 32)]
-    pub inflight: u16,
-    /// Timeout of one delivery to a subscriber.
-    #[arg(long, env = "BROKER_DELIVERY_TIMEOUT_MS", default_value_t = 10_000)]
-    pub delivery_timeout_ms: u64,
-    /// How long a client may take to send an event once its headers are in
-    /// (408 past it), as the functions allow.
-    #[arg(long, env = "BODY_TIMEOUT_MS", default_value_t = 10_000)]
-    pub body_timeout_ms: u64,
-    /// Ticks PingSources this often instead of by their schedule (seconds).
-    #[arg(long, env = "BROKER_PING_EVERY_SECS")]
-    pub ping_every_secs: Option<u64>,
-}
-
-fn parse_service(raw: &str) -> Result<(String, String), String> {
-    raw.split_once('=')
-        .map(|(name, url)| (name.trim().to_owned(), url.trim().to_owned()))
-        .filter(|(name, url)| !name.is_empty() && url.starts_with("http"))
-        .ok_or_else(|| format!("expected NAME=http://HOST:PORT, got {raw}"))
+shared::settings! {
+    /// Everything the broker needs to run, read as the functions read theirs
+    /// (defaults, `SKYBOOK_CONFIG`, the environment).
+    pub struct Config {
+        /// Where the Broker, Trigger and PingSource manifests are.
+        broker_manifests: PathBuf = "knative",
+        port: u16 = "8080",
+        amqp_url: String = "amqp://guest:guest@127.0.0.1:5672/%2f",
+        /// The URL of each Service a manifest names, comma-separated:
+        /// `record-booking-stats=http://127.0.0.1:8091,...`.
+        #[serde(deserialize_with = "services")]
+        broker_services: BTreeMap<String, String> = "",
+        /// Events each Trigger delivers at once at most.
+        broker_inflight: u16 = "32",
+        /// Timeout of one delivery to a subscriber.
+        broker_delivery_timeout_ms: u64 = "10000",
+        /// How long a client may take to send an event once its headers are
+        /// in (408 past it), as the functions allow.
+        body_timeout_ms: u64 = "10000",
+        /// Ticks PingSources this often instead of by their schedule (seconds).
+        #[serde(deserialize_with = "optional_secs")]
+        broker_ping_every_secs: Option<u64> = "",
+        rust_log: String = "info",
+        log_format: shared::config::LogFormat = "pretty",
+    }
 }
 
 /// The broker's own families, shown from the first scrape.
 const METRICS: &[&dyn shared::metrics::Registered] =
     &[&ingress::INGRESS, &dispatch::DELIVERIES, &dispatch::DEPTH];
+
+impl Config {
+    /// The settings with these values over the defaults, the environment ignored: for tests.
+    pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Self, String> {
+        shared::config::Source::overrides(overrides).load()
+    }
+
+    /// `BROKER_SERVICES` as the processes that start the broker write it.
+    pub fn services_setting<'a>(services: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+        services.into_iter().map(|(name, url)| format!("{name}={url}")).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// A whole number of seconds, or empty for none.
+fn optional_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    match raw.trim() {
+        "" => Ok(None),
+        secs => secs
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("not a number of seconds: {secs}"))),
+    }
+}
+
+/// `BROKER_SERVICES`: `name=http://host:port`, comma-separated.
+fn services<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = <String as serde::Deserialize>::deserialize(d)?;
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .split_once('=')
+                .map(|(name, url)| (name.trim().to_owned(), url.trim().to_owned()))
+                .filter(|(name, url)| !name.is_empty() && url.starts_with("http"))
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("expected NAME=http://HOST:PORT, got {entry}"))
+                })
+        })
+        .collect()
+}
 
 /// A running broker: its address, and the handle that stops it.
 pub struct Running {
@@ -86,14 +119,14 @@ pub async fn start(
     for family in METRICS {
         family.register();
     }
-    let routing = manifest::Routing::load(&config.manifests)
-        .with_context(|| format!("reading manifests in {}", config.manifests.display()))?;
-    let services: BTreeMap<String, String> = config.services.iter().cloned().collect();
-    let triggers = routing.resolve(&services)?;
+    let routing = manifest::Routing::load(&config.broker_manifests)
+        .with_context(|| format!("reading manifests in {}", config.broker_manifests.display()))?;
+    let services = &config.broker_services;
+    let triggers = routing.resolve(services)?;
     let queues = triggers.iter().map(|t| (t.name.clone(), t.filter.binding())).collect();
     let rabbit = Arc::new(rabbit::Rabbit::new(config.amqp_url.clone(), routing.broker.clone(), queues));
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(config.delivery_timeout_ms))
+        .timeout(Duration::from_millis(config.broker_delivery_timeout_ms))
         .build()
         .context("HTTP client")?;
 
@@ -106,7 +139,8 @@ pub async fn start(
     let mut tasks = Vec::new();
     for trigger in triggers {
         tracing::info!(trigger = %trigger.name, subscriber = %trigger.subscriber, filter = ?trigger.filter, "trigger");
-        let dispatcher = dispatch::Dispatcher::new(trigger, rabbit.clone(), http.clone(), config.inflight);
+        let dispatcher =
+            dispatch::Dispatcher::new(trigger, rabbit.clone(), http.clone(), config.broker_inflight);
         tasks.push(tokio::spawn(dispatcher.run(halt_rx.clone())));
     }
     for source in &routing.ping_sources {
@@ -114,7 +148,7 @@ pub async fn start(
             tracing::warn!(pingsource = %source.name, sink = %source.sink, "no URL for the sink; not ticking");
             continue;
         };
-        let every = config.ping_every_secs.map(Duration::from_secs).unwrap_or(source.every);
+        let every = config.broker_ping_every_secs.map(Duration::from_secs).unwrap_or(source.every);
         tasks.push(tokio::spawn(ping::tick(
             source.clone(),
             url.clone(),
@@ -148,33 +182,49 @@ pub async fn start(
     Ok(Running { addr, stop: Some(stop_tx), done })
 }
 
-/// The binary's whole life: parse the arguments, run until SIGTERM or Ctrl-C.
+/// The binary's whole life: read the settings, run until SIGTERM or Ctrl-C.
 pub fn main() -> std::process::ExitCode {
-    use clap::Parser;
-    let config = Config::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("skybook-broker: {e}");
-            return std::process::ExitCode::FAILURE;
+    const NAME: &str = "skybook-broker";
+    let config = match shared::config::Source::process().load::<Config>() {
+        Ok(config) => config,
+        Err(line) => {
+            eprintln!("{NAME}: {line}");
+            return std::process::ExitCode::from(2);
         }
     };
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    // Inside the runtime: the trace exporter sends on its threads.
-    runtime.block_on(async {
-        shared::telemetry::init("skybook-broker", &filter, shared::config::LogFormat::Pretty)
-    });
-    let result = runtime.block_on(async {
-        let running = start(config, shared::http::shutdown_signal()).await?;
-        running.done.await.context("broker task")
-    });
-    // The last deliveries' spans leave before the process does.
-    shared::telemetry::shutdown(Duration::from_secs(5));
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("skybook-broker: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
+    let telemetry = shared::lifecycle::Telemetry {
+        filter: &config.rust_log.clone(),
+        format: config.log_format,
+        grace: Duration::from_secs(5),
+    };
+    shared::lifecycle::run(NAME, telemetry, || async move {
+        let running = start(config, shared::http::shutdown_signal()).await.map_err(|e| format!("{e:#}"))?;
+        running.done.await.map_err(|e| format!("broker task: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn the_services_are_read_from_their_one_setting_and_a_bad_one_is_named() {
+        let config = Config::with_overrides(&[
+            ("broker_services", "a=http://127.0.0.1:1, b=http://h:2,"),
+            ("broker_ping_every_secs", "2"),
+        ])
+        .unwrap();
+        assert_eq!(config.broker_services.len(), 2);
+        assert_eq!(config.broker_services["b"], "http://h:2");
+        assert_eq!(config.broker_ping_every_secs, Some(2));
+        assert_eq!(Config::with_overrides(&[]).unwrap().broker_ping_every_secs, None);
+        let written = Config::services_setting([("a", "http://127.0.0.1:1"), ("b", "http://h:2")]);
+        let again = Config::with_overrides(&[("broker_services", &written)]).unwrap();
+        assert_eq!(again.broker_services, config.broker_services);
+
+        let error = Config::with_overrides(&[("broker_services", "a=ftp://x")]).unwrap_err();
+        assert!(error.starts_with("configuration: BROKER_SERVICES: expected NAME=http"), "{error}");
+        let error = Config::with_overrides(&[("broker_ping_every_secs", "soon")]).unwrap_err();
+        assert!(error.starts_with("configuration: BROKER_PING_EVERY_SECS: "), "{error}");
     }
 }

@@ -9,7 +9,8 @@
 //! The modules are layered: each imports only from its own layer or an
 //! earlier one (`tests/layers.rs` holds them to it):
 //! 1. vocabulary: `contract`, `metrics`;
-//! 2. transport: `body`, `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`, `auth`;
+//! 2. transport: `body`, `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`,
+//!    `lifecycle`, `auth`;
 //! 3. state: `db`, `redis`, `idempotency`, `outbox`, `ratelimit`;
 //! 4. the function shape: `function`, `page`, `server`;
 //! 5. `testing`, the fixtures of the tests, built only for them.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod forwarded;
 pub mod http;
+pub mod lifecycle;
 pub mod telemetry;
 
 // 3. State

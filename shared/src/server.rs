@@ -37,29 +37,15 @@ pub fn serve(function: Function) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("{name}: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let telemetry = crate::lifecycle::Telemetry {
+        filter: &settings.rust_log.clone(),
+        format: settings.log_format,
+        grace: settings.shutdown_grace(),
     };
-    // Inside the runtime: the trace exporter sends on its threads.
-    runtime.block_on(async { crate::telemetry::init(name, &settings.rust_log, settings.log_format) });
-    let grace = settings.shutdown_grace();
-    let result = runtime.block_on(async {
+    crate::lifecycle::run(name, telemetry, || async move {
         let server = Server::bind(function, settings).await?;
         server.run(shutdown_signal()).await.map_err(|e| e.to_string())
-    });
-    // The spans of the last requests leave before the process does.
-    crate::telemetry::shutdown(grace);
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(line) => {
-            eprintln!("{name}: {line}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// A bound, not yet serving, function.

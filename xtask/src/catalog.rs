@@ -171,13 +171,16 @@ pub fn compose(functions: &[Function]) -> String {
         "  migrate:\n    build:\n      context: .\n      args:\n        FUNCTION: {MIGRATE}\n    environment:\n\
          \x20     DATABASE_URL: postgres://postgres:postgres@postgres:5432/skybook\n    depends_on:\n      postgres:\n\
          \x20       condition: service_healthy\n\n  broker:\n    build:\n      context: .\n      args:\n        FUNCTION: {BROKER}\n\
-         \x20   read_only: true\n    user: \"65532:65532\"\n    command:\n      - --manifests\n      - /knative\n"
+         \x20   read_only: true\n    user: \"65532:65532\"\n"
     );
-    for f in functions {
-        let _ = write!(out, "      - --service\n      - {0}=http://{0}:8080\n", f.name());
-    }
+    let services: Vec<String> = functions.iter().map(|f| format!("{0}=http://{0}:8080", f.name())).collect();
+    let _ = write!(
+        out,
+        "    environment:\n      BROKER_MANIFESTS: /knative\n      BROKER_SERVICES: >-\n        {}\n",
+        services.join(",\n        ")
+    );
     out.push_str(
-        "    environment:\n      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n\
+        "      AMQP_URL: amqp://skybook:skybook@rabbitmq:5672/%2f\n\
          \x20     OTEL_EXPORTER_OTLP_ENDPOINT: ${OTEL_EXPORTER_OTLP_ENDPOINT:-}\n    volumes:\n      - ./knative:/knative:ro\n\
          \x20   depends_on:\n      rabbitmq:\n        condition: service_healthy\n",
     );

@@ -142,15 +142,18 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     // new key on the next run leaves nothing behind that it cannot verify.
     let signing_key = event_signing_key();
     let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new(), issuer: issuer.clone() };
-    let mut args = vec!["--manifests".into(), root.join("knative").into_os_string()];
-    for (name, url) in &urls {
-        args.extend(["--service".into(), format!("{name}={url}").into()]);
-    }
+    let services =
+        broker::Config::services_setting(urls.iter().map(|(name, url)| (name.as_str(), url.as_str())));
+    let broker_env = [
+        ("PORT".to_owned(), broker_port.to_string()),
+        ("BROKER_MANIFESTS".to_owned(), root.join("knative").display().to_string()),
+        ("BROKER_SERVICES".to_owned(), services),
+    ];
     stack.processes.start(Recipe {
         name: "skybook-broker".into(),
         program: bin_dir.join("skybook-broker"),
-        args,
-        env: [("PORT".to_owned(), broker_port.to_string())].into_iter().chain(options.env.clone()).collect(),
+        args: Vec::new(),
+        env: broker_env.into_iter().chain(options.env.clone()).collect(),
         logs: options.logs,
     })?;
     for function in &functions {

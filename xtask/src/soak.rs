@@ -72,22 +72,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let others = bench.start("hello-baseline", &[])?;
     others.wait_listening()?;
     let functions = catalogue::functions();
-    let broker_args = |stats: &Process| {
-        let mut args = vec!["--manifests".to_owned(), root.join("knative").display().to_string()];
-        for function in &functions {
+    let urls: Vec<(&str, String)> = functions
+        .iter()
+        .map(|function| {
             let port = match function.name() {
                 "record-booking-stats" => stats.port,
                 "relay-outbox" => relay.port,
                 "reconcile-stats" => reconcile.port,
                 _ => others.port,
             };
-            args.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name())]);
-        }
-        args
-    };
+            (function.name(), format!("http://127.0.0.1:{port}"))
+        })
+        .collect();
+    // The stats consumer keeps its port across restarts: the broker's list holds.
+    let services = broker::Config::services_setting(urls.iter().map(|(name, url)| (*name, url.as_str())));
+    let manifests = root.join("knative").display().to_string();
     let port = broker_port.to_string();
-    let broker_env = [("PORT", port.as_str()), ("BROKER_PING_EVERY_SECS", "2")];
-    let mut broker = bench.start_with("skybook-broker", &broker_args(&stats), &broker_env)?;
+    let broker_env = [
+        ("PORT", port.as_str()),
+        ("BROKER_PING_EVERY_SECS", "2"),
+        ("BROKER_MANIFESTS", manifests.as_str()),
+        ("BROKER_SERVICES", services.as_str()),
+    ];
+    let mut broker = bench.start("skybook-broker", &broker_env)?;
     broker.wait_listening()?;
     let sink = [("K_SINK", ingress.as_str())];
     let book = bench.start("create-booking", &sink)?;
@@ -133,11 +140,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if restarts % 2 == 0 {
             stats.crash();
             let port = stats.port.to_string();
-            stats = bench.start_with("record-booking-stats", &[], &[("PORT", port.as_str())])?;
+            stats = bench.start("record-booking-stats", &[("PORT", port.as_str())])?;
             stats.wait_listening()?;
         } else {
             broker.crash();
-            broker = bench.start_with("skybook-broker", &broker_args(&stats), &broker_env)?;
+            broker = bench.start("skybook-broker", &broker_env)?;
             broker.wait_listening()?;
         }
         restarts += 1;

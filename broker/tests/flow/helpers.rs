@@ -62,21 +62,20 @@ impl TestBroker {
                 }
             }
         }
-        let mut args = vec!["--manifests".to_owned(), dir.display().to_string()];
         // Subscribers a test does not name get an address nothing listens on.
         let unnamed = ["record-booking-stats", "record-destination-name", "store-dead-letter"]
             .into_iter()
             .filter(|name| !services.iter().any(|(given, _)| given == name))
             .map(|name| (name, "http://127.0.0.1:9"));
-        for (name, url) in services.iter().copied().chain(unnamed) {
-            args.push("--service".into());
-            args.push(format!("{name}={url}"));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut all_env = vec![("AMQP_URL", amqp_url())];
+        let services = broker::Config::services_setting(services.iter().copied().chain(unnamed));
+        let mut all_env = vec![
+            ("AMQP_URL", amqp_url()),
+            ("BROKER_MANIFESTS", dir.display().to_string()),
+            ("BROKER_SERVICES", services),
+        ];
         all_env.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let all_env: Vec<(&str, &str)> = all_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let process = TestProcess::start(binary("skybook-broker"), &args, &all_env).await;
+        let process = TestProcess::start(binary("skybook-broker"), &[], &all_env).await;
         let ingress = format!("{}/{namespace}/default", process.url);
         TestBroker { process, namespace, ingress, triggers }
     }

@@ -106,13 +106,9 @@ impl Bench {
         Ok(())
     }
 
-    /// Starts a release binary on a free port with the bench's settings.
+    /// Starts a release binary on a free port with the bench's settings; a
+    /// `PORT` in `env` is kept (a restart on the same port).
     pub fn start(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<Process> {
-        self.start_with(name, &[], env)
-    }
-
-    /// Like [`Bench::start`], with arguments; a `PORT` in `env` is kept (a restart on the same port).
-    pub fn start_with(&self, name: &str, args: &[String], env: &[(&str, &str)]) -> anyhow::Result<Process> {
         let port = match env.iter().find(|(key, _)| *key == "PORT") {
             Some((_, port)) => port.parse().context("PORT")?,
             // Each port once per run: a process started just before may not
@@ -120,7 +116,6 @@ impl Bench {
             None => shared::testing::free_port(),
         };
         let child = Command::new(self.binary(name))
-            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORT", port.to_string())

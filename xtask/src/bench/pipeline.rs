@@ -58,12 +58,19 @@ pub fn event_path(bench: &Bench) -> anyhow::Result<EventPath> {
     // consumer) get no event here, but the broker routes to every one: the
     // hello server stands in for them.
     let others = bench.start("hello-baseline", &[])?;
-    let mut services = vec!["--manifests".to_owned(), bench.root.join("knative").display().to_string()];
-    for function in catalogue::functions() {
-        let port = if function.name() == "record-booking-stats" { stats.port } else { others.port };
-        services.extend(["--service".to_owned(), format!("{}=http://127.0.0.1:{port}", function.name())]);
-    }
-    let broker = bench.start_with("skybook-broker", &services, &[])?;
+    let urls: Vec<(&str, String)> = catalogue::functions()
+        .iter()
+        .map(|function| {
+            let port = if function.name() == "record-booking-stats" { stats.port } else { others.port };
+            (function.name(), format!("http://127.0.0.1:{port}"))
+        })
+        .collect();
+    let services = broker::Config::services_setting(urls.iter().map(|(name, url)| (*name, url.as_str())));
+    let manifests = bench.root.join("knative").display().to_string();
+    let broker = bench.start(
+        "skybook-broker",
+        &[("BROKER_MANIFESTS", manifests.as_str()), ("BROKER_SERVICES", services.as_str())],
+    )?;
     let ingress = format!("http://127.0.0.1:{}/skybook/default", broker.port);
     for process in [&stats, &others, &broker] {
         process.wait_listening()?;
