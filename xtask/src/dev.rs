@@ -5,12 +5,12 @@
 //! kubelet would; all stopped on Ctrl-C.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use shared::testing::{Launch, Output};
 
 use crate::supervise::{Recipe, Supervisor};
 use crate::{catalog, services};
@@ -149,12 +149,13 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         ("BROKER_MANIFESTS".to_owned(), root.join("knative").display().to_string()),
         ("BROKER_SERVICES".to_owned(), services),
     ];
+    let output = if options.logs { Output::Inherit } else { Output::Null };
     stack.processes.start(Recipe {
         name: "skybook-broker".into(),
-        program: bin_dir.join("skybook-broker"),
-        args: Vec::new(),
-        env: broker_env.into_iter().chain(options.env.clone()).collect(),
-        logs: options.logs,
+        launch: Launch::new(bin_dir.join("skybook-broker"))
+            .envs(broker_env)
+            .envs(options.env.iter().cloned())
+            .output(output.clone()),
     })?;
     for function in &functions {
         let (name, url) = (function.name(), &urls[function.name()]);
@@ -181,13 +182,9 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             None => env.push(("AUTH_DISABLED".into(), "true".into())),
         }
         env.extend(options.env.iter().cloned());
-        let program = bin_dir.join(name);
         stack.processes.start(Recipe {
             name: name.to_owned(),
-            program,
-            args: Vec::new(),
-            env,
-            logs: options.logs,
+            launch: Launch::new(bin_dir.join(name)).envs(env).output(output.clone()),
         })?;
     }
 
@@ -236,7 +233,7 @@ fn http_status(addr: &str, path: &str) -> Option<u16> {
 }
 
 fn free_port_from(start: u16) -> anyhow::Result<u16> {
-    (start..u16::MAX).find(|port| TcpListener::bind(("0.0.0.0", *port)).is_ok()).context("no free port")
+    shared::testing::free_port_from(start).context("no free port")
 }
 
 /// The smoke script (`scripts/smoke.py`, the one the kind job runs against

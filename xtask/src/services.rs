@@ -5,17 +5,27 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::Context;
+use shared::config::{Section, Settings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
-
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/skybook";
 
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
+/// The functions' database, as the environment or the functions' default gives it.
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned())
+    Settings::from_env("database_url")
+}
+
+/// The functions' Redis, likewise.
+pub fn redis_url() -> String {
+    Settings::from_env("redis_url")
+}
+
+/// The local broker's RabbitMQ, likewise.
+pub fn amqp_url() -> String {
+    broker::Config::from_env("amqp_url")
 }
 
 /// Where PgBouncer (transaction mode) listens, in front of PostgreSQL.
@@ -116,7 +126,7 @@ pub async fn drop_database(url: &str) -> anyhow::Result<()> {
 
 /// Redis database `index` of REDIS_URL's server, emptied; its URL.
 pub fn fresh_redis_db(index: u8) -> anyhow::Result<String> {
-    let base = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let base = redis_url();
     let (scheme, rest) = base.split_once("://").unwrap_or(("redis", base.as_str()));
     let url = format!("{scheme}://{}/{index}", rest.split('/').next().unwrap_or(rest));
     let mut conn = redis::Client::open(url.as_str())?.get_connection().context("connecting to Redis")?;

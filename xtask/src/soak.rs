@@ -328,7 +328,7 @@ fn rss_mib(process: &Process) -> f64 {
 
 /// Empties the Triggers' queues of the `skybook` namespace.
 async fn purge_trigger_queues() -> anyhow::Result<()> {
-    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let url = crate::services::amqp_url();
     let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await?;
     for trigger in ["booking-created-to-stats", "booking-cancelled-to-stats"] {
         // A channel per queue: purging one that does not exist closes its channel.

@@ -2,41 +2,32 @@
 //! exits, after a back-off that doubles up to 30 s (reset once it has run
 //! for a minute), and each restart is logged; stopping sends SIGTERM to all.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use shared::testing::{Launch, stop};
 
-/// How to start a process, again and again.
+/// A process to keep running: its name, and how to start it again and again.
 #[derive(Clone)]
 pub struct Recipe {
     pub name: String,
-    pub program: PathBuf,
-    pub args: Vec<OsString>,
-    pub env: Vec<(String, String)>,
-    /// Its output to the terminal; otherwise nowhere.
-    pub logs: bool,
+    pub launch: Launch,
 }
 
 impl Recipe {
     fn spawn(&self) -> std::io::Result<Child> {
-        let output = || if self.logs { Stdio::inherit() } else { Stdio::null() };
-        Command::new(&self.program)
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(output())
-            .stderr(output())
-            .spawn()
+        self.launch.spawn()
     }
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a stopped process may drain (SIGTERM) before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Running this long resets the back-off: the process had recovered.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
@@ -99,7 +90,7 @@ impl Supervisor {
         let process = processes.iter_mut().find(|p| p.recipe.name == name).context("no such process")?;
         process.held = true;
         if let Some(mut child) = process.child.take() {
-            stop(&mut child);
+            stop(&mut child, STOP_GRACE);
         }
         Ok(())
     }
@@ -174,23 +165,9 @@ impl Drop for Supervisor {
         if let Ok(mut processes) = self.processes.lock() {
             for process in processes.iter_mut() {
                 if let Some(child) = &mut process.child {
-                    stop(child);
+                    stop(child, STOP_GRACE);
                 }
             }
         }
     }
-}
-
-/// SIGTERM, so each function drains; then wait for it (10 s at most).
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::testing::{ReadResponse, TestProcess, binary, binary_event};
 
 pub fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    <broker::Config as shared::config::Section>::from_env("amqp_url")
 }
 
 pub struct TestBroker {

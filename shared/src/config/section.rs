@@ -15,6 +15,15 @@ pub trait Section: serde::de::DeserializeOwned + Send + Sync + 'static {
 
     #[doc(hidden)]
     fn set_source(&mut self, source: Source);
+
+    /// A setting as this process's environment gives it, else its default:
+    /// for the tools and tests that reach the same services the functions
+    /// do, so each address has one default. Empty for a name not declared.
+    fn from_env(name: &str) -> String {
+        std::env::var(name.to_uppercase()).unwrap_or_else(|_| {
+            Self::DEFAULTS.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()).unwrap_or_default()
+        })
+    }
 }
 
 /// Declares a [`Section`]: one line per setting, `name: Type = "default"`,

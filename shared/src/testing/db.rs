@@ -7,11 +7,13 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Executor, PgPool};
 
-/// The server tests create their databases on: `DATABASE_URL` if set.
+use crate::config::{Section, Settings};
+
+/// The server tests create their databases on: the functions' (`DATABASE_URL`,
+/// or its default), by its maintenance database.
 pub(super) fn admin_options() -> PgConnectOptions {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into());
-    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL")
+    let url = Settings::from_env("database_url");
+    PgConnectOptions::from_str(&url).expect("DATABASE_URL is not a PostgreSQL URL").database("postgres")
 }
 
 /// The PgBouncer (transaction mode) the tests reach PostgreSQL through, if any.

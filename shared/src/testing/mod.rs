@@ -14,7 +14,9 @@ pub use app::{ReadResponse, TestApp, TestResponse, binary_event};
 pub use cloudevents;
 pub use db::{TestDb, pooler};
 pub use issuer::{Issuer, Signer};
-pub use process::{TestProcess, binary, free_port};
+pub use process::{
+    Launch, Output, TestProcess, binary, free_port, free_port_from, kill, stop, wait_listening,
+};
 pub use proxy::{TcpProxy, postgres_addr};
 pub use redis::{TestRedis, redis_addr};
 pub use sink::{Received, TestSink, closed_url};

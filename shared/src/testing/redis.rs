@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use tokio::sync::Notify;
 
+use crate::config::{Section, Settings};
+
 /// A Redis database of its own for one test: one of the numbered databases
 /// 1 to 14 of the server at `REDIS_URL` (0 is the local stack's, 15 the benchmarks'),
 /// flushed when taken and handed back when dropped.
@@ -18,7 +20,7 @@ static REDIS_FREED: Notify = Notify::const_new();
 
 impl TestRedis {
     pub async fn new() -> TestRedis {
-        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let url = Settings::from_env("redis_url");
         // The server part only: scheme, credentials, host and port, no database.
         let (scheme, rest) = url.split_once("://").unwrap_or(("redis", url.as_str()));
         let base = format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest));
@@ -65,8 +67,8 @@ impl Drop for TestRedis {
 
 /// The address of the Redis server the tests use.
 pub fn redis_addr() -> SocketAddr {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let host = url.trim_start_matches("redis://").split('/').next().unwrap_or("127.0.0.1:6379");
+    let url = Settings::from_env("redis_url");
+    let host = url.trim_start_matches("redis://").split('/').next().unwrap_or_default();
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let host = host.replace("localhost", "127.0.0.1");
     SocketAddr::from_str(&host).expect("Redis host must be an IP address and port")

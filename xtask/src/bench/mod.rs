@@ -115,9 +115,8 @@ impl Bench {
             // have bound its own yet.
             None => shared::testing::free_port(),
         };
-        let child = Command::new(self.binary(name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        let launch = shared::testing::Launch::new(self.binary(name))
+            .clean()
             .env("PORT", port.to_string())
             .env("DATABASE_URL", &self.database_url)
             .env("REDIS_URL", redis_url())
@@ -126,10 +125,8 @@ impl Bench {
             // Events signed and checked, as in production.
             .env("EVENT_SIGNING_KEYS", &self.signing_key)
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {name}"))?;
-        Ok(Process::new(child, port))
+            .output(shared::testing::Output::Stderr);
+        Process::start(&launch, port)
     }
 
     /// wrk against `port` with `bench/wrk.lua` in `mode`.
@@ -274,7 +271,7 @@ pub fn bench_database_url() -> anyhow::Result<String> {
 pub const BENCH_REDIS_DB: u8 = 15;
 
 pub fn redis_url() -> String {
-    let base = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let base = crate::services::redis_url();
     format!("{}/{BENCH_REDIS_DB}", base.trim_end_matches('/'))
 }
 

@@ -183,7 +183,7 @@ async fn rabbitmq_rate() -> anyhow::Result<f64> {
     use lapin::types::FieldTable;
     use lapin::{BasicProperties, Connection, ConnectionProperties};
 
-    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let url = crate::services::amqp_url();
     let conn = Connection::connect(&url, ConnectionProperties::default()).await?;
     let queue = "skybook.bench.rabbitmq-alone";
     let setup = conn.create_channel().await?;

@@ -1,10 +1,12 @@
-//! The processes a benchmark runs: started, awaited, measured and stopped,
-//! and the tools it needs on the machine.
+//! The processes a benchmark runs (started as every binary here is:
+//! `shared::testing::Launch`), measured and stopped, and the tools it needs
+//! on the machine.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use shared::testing::{Launch, kill, stop, wait_listening};
 
 /// A benchmarked process, stopped (SIGTERM) when dropped.
 pub struct Process {
@@ -15,19 +17,20 @@ pub struct Process {
 }
 
 impl Process {
-    pub fn new(child: Child, port: u16) -> Self {
-        Process { child, port, started: Instant::now(), stopped: false }
+    /// Starts `launch`, which listens on `port`.
+    pub fn start(launch: &Launch, port: u16) -> anyhow::Result<Self> {
+        let child = launch.spawn().with_context(|| format!("starting {}", launch.program.display()))?;
+        Ok(Process { child, port, started: Instant::now(), stopped: false })
     }
 
     /// Kills it at once, as a crash would, and waits for it to go.
     pub fn crash(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill(&mut self.child);
         self.stopped = true;
     }
 
     pub fn wait_listening(&self) -> anyhow::Result<()> {
-        wait_listening(self.port, Duration::from_secs(10))
+        wait_listening(self.port, Duration::from_secs(10)).map_err(anyhow::Error::msg)
     }
 
     /// Peak resident memory so far, in MiB (VmHWM).
@@ -46,25 +49,9 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         if !self.stopped {
-            stop(&mut self.child);
+            stop(&mut self.child, Duration::from_secs(10));
         }
     }
-}
-
-fn wait_listening(port: u16, limit: Duration) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > limit {
-            bail!("nothing listens on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
-}
-
-fn stop(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-    let _ = child.wait();
 }
 
 /// Installs `tool` with `install` when it is missing and the bench runs as root.
