@@ -24,7 +24,6 @@ struct CtxInner {
     settings: Settings,
     db: Database,
     redis: crate::redis::Redis,
-    http: reqwest::Client,
     /// `K_SINK`, when the platform gave one.
     sink: Option<outbox::Sink>,
     /// Sends committed events to the sink after the reply; none without a sink.
@@ -68,36 +67,26 @@ impl Ctx {
         }
         let db = Database::new(&settings)?;
         let redis = crate::redis::lazy_connection(&settings)?;
-        let mut http = reqwest::Client::builder()
-            .timeout(settings.publish_timeout())
-            .connect_timeout(settings.publish_timeout())
-            .pool_idle_timeout(std::time::Duration::from_secs(30));
-        // A TLS sink signed by the cluster's own CA (K_CA_CERTS, PEM).
-        if let Some(pem) = &settings.k_ca_certs {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| format!("configuration: K_CA_CERTS: not PEM certificates: {e}"))?;
-            if certificates.is_empty() {
-                return Err("configuration: K_CA_CERTS: holds no certificate".into());
-            }
-            for certificate in certificates {
-                http = http.add_root_certificate(certificate);
-            }
-        }
-        let http = http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        // Both checked whether or not there is a sink: a bad value is a bad value.
         let keys = crate::cloudevent::signature::EventKeys::from_settings(&settings)?;
-        let sink = settings.k_sink.clone().map(|url| outbox::Sink {
-            url,
-            http: http.clone(),
-            overrides: settings.k_ce_overrides.clone(),
-            keys,
-        });
+        let certificates = ca_certificates(&settings)?;
+        // Only a function with a sink talks HTTP to anyone: no client (and
+        // no TLS set-up) for the others.
+        let sink = match settings.k_sink.clone() {
+            Some(url) => Some(outbox::Sink {
+                url,
+                http: sink_client(&settings, certificates)?,
+                overrides: settings.k_ce_overrides.clone(),
+                keys,
+            }),
+            None => None,
+        };
         let publisher = sink.clone().map(|sink| outbox::Publisher::start(sink, db.clone()));
         Ok(Ctx {
             inner: Arc::new(CtxInner {
                 settings,
                 db,
                 redis,
-                http,
                 sink,
                 publisher,
                 sections,
@@ -127,11 +116,6 @@ impl Ctx {
     /// Whether the caller has one of `roles`.
     pub fn caller_is_any(&self, roles: &[Role]) -> bool {
         self.caller().is_some_and(|c| c.is_any(roles))
-    }
-
-    /// The HTTP client for outbound calls (the sink): built once, pooled.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.inner.http
     }
 
     /// Where events go (`K_SINK`), if anywhere.
@@ -185,4 +169,31 @@ impl Ctx {
     pub fn redis(&self) -> crate::redis::Redis {
         self.inner.redis.clone()
     }
+}
+
+/// The CA certificates to trust for a TLS sink (`K_CA_CERTS`, PEM).
+fn ca_certificates(settings: &Settings) -> std::result::Result<Vec<reqwest::Certificate>, String> {
+    let Some(pem) = &settings.k_ca_certs else { return Ok(Vec::new()) };
+    let certificates = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|e| format!("configuration: K_CA_CERTS: not PEM certificates: {e}"))?;
+    if certificates.is_empty() {
+        return Err("configuration: K_CA_CERTS: holds no certificate".into());
+    }
+    Ok(certificates)
+}
+
+/// The client events go to the sink with: built once, pooled, trusting the
+/// cluster's own CA when the sink is behind TLS.
+fn sink_client(
+    settings: &Settings,
+    certificates: Vec<reqwest::Certificate>,
+) -> std::result::Result<reqwest::Client, String> {
+    let mut http = reqwest::Client::builder()
+        .timeout(settings.publish_timeout())
+        .connect_timeout(settings.publish_timeout())
+        .pool_idle_timeout(std::time::Duration::from_secs(30));
+    for certificate in certificates {
+        http = http.add_root_certificate(certificate);
+    }
+    http.build().map_err(|e| format!("cannot build the HTTP client: {e}"))
 }

@@ -100,7 +100,7 @@ const LEASE: &str = "5 minutes";
 /// a letter is on its way (see [`Function::command_in_steps`]).
 pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<ReplayReport> {
     let selection = Selection::try_from(input)?;
-    let Some(sink) = ctx.settings().k_sink.clone() else {
+    let Some(sink) = ctx.sink() else {
         return Err(Error::unavailable("sink_not_configured", "K_SINK is not set: nowhere to replay to"));
     };
     let (ids, ty) = match &selection {
@@ -136,7 +136,7 @@ pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<R
     }
 
     // Signed again now: by the keys in use today, whatever signed it first.
-    let keys = ctx.sink().and_then(|sink| sink.keys.clone());
+    let keys = sink.keys.clone();
     let sends: Vec<_> = letters
         .iter()
         .map(|letter| {
@@ -144,10 +144,10 @@ pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<R
             if let Some(keys) = &keys {
                 keys.sign_structured(&mut event);
             }
-            let (http, sink, id, event_id) =
-                (ctx.http().clone(), sink.clone(), letter.id, letter.event_id.clone());
+            let (http, url, id, event_id) =
+                (sink.http.clone(), sink.url.clone(), letter.id, letter.event_id.clone());
             async move {
-                let outcome = send(&http, &sink, &event).await;
+                let outcome = send(&http, &url, &event).await;
                 ReplayResult { id, event_id, replayed: outcome.is_ok(), error: outcome.err() }
             }
         })
