@@ -20,6 +20,7 @@ pub mod contract;
 pub mod metrics;
 
 // 2. Transport
+#[cfg(feature = "functions")]
 pub mod auth;
 pub mod body;
 pub mod cloudevent;
@@ -31,15 +32,23 @@ pub mod lifecycle;
 pub mod telemetry;
 
 // 3. State
+#[cfg(feature = "functions")]
 pub mod db;
+#[cfg(feature = "functions")]
 pub mod idempotency;
+#[cfg(feature = "functions")]
 pub mod outbox;
+#[cfg(feature = "functions")]
 pub mod ratelimit;
+#[cfg(feature = "functions")]
 pub mod redis;
 
 // 4. The function shape
+#[cfg(feature = "functions")]
 pub mod function;
+#[cfg(feature = "functions")]
 pub mod page;
+#[cfg(feature = "functions")]
 pub mod server;
 
 // 5. Test fixtures
@@ -47,5 +56,7 @@ pub mod server;
 pub mod testing;
 
 pub use error::{Error, Result};
+#[cfg(feature = "functions")]
 pub use function::{Ctx, Dependency, Done, Function, Kind, Reply, Spec, Tx};
+#[cfg(feature = "functions")]
 pub use server::serve;

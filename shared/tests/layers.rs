@@ -149,6 +149,38 @@ fn no_modules_import_each_other_round_a_cycle() {
     assert!(cycles.is_empty(), "modules that import each other round a cycle:\n{}", cycles.join("\n"));
 }
 
+/// The modules only a feature builds (`#[cfg(feature = "functions")]`, or
+/// `testing`, which implies it, on the line before their `pub mod`).
+fn gated(lib: &str) -> BTreeSet<String> {
+    let lines: Vec<&str> = lib.lines().map(str::trim).collect();
+    lines
+        .windows(2)
+        .filter(|pair| pair[0].starts_with("#[cfg(feature = "))
+        .filter_map(|pair| pair[1].strip_prefix("pub mod ")?.strip_suffix(';').map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn what_the_broker_builds_imports_nothing_only_the_functions_feature_builds() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let (layers, gated) = (layers(&lib), gated(&lib));
+    assert!(gated.contains("db") && gated.contains("server") && !gated.contains("http"), "{gated:?}");
+    let mut breaches = Vec::new();
+    for (module, imports) in graph(&src, &layers) {
+        if gated.contains(&module) {
+            continue;
+        }
+        for imported in imports.intersection(&gated) {
+            breaches.push(format!("{module} imports {imported}"));
+        }
+    }
+    assert!(
+        breaches.is_empty(),
+        "modules built without `functions` import ones built only with it: {breaches:?}"
+    );
+}
+
 #[test]
 fn a_cycle_is_found() {
     let graph: BTreeMap<String, BTreeSet<String>> = [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")]
