@@ -57,6 +57,44 @@ pub struct Spec {
     pub rate_limit: crate::ratelimit::RateLimit,
 }
 
+impl Spec {
+    /// A function of the slice whose ce-source is `source`, which `access`
+    /// may call. Until said otherwise it accepts nothing, replies nothing,
+    /// emits nothing, uses PostgreSQL alone and is not rate-limited.
+    pub const fn new(name: &'static str, source: &'static str, access: Access) -> Spec {
+        Spec {
+            name,
+            accepts: &[],
+            replies: None,
+            emits: &[],
+            source,
+            access,
+            dependencies: &[Dependency::Postgres],
+            rate_limit: crate::ratelimit::RateLimit::Off,
+        }
+    }
+
+    pub const fn accepts(self, types: &'static [&'static str]) -> Spec {
+        Spec { accepts: types, ..self }
+    }
+
+    pub const fn replies(self, ty: &'static str) -> Spec {
+        Spec { replies: Some(ty), ..self }
+    }
+
+    pub const fn emits(self, types: &'static [&'static str]) -> Spec {
+        Spec { emits: types, ..self }
+    }
+
+    pub const fn dependencies(self, dependencies: &'static [Dependency]) -> Spec {
+        Spec { dependencies, ..self }
+    }
+
+    pub const fn rate_limit(self, rate_limit: crate::ratelimit::RateLimit) -> Spec {
+        Spec { rate_limit, ..self }
+    }
+}
+
 /// A service a function depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dependency {

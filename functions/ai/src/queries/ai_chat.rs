@@ -9,16 +9,11 @@ use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 use crate::groq::{Groq, Message};
 use crate::tools;
 
-pub const SPEC: Spec = Spec {
-    name: "ai-chat",
-    accepts: &["skybook.ai.chat"],
-    replies: Some("skybook.ai.answered"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::SIGNED_IN,
-    dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::FailClosed,
-};
+pub const SPEC: Spec = Spec::new("ai-chat", crate::SOURCE, Access::SIGNED_IN)
+    .accepts(&["skybook.ai.chat"])
+    .replies("skybook.ai.answered")
+    .dependencies(&[Dependency::Postgres, Dependency::Redis])
+    .rate_limit(shared::ratelimit::RateLimit::FailClosed);
 
 /// Rounds of tool calls before the model must answer with what it has.
 const MAX_TOOL_ROUNDS: usize = 4;

@@ -13,16 +13,11 @@ use uuid::Uuid;
 
 use crate::groq::{Groq, Message};
 
-pub const SPEC: Spec = Spec {
-    name: "suggest-price",
-    accepts: &["skybook.ai.suggest-price"],
-    replies: Some("skybook.ai.price-suggested"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::SIGNED_IN,
-    dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::FailClosed,
-};
+pub const SPEC: Spec = Spec::new("suggest-price", crate::SOURCE, Access::SIGNED_IN)
+    .accepts(&["skybook.ai.suggest-price"])
+    .replies("skybook.ai.price-suggested")
+    .dependencies(&[Dependency::Postgres, Dependency::Redis])
+    .rate_limit(shared::ratelimit::RateLimit::FailClosed);
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,21 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
+use shared::{Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Booking, BookingStatus, Visible};
 
-pub const SPEC: Spec = Spec {
-    name: "cancel-booking",
-    accepts: &["skybook.booking.cancel"],
-    replies: Some(crate::BOOKING_CANCELLED),
-    emits: &[crate::BOOKING_CANCELLED],
-    source: crate::SOURCE,
-    access: crate::model::READERS,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("cancel-booking", crate::SOURCE, crate::model::READERS)
+    .accepts(&["skybook.booking.cancel"])
+    .replies(crate::BOOKING_CANCELLED)
+    .emits(&[crate::BOOKING_CANCELLED]);
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,21 +6,16 @@ use serde::{Deserialize, Serialize};
 use shared::auth::Access;
 use shared::auth::users::MAX_SUBJECT;
 use shared::auth::{Caller, Role};
-use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
+use shared::{Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{Booking, BookingStatus, PassengerAge, PassengerName};
 
-pub const SPEC: Spec = Spec {
-    name: "create-booking",
-    accepts: &["skybook.booking.create"],
-    replies: Some(crate::BOOKING_CREATED),
-    emits: &[crate::BOOKING_CREATED],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Passenger, Role::Agent]),
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec =
+    Spec::new("create-booking", crate::SOURCE, Access::Roles(&[Role::Passenger, Role::Agent]))
+        .accepts(&["skybook.booking.create"])
+        .replies(crate::BOOKING_CREATED)
+        .emits(&[crate::BOOKING_CREATED]);
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

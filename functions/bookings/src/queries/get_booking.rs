@@ -1,21 +1,14 @@
 //! get-booking: one booking with its price breakdown and status.
 
 use serde::Deserialize;
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Booking, Visible};
 
-pub const SPEC: Spec = Spec {
-    name: "get-booking",
-    accepts: &["skybook.booking.get"],
-    replies: Some("skybook.booking.found"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: crate::model::READERS,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("get-booking", crate::SOURCE, crate::model::READERS)
+    .accepts(&["skybook.booking.get"])
+    .replies("skybook.booking.found");
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,21 +2,14 @@
 
 use serde::Deserialize;
 use shared::page::{Limit, Page, parse_time_cursor, time_cursor};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{Booking, BookingRow, SELECT_BOOKING, Visible};
 
-pub const SPEC: Spec = Spec {
-    name: "list-bookings",
-    accepts: &["skybook.booking.list"],
-    replies: Some("skybook.booking.listed"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: crate::model::READERS,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("list-bookings", crate::SOURCE, crate::model::READERS)
+    .accepts(&["skybook.booking.list"])
+    .replies("skybook.booking.listed");
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

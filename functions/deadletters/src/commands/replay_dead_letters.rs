@@ -11,16 +11,10 @@ use uuid::Uuid;
 
 use crate::model::{COLUMNS, DeadLetter};
 
-pub const SPEC: Spec = Spec {
-    name: "replay-dead-letters",
-    accepts: &["skybook.deadletters.replay"],
-    replies: Some("skybook.deadletters.replayed"),
-    emits: &[shared::cloudevent::ANY_TYPE],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Operator]),
-    dependencies: &[shared::Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("replay-dead-letters", crate::SOURCE, Access::Roles(&[Role::Operator]))
+    .accepts(&["skybook.deadletters.replay"])
+    .replies("skybook.deadletters.replayed")
+    .emits(&[shared::cloudevent::ANY_TYPE]);
 
 /// Dead letters one call replays at most; call again for the rest.
 pub const MAX_PER_CALL: i64 = 100;

@@ -6,19 +6,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use shared::auth::Access;
 use shared::cloudevent::{ANY_TYPE, Incoming};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
-pub const SPEC: Spec = Spec {
-    name: "store-dead-letter",
-    accepts: &[ANY_TYPE],
-    replies: None,
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Broker,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("store-dead-letter", crate::SOURCE, Access::Broker).accepts(&[ANY_TYPE]);
 
 pub(crate) static STORED: shared::metrics::Counters =
     shared::metrics::counters("dead_letters", "Events the broker gave up on, stored for replay, by type");

@@ -4,21 +4,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
 use shared::page::{Limit, Page, parse_time_cursor, time_cursor};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{COLUMNS, DeadLetter};
 
-pub const SPEC: Spec = Spec {
-    name: "list-dead-letters",
-    accepts: &["skybook.deadletters.list"],
-    replies: Some("skybook.deadletters.listed"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Operator]),
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("list-dead-letters", crate::SOURCE, Access::Roles(&[Role::Operator]))
+    .accepts(&["skybook.deadletters.list"])
+    .replies("skybook.deadletters.listed");
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -4,21 +4,14 @@ use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
+use shared::{Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Destination, DestinationName};
 
-pub const SPEC: Spec = Spec {
-    name: "create-destination",
-    accepts: &["skybook.destination.create"],
-    replies: Some("skybook.destination.created"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Admin]),
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("create-destination", crate::SOURCE, Access::Roles(&[Role::Admin]))
+    .accepts(&["skybook.destination.create"])
+    .replies("skybook.destination.created");
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

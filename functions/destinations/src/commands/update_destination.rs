@@ -5,21 +5,15 @@ use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
+use shared::{Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Destination, DestinationName};
 
-pub const SPEC: Spec = Spec {
-    name: "update-destination",
-    accepts: &["skybook.destination.update"],
-    replies: Some(DESTINATION_UPDATED),
-    emits: &[DESTINATION_UPDATED],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Admin]),
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("update-destination", crate::SOURCE, Access::Roles(&[Role::Admin]))
+    .accepts(&["skybook.destination.update"])
+    .replies(DESTINATION_UPDATED)
+    .emits(&[DESTINATION_UPDATED]);
 
 /// The fields to change; those left out keep their value.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]

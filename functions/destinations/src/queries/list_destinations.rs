@@ -3,20 +3,13 @@
 use serde::Deserialize;
 use shared::auth::Access;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 
 use crate::model::Destination;
 
-pub const SPEC: Spec = Spec {
-    name: "list-destinations",
-    accepts: &["skybook.destination.list"],
-    replies: Some("skybook.destination.listed"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Public,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("list-destinations", crate::SOURCE, Access::Public)
+    .accepts(&["skybook.destination.list"])
+    .replies("skybook.destination.listed");
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

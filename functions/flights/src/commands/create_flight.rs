@@ -5,21 +5,14 @@ use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::{Access, Role};
-use shared::{Dependency, Done, Error, Function, Result, Spec, Tx};
+use shared::{Done, Error, Function, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
 
-pub const SPEC: Spec = Spec {
-    name: "create-flight",
-    accepts: &["skybook.flight.create"],
-    replies: Some("skybook.flight.created"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Roles(&[Role::Admin]),
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("create-flight", crate::SOURCE, Access::Roles(&[Role::Admin]))
+    .accepts(&["skybook.flight.create"])
+    .replies("skybook.flight.created");
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -2,21 +2,14 @@
 
 use serde::Deserialize;
 use shared::auth::Access;
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
 
-pub const SPEC: Spec = Spec {
-    name: "get-flight",
-    accepts: &["skybook.flight.get"],
-    replies: Some("skybook.flight.found"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Public,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("get-flight", crate::SOURCE, Access::Public)
+    .accepts(&["skybook.flight.get"])
+    .replies("skybook.flight.found");
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

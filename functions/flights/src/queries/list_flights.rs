@@ -5,21 +5,14 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::Access;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT};
 
-pub const SPEC: Spec = Spec {
-    name: "list-flights",
-    accepts: &["skybook.flight.list"],
-    replies: Some("skybook.flight.listed"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Public,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("list-flights", crate::SOURCE, Access::Public)
+    .accepts(&["skybook.flight.list"])
+    .replies("skybook.flight.listed");
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,20 +5,13 @@ use shared::auth::Access;
 use std::time::{Duration, Instant};
 
 use shared::cloudevent::Incoming;
-use shared::{Ctx, Dependency, Error, Function, Result, Spec};
+use shared::{Ctx, Error, Function, Result, Spec};
 
 use crate::settings::OutboxSettings;
 
-pub const SPEC: Spec = Spec {
-    name: "relay-outbox",
-    accepts: &[shared::cloudevent::PING],
-    replies: None,
-    emits: &[shared::cloudevent::ANY_TYPE],
-    source: crate::SOURCE,
-    access: Access::Broker,
-    dependencies: &[Dependency::Postgres],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("relay-outbox", crate::SOURCE, Access::Broker)
+    .accepts(&[shared::cloudevent::PING])
+    .emits(&[shared::cloudevent::ANY_TYPE]);
 
 pub fn function() -> Function {
     Function::consumer(SPEC, relay_outbox)

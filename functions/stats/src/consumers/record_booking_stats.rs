@@ -14,16 +14,9 @@ use uuid::Uuid;
 
 use crate::keys;
 
-pub const SPEC: Spec = Spec {
-    name: "record-booking-stats",
-    accepts: &[BOOKING_CREATED, BOOKING_CANCELLED],
-    replies: None,
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Broker,
-    dependencies: &[Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("record-booking-stats", crate::SOURCE, Access::Broker)
+    .accepts(&[BOOKING_CREATED, BOOKING_CANCELLED])
+    .dependencies(&[Dependency::Redis]);
 
 /// The part of a booking event the stats read. Other fields are ignored, so
 /// the producer can add to the event without breaking this consumer.

@@ -13,16 +13,9 @@ use uuid::Uuid;
 
 use crate::keys;
 
-pub const SPEC: Spec = Spec {
-    name: "record-destination-name",
-    accepts: &[DESTINATION_UPDATED],
-    replies: None,
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Broker,
-    dependencies: &[Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("record-destination-name", crate::SOURCE, Access::Broker)
+    .accepts(&[DESTINATION_UPDATED])
+    .dependencies(&[Dependency::Redis]);
 
 /// The part of a destination event the stats read.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -9,16 +9,10 @@ use shared::{Ctx, Dependency, Error, Function, Reply, Result, Spec};
 use crate::keys;
 pub use crate::read::DestinationStats;
 
-pub const SPEC: Spec = Spec {
-    name: "get-stats",
-    accepts: &["skybook.stats.get"],
-    replies: Some("skybook.stats.found"),
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::Public,
-    dependencies: &[Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new("get-stats", crate::SOURCE, Access::Public)
+    .accepts(&["skybook.stats.get"])
+    .replies("skybook.stats.found")
+    .dependencies(&[Dependency::Redis]);
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]

@@ -31,16 +31,13 @@ use shared::{Ctx, Dependency, Error, Function, Result, Spec};
 pub use floor::Floor;
 pub use snapshot::{JournalEntry, Stats};
 
-pub const SPEC: Spec = Spec {
-    name: "reconcile-stats",
-    accepts: &[PING, STATS_REBUILD],
-    replies: None,
-    emits: &[],
-    source: crate::SOURCE,
-    access: Access::BrokerAndControl { types: &[STATS_REBUILD], roles: &[Role::Operator] },
-    dependencies: &[Dependency::Postgres, Dependency::Redis],
-    rate_limit: shared::ratelimit::RateLimit::Off,
-};
+pub const SPEC: Spec = Spec::new(
+    "reconcile-stats",
+    crate::SOURCE,
+    Access::BrokerAndControl { types: &[STATS_REBUILD], roles: &[Role::Operator] },
+)
+.accepts(&[PING, STATS_REBUILD])
+.dependencies(&[Dependency::Postgres, Dependency::Redis]);
 
 pub(crate) static DRIFT: shared::metrics::Gauges = shared::metrics::gauges(
     "stats_drift",
