@@ -392,6 +392,26 @@ fn the_functions_are_the_catalogues_and_an_override_names_one_of_them() {
     assert!(refused.contains("functions.get-flights: there is no such function"), "{refused}");
 }
 
+#[test]
+fn the_origins_a_browser_may_call_from_reach_every_function_and_none_by_default() {
+    let config = |args: &[&str]| {
+        let objects = render(args).unwrap();
+        objects.into_iter().find(|d| kind(d) == "ConfigMap" && name(d) == "skybook-config").unwrap()
+    };
+    let closed = config(&["--set", "auth.disabled=true"]);
+    assert!(closed["data"]["CORS_ALLOWED_ORIGINS"].is_null(), "none by default");
+    let open = config(&[
+        "--set",
+        "auth.disabled=true",
+        "--set",
+        "cors.allowedOrigins={https://app.example.com,http://localhost:5173}",
+    ]);
+    assert_eq!(
+        open["data"]["CORS_ALLOWED_ORIGINS"].as_str(),
+        Some("https://app.example.com,http://localhost:5173")
+    );
+}
+
 /// Seconds between the runs of a PingSource's schedule: `* * * * *` or
 /// `*/N * * * *`, the forms the chart uses.
 fn period_of(schedule: &str) -> u64 {

@@ -151,6 +151,13 @@ impl Incoming {
         })
     }
 
+    /// A query asked by GET: its parameters, read as JSON data.
+    pub fn from_query(headers: &HeaderMap, data: Bytes, accepts: &[&str]) -> Result<Self, Error> {
+        let incoming = Self::from_plain_json(headers, data, accepts)?;
+        incoming.check_bounds()?;
+        Ok(incoming)
+    }
+
     fn from_plain_json(headers: &HeaderMap, body: Bytes, accepts: &[&str]) -> Result<Self, Error> {
         if accepts.first() == Some(&ANY_TYPE) {
             return Err(Error::malformed(

@@ -76,6 +76,29 @@ pub fn ce_overrides<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
     Ok(extensions)
 }
 
+/// Comma-separated web origins, each `scheme://host[:port]` with nothing
+/// after (as a browser sends `Origin`), lower-cased; blanks dropped.
+pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|origin| {
+            // As a browser sends it: the origin serialized, nothing after.
+            let serialized = url::Url::parse(origin)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+                .map(|u| u.origin().ascii_serialization())
+                .filter(|o| o.eq_ignore_ascii_case(origin.trim_end_matches('/')));
+            serialized.ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{origin:?} is not an origin as a browser sends it: scheme://host[:port], nothing after"
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Comma-separated secrets, blanks dropped.
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
     let raw = String::deserialize(d)?;

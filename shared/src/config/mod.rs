@@ -88,6 +88,11 @@ crate::settings! {
         /// the activator, the queue-proxy) whose `X-Forwarded-For` entries are
         /// believed (`forwarded`); empty: the peer's address is the client's.
         trusted_proxies: crate::forwarded::TrustedProxies = "",
+        /// The origins (`https://app.example.com`, comma-separated) whose
+        /// pages may call the queries and commands from a browser (CORS);
+        /// none when empty.
+        #[serde(deserialize_with = "de::origins")]
+        cors_allowed_origins: Vec<String> = "",
         /// Requests a client may make each minute to a rate-limited function.
         rate_limit_per_minute: u32 = "30",
         rust_log: String = "info",
@@ -183,6 +188,23 @@ mod tests {
         for bad in [r#"{"extensions":{"Bad-Name":"x"}}"#, r#"{"extensions":{"id":"x"}}"#, "not json"] {
             let error = Settings::with_overrides(&[("k_ce_overrides", bad)]).unwrap_err();
             assert!(error.starts_with("configuration: K_CE_OVERRIDES: "), "{error}");
+        }
+    }
+
+    #[test]
+    fn cors_origins_are_origins_as_a_browser_sends_them() {
+        let settings = Settings::with_overrides(&[(
+            "cors_allowed_origins",
+            "https://App.example.com, http://localhost:5173/,",
+        )])
+        .unwrap();
+        assert_eq!(settings.cors_allowed_origins, ["https://app.example.com", "http://localhost:5173"]);
+        assert!(Settings::with_overrides(&[]).unwrap().cors_allowed_origins.is_empty());
+        for bad in
+            ["*", "app.example.com", "https://app.example.com/path", "ftp://x.org", "https://x.org?a=1"]
+        {
+            let error = Settings::with_overrides(&[("cors_allowed_origins", bad)]).unwrap_err();
+            assert!(error.starts_with("configuration: CORS_ALLOWED_ORIGINS: "), "{bad}: {error}");
         }
     }
 

@@ -69,3 +69,23 @@ async fn bookings_hold_personal_data_and_are_read_by_their_owner_agents_and_admi
         request().bearer_auth("agent-key-0123456789abcdef").send().await.read().await.expect(with_key);
     }
 }
+
+#[tokio::test]
+async fn by_get_a_booking_list_is_its_callers_alone_to_keep_and_needs_their_key_as_by_post() {
+    let db = TestDb::new().await;
+    let redis = shared::testing::TestRedis::new().await;
+    let keys = "agent:agent-key-0123456789abcdef";
+    let settings =
+        [("database_url", db.url()), ("redis_url", redis.url.clone()), ("auth_api_keys", keys.to_owned())];
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(list_bookings::function(), &settings).await;
+    let url = format!("{}/?limit=5", app.url);
+
+    let anonymous = app.client.get(&url).send().await.read().await;
+    assert_eq!(anonymous.expect(401).error_code(), "unauthorized");
+    let listed = app.client.get(&url).bearer_auth("agent-key-0123456789abcdef").send().await.read().await;
+    let listed = listed.expect(200);
+    assert_eq!(listed.header("cache-control"), Some("private, no-cache"));
+    assert!(listed.header("vary").is_some_and(|v| v.contains("authorization")), "{:?}", listed.headers);
+    assert!(listed.header("etag").is_some());
+}

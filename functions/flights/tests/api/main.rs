@@ -1,5 +1,6 @@
 //! The flights functions over real HTTP against a real PostgreSQL.
 
+mod browser;
 mod create_flight;
 mod get_flight;
 mod helpers;

@@ -1,5 +1,9 @@
 //! The server every function runs: routing, auth, rate limit, health,
-//! metrics, the contract, and a span per invocation, on [`crate::http`].
+//! metrics, the contract, CORS, queries by GET, and a span per invocation,
+//! on [`crate::http`].
+
+mod cors;
+mod query;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -66,6 +70,10 @@ struct App {
     signatures: Option<EventKeys>,
     /// Clients that failed authentication too often.
     auth_failures: crate::ratelimit::AuthFailures,
+    /// The methods `/` answers: a query also GET.
+    methods: &'static str,
+    /// Which browsers' origins may read the answers, if any.
+    cors: Option<cors::Cors>,
 }
 
 /// What the checks before the handler found.
@@ -106,6 +114,12 @@ impl Server {
         if function.spec.dependencies.contains(&Dependency::Postgres) {
             ctx.db().warm_up();
         }
+        let methods = if kind == Kind::Query { QUERY_METHODS } else { EVENT_METHODS };
+        // What a consumer answers is the Broker's alone.
+        let cors = match kind {
+            Kind::Consumer => None,
+            Kind::Query | Kind::Command => cors::Cors::new(&ctx.settings().cors_allowed_origins, methods),
+        };
         Ok(Server {
             listener,
             app: Arc::new(App {
@@ -116,6 +130,8 @@ impl Server {
                 senders,
                 signatures,
                 auth_failures: Default::default(),
+                methods,
+                cors,
             }),
         })
     }
@@ -150,17 +166,8 @@ impl App {
     async fn handle(self: Arc<Self>, request: Request<IncomingBody>) -> Response<Body> {
         let path = request.uri().path();
         match (request.method(), path) {
-            (&Method::POST, "/") => {
-                let started = Instant::now();
-                let peer =
-                    request.extensions().get::<Peer>().map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
-                let span = server_span(self.function.spec.name);
-                let response = self.invoke(request, peer, &span).await.unwrap_or_else(Error::into_response);
-                let status = response.status().as_u16();
-                trace_context::record_status(&span, status, true);
-                self.metrics.observe(status, started.elapsed());
-                response
-            }
+            (&Method::POST, "/") => self.invoke_timed(request).await,
+            (&Method::GET, "/") if self.function.kind == Kind::Query => self.invoke_timed(request).await,
             (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
             // Knative's convention: readiness is the process's (it serves);
             // a dependency that is down shows as 503s with their codes and
@@ -174,14 +181,29 @@ impl App {
             }
             // Knative's data plane: a sender may probe with OPTIONS, and the
             // answer names POST in `Allow`.
-            (&Method::OPTIONS, "/") => allow(EVENT_METHODS),
-            (_, "/") => Error::MethodNotAllowed { allow: EVENT_METHODS }.into_response(),
+            (&Method::OPTIONS, "/") => cors::Cors::preflight(self.cors.as_ref(), request.headers())
+                .unwrap_or_else(|| allow(self.methods)),
+            (_, "/") => Error::MethodNotAllowed { allow: self.methods }.into_response(),
             (
                 _,
                 "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics" | "/schema",
             ) => Error::MethodNotAllowed { allow: "GET" }.into_response(),
             (_, other) => Error::NoRoute(other.to_owned()).into_response(),
         }
+    }
+
+    /// One invocation, timed and counted, its answer marked for CORS.
+    async fn invoke_timed(&self, request: Request<IncomingBody>) -> Response<Body> {
+        let started = Instant::now();
+        let peer = request.extensions().get::<Peer>().map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
+        let span = server_span(self.function.spec.name);
+        let headers = request.headers().clone();
+        let mut response = self.invoke(request, peer, &span).await.unwrap_or_else(Error::into_response);
+        let status = response.status().as_u16();
+        trace_context::record_status(&span, status, true);
+        self.metrics.observe(status, started.elapsed());
+        cors::Cors::mark(self.cors.as_ref(), &headers, &mut response);
+        response
     }
 
     async fn invoke(
@@ -222,6 +244,7 @@ impl App {
             .await?;
         }
         let (parts, body) = request.into_parts();
+        let get = parts.method == Method::GET;
         let limit = settings.body_limit;
         let declared = parts
             .headers
@@ -232,7 +255,12 @@ impl App {
             return Err(Error::PayloadTooLarge { limit });
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
-        let incoming = Incoming::parse(&parts.headers, body, spec.accepts)?;
+        let incoming = if get {
+            let data = query::input(parts.uri.query(), &(self.function.contract.accepts)().to_value())?;
+            Incoming::from_query(&parts.headers, data, spec.accepts)?
+        } else {
+            Incoming::parse(&parts.headers, body, spec.accepts)?
+        };
         if let Access::BrokerAndControl { types, .. } = spec.access
             && types.contains(&incoming.ty.as_str())
             && !admitted.control
@@ -272,6 +300,19 @@ impl App {
         let outcome = handled.await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?;
         let _entered = span.enter();
         match outcome? {
+            Some(reply) if get => {
+                tracing::info!(reply_id = %reply.id, "handled");
+                let etag = query::etag(reply.data.as_bytes());
+                let fresh = query::not_modified(&parts.headers, &etag);
+                let mut response = if fresh { not_modified() } else { reply.into_response()? };
+                let out = response.headers_mut();
+                out.insert(header::ETAG, etag);
+                out.insert(header::CACHE_CONTROL, query::cache_control(spec.access == Access::Public));
+                if spec.access != Access::Public {
+                    out.append(header::VARY, HeaderValue::from_static("authorization"));
+                }
+                Ok(response)
+            }
             Some(reply) => {
                 tracing::info!(reply_id = %reply.id, "handled");
                 reply.into_response()
@@ -366,6 +407,16 @@ impl App {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+/// What `/` answers besides POST and OPTIONS for a query.
+const QUERY_METHODS: &str = "GET, POST, OPTIONS";
+
+/// `304 Not Modified`: the client's copy is the answer.
+fn not_modified() -> Response<Body> {
+    let mut response = Response::new(full(""));
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    response
 }
 
 /// The span of one invocation: a server span, named and parented once the
