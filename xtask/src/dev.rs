@@ -277,6 +277,7 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     smoke()?;
     // The smoke test's real requests and replies against the published schemas.
     crate::contracts::check(root, &stack.urls, &calls)?;
+    crate::api_docs::check_traffic(root, &calls)?;
     // After real traffic, the metrics as Prometheus reads them.
     crate::observability::check(root, &stack.urls)?;
     // The stats function crashes: the stack restarts it, as a kubelet would,

@@ -2,6 +2,7 @@
 //! (every test, services included), `cargo xtask bench`, `soak`, `fuzz` and
 //! `migrate`.
 
+mod api_docs;
 mod audit;
 mod bench;
 mod catalog;

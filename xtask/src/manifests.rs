@@ -75,6 +75,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .chain(func_yamls_on_disk(&root)?.into_iter().filter(|p| !func_files.contains(p)))
         .collect();
     files.extend(contracts);
+    let api = crate::api_docs::files(&root, &functions)?;
+    let stale_api: Vec<PathBuf> = std::fs::read_dir(root.join("docs/api/openapi"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !api.contains_key(p))
+        .collect();
+    let stale: Vec<PathBuf> = stale.into_iter().chain(stale_api).collect();
+    files.extend(api);
     let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
     if args.check {
         let mut drift: Vec<String> = files
