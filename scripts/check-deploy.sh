@@ -39,8 +39,8 @@ echo "check: every published schema is a valid JSON Schema, named by an EventTyp
 check-jsonschema --check-metaschema schemas/*.json
 "$root/target/tools/venv/bin/python" scripts/check-schemas.py "$renders/knative"
 echo "check: the OpenAPI documents (openapi-spec-validator) and the AsyncAPI document (the AsyncAPI parser)"
-openapi-spec-validator docs/api/openapi/*.json >/dev/null
-node scripts/check-asyncapi.mjs docs/api/asyncapi.json
+openapi-spec-validator schemas/api/openapi/*.json >/dev/null
+node scripts/check-asyncapi.mjs schemas/api/asyncapi.json
 echo "check: kubernetes-validate the kind job's Jaeger"
 kubernetes-validate --quiet scripts/cluster/jaeger.yaml
 for script in scripts/cluster/*.py; do

@@ -1,9 +1,9 @@
 """Checks real traffic against the OpenAPI documents: every request the
 smoke run made (its --record file) and every answer it got, 2xx and errors
-alike, validated by openapi-core against docs/api/openapi/<function>.json:
+alike, validated by openapi-core against schemas/api/openapi/<function>.json:
 method, parameters, body, security, status, headers and body.
 
-    check-openapi-traffic.py DOCS_DIR CALLS.json
+    check-openapi-traffic.py DIR CALLS.json
 """
 
 import json

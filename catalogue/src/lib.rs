@@ -25,6 +25,7 @@ pub fn slices() -> Vec<(&'static str, Vec<Function>)> {
         ("ai", ai::functions()),
         ("deadletters", deadletters::functions()),
         ("outbox", outbox::functions()),
+        ("docs", docs::functions()),
     ]
 }
 
@@ -109,8 +110,8 @@ pub fn triggers(entries: &[Entry]) -> Vec<Trigger> {
 }
 
 /// What is wrong with the catalogue: a name twice, a Trigger name twice, a
-/// type two functions emit, a query or command without a reply type, a
-/// consumer with one.
+/// type two functions emit, a query or command without a reply type, any
+/// other function with one.
 pub fn problems(entries: &[Entry]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut names = BTreeSet::new();
@@ -119,9 +120,11 @@ pub fn problems(entries: &[Entry]) -> Vec<String> {
             problems.push(format!("{} is in the catalogue twice", entry.name()));
         }
         let replies = entry.function.spec.replies.is_some();
-        if replies != (entry.function.kind != Kind::Consumer) {
-            problems
-                .push(format!("{}: a consumer names no reply type, every other function one", entry.name()));
+        if replies != matches!(entry.function.kind, Kind::Query | Kind::Command) {
+            problems.push(format!(
+                "{}: a query or a command names its reply type, no other function one",
+                entry.name()
+            ));
         }
     }
     for ty in emitted(entries) {
@@ -149,6 +152,7 @@ pub fn chart(entries: &[Entry]) -> Value {
             json!({
                 "name": e.name(),
                 "slice": e.slice,
+                "kind": format!("{:?}", e.function.kind).to_lowercase(),
                 "visibility": if e.external() { "external" } else { "cluster-local" },
                 "emitsEvents": e.emits_events(),
                 "database": e.database(),

@@ -2,7 +2,7 @@
 //! schemas the functions publish: an OpenAPI 3.1 document per HTTP trigger
 //! (each external function is its own host, at `/`), and one AsyncAPI 3.0
 //! document for the events on the Broker (who sends each, who receives it
-//! through which Trigger, and how it is delivered). Written to `docs/api/`
+//! through which Trigger, and how it is delivered). Written to `schemas/api/`
 //! by `cargo xtask manifests`; checked by `openapi-spec-validator` and the
 //! AsyncAPI parser, and the OpenAPI against the smoke run's real traffic.
 
@@ -16,16 +16,16 @@ use shared::auth::Access;
 
 use crate::catalog::Function;
 
-/// The files: `docs/api/openapi/<function>.json`, `docs/api/asyncapi.json`.
+/// The files: `schemas/api/openapi/<function>.json`, `schemas/api/asyncapi.json`.
 pub fn files(root: &Path, functions: &[Function]) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     let version = env!("CARGO_PKG_VERSION");
     let mut files = BTreeMap::new();
-    for function in functions.iter().filter(|f| f.external()) {
+    for function in functions.iter().filter(|f| matches!(f.function.kind, Kind::Query | Kind::Command)) {
         let summary = summary(root, function)?;
         let document = openapi(function, &summary, version);
-        files.insert(root.join(format!("docs/api/openapi/{}.json", function.name())), pretty(&document)?);
+        files.insert(root.join(format!("schemas/api/openapi/{}.json", function.name())), pretty(&document)?);
     }
-    files.insert(root.join("docs/api/asyncapi.json"), pretty(&asyncapi(root, functions, version)?)?);
+    files.insert(root.join("schemas/api/asyncapi.json"), pretty(&asyncapi(root, functions, version)?)?);
     Ok(files)
 }
 
@@ -355,7 +355,7 @@ fn asyncapi(root: &Path, functions: &[Function], version: &str) -> anyhow::Resul
 pub fn check_traffic(root: &Path, calls: &Path) -> anyhow::Result<()> {
     let status = std::process::Command::new(root.join("target/tools/venv/bin/python"))
         .arg(root.join("scripts/check-openapi-traffic.py"))
-        .arg(root.join("docs/api/openapi"))
+        .arg(root.join("schemas/api/openapi"))
         .arg(calls)
         .status()
         .context("scripts/check-openapi-traffic.py")?;

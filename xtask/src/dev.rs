@@ -157,6 +157,17 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             .envs(options.env.iter().cloned())
             .output(output.clone()),
     })?;
+    // The sites' pages call the other functions from the browser: their
+    // origins are allowed, and each site is told where every function is.
+    let is_site = |f: &catalog::Function| f.function.kind == shared::Kind::Site;
+    let site_origins: Vec<&str> =
+        functions.iter().filter(|f| is_site(f)).map(|f| urls[f.name()].as_str()).collect();
+    let function_urls: Vec<String> = functions
+        .iter()
+        .filter(|f| f.external() && !is_site(f))
+        .map(|f| format!("{}={}", f.name(), urls[f.name()]))
+        .collect();
+    let function_urls = function_urls.join(",");
     for function in &functions {
         let (name, url) = (function.name(), &urls[function.name()]);
         let port = url.rsplit(':').next().unwrap_or_default();
@@ -177,6 +188,11 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
             env.push(("LOG_FORMAT".into(), "pretty".into()));
         }
         env.push(("EVENT_SIGNING_KEYS".into(), signing_key.clone()));
+        if is_site(function) {
+            env.push(("FUNCTION_URLS".into(), function_urls.clone()));
+        } else if function.external() {
+            env.push(("CORS_ALLOWED_ORIGINS".into(), site_origins.join(",")));
+        }
         match &issuer {
             Some(issuer) => env.push(("AUTH_ISSUER".into(), issuer.clone())),
             None => env.push(("AUTH_DISABLED".into(), "true".into())),

@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     files.extend(contracts);
     let api = crate::api_docs::files(&root, &functions)?;
-    let stale_api: Vec<PathBuf> = std::fs::read_dir(root.join("docs/api/openapi"))
+    let stale_api: Vec<PathBuf> = std::fs::read_dir(root.join("schemas/api/openapi"))
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok().map(|e| e.path()))

@@ -12,8 +12,8 @@ use serde_norway::Value;
 use shared::testing::{TestProcess, binary};
 
 const KEY: &str = "surface-test-key";
-/// What anyone may read: the catalogue and the aggregate stats.
-const PUBLIC: [&str; 4] = ["list-destinations", "list-flights", "get-flight", "get-stats"];
+/// What anyone may read: the catalogue, the aggregate stats and the API's documentation.
+const PUBLIC: [&str; 5] = ["list-destinations", "list-flights", "get-flight", "get-stats", "serve-docs"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()

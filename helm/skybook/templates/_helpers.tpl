@@ -156,6 +156,17 @@ seccompProfile:
 {{- toYaml $list -}}
 {{- end -}}
 
+{{/* Each query's and command's public URL under `domain`, `name=https://name.domain`, comma-separated. */}}
+{{- define "skybook.functionUrls" -}}
+{{- $urls := list -}}
+{{- range include "skybook.functions" . | fromYamlArray -}}
+{{- if and (eq .visibility "external") (has .kind (list "query" "command")) -}}
+{{- $urls = append $urls (printf "%s=https://%s.%s" .name .name $.Values.domain) -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $urls -}}
+{{- end -}}
+
 {{/* The Triggers: each emitted event type to each consumer whose spec
      accepts it, with the producer's source (one list, for the Triggers and
      for who may send with sender identity on; files/functions.json). */}}

@@ -147,6 +147,8 @@ pub struct Function {
     pub sections: Vec<ctx::SectionLoader>,
     /// The metric families its handler reports, besides the runtime's.
     metrics: Vec<&'static dyn Registered>,
+    /// The files a site serves.
+    pub site: Option<crate::server::site::Site>,
     invoke: Arc<Invoke>,
 }
 
@@ -160,6 +162,8 @@ pub enum Kind {
     /// Takes events from the Broker's Triggers or a PingSource: with sender
     /// identity on, only from them.
     Consumer,
+    /// Serves a site (a page a browser loads) by GET; takes no events.
+    Site,
 }
 
 impl Function {
@@ -187,6 +191,7 @@ impl Function {
             contract,
             sections: Vec::new(),
             metrics: Vec::new(),
+            site: None,
             invoke: Arc::new(invoke),
         }
     }
@@ -239,6 +244,7 @@ impl Function {
             contract,
             sections: Vec::new(),
             metrics: Vec::new(),
+            site: None,
             invoke: Arc::new(invoke),
         }
     }
@@ -288,8 +294,28 @@ impl Function {
             contract,
             sections: Vec::new(),
             metrics: Vec::new(),
+            site: None,
             invoke: Arc::new(invoke),
         }
+    }
+
+    /// A site: `site`'s files by GET, and `/config.json` (each function's
+    /// URL, from `FUNCTION_URLS`, and the identity provider) for its page.
+    pub fn site(spec: Spec, site: crate::server::site::Site) -> Self {
+        let invoke = |_: Ctx, _: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
+            Box::pin(async { Err(Error::MethodNotAllowed { allow: "GET" }) })
+        };
+        let contract = Contract { accepts: schema_for::<()>, replies: None };
+        Function {
+            spec,
+            kind: Kind::Site,
+            contract,
+            sections: Vec::new(),
+            metrics: Vec::new(),
+            site: Some(site),
+            invoke: Arc::new(invoke),
+        }
+        .with_settings::<crate::server::site::SiteSettings>()
     }
 
     /// Reads the section `S` of settings at start (a bad value stops the
@@ -314,7 +340,7 @@ impl Function {
         match self.kind {
             Kind::Command => families.push(&REPLAYS),
             Kind::Consumer => families.push(&EVENT_AGE),
-            Kind::Query => {}
+            Kind::Query | Kind::Site => {}
         }
         if spec.dependencies.contains(&Dependency::Postgres) {
             families.extend_from_slice(crate::db::METRICS);

@@ -4,6 +4,7 @@
 
 mod cors;
 mod query;
+pub mod site;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -106,7 +107,7 @@ impl Server {
         }
         let (senders, signatures) = match kind {
             Kind::Consumer => consumer_checks(&settings, function.spec.name)?,
-            Kind::Query | Kind::Command => (None, None),
+            Kind::Query | Kind::Command | Kind::Site => (None, None),
         };
         let ctx = Ctx::with_sections(settings, &function.sections)?;
         // The first request should find a connection open, or nearly: one is
@@ -114,10 +115,14 @@ impl Server {
         if function.spec.dependencies.contains(&Dependency::Postgres) {
             ctx.db().warm_up();
         }
-        let methods = if kind == Kind::Query { QUERY_METHODS } else { EVENT_METHODS };
-        // What a consumer answers is the Broker's alone.
+        let methods = match kind {
+            Kind::Query => QUERY_METHODS,
+            Kind::Site => "GET",
+            Kind::Command | Kind::Consumer => EVENT_METHODS,
+        };
+        // What a consumer answers is the Broker's alone; a site is its own origin.
         let cors = match kind {
-            Kind::Consumer => None,
+            Kind::Consumer | Kind::Site => None,
             Kind::Query | Kind::Command => cors::Cors::new(&ctx.settings().cors_allowed_origins, methods),
         };
         Ok(Server {
@@ -166,8 +171,14 @@ impl App {
     async fn handle(self: Arc<Self>, request: Request<IncomingBody>) -> Response<Body> {
         let path = request.uri().path();
         match (request.method(), path) {
-            (&Method::POST, "/") => self.invoke_timed(request).await,
+            (&Method::POST, "/") if self.function.kind != Kind::Site => self.invoke_timed(request).await,
             (&Method::GET, "/") if self.function.kind == Kind::Query => self.invoke_timed(request).await,
+            (&Method::GET, _) if self.function.site.is_some() && !is_runtime_path(path) => {
+                let started = Instant::now();
+                let response = self.site(path, request.headers());
+                self.metrics.observe(response.status().as_u16(), started.elapsed());
+                response
+            }
             (&Method::GET, "/health/liveness") => text(StatusCode::OK, "ok"),
             // Knative's convention: readiness is the process's (it serves);
             // a dependency that is down shows as 503s with their codes and
@@ -379,6 +390,15 @@ impl App {
         response
     }
 
+    /// A site's file or its run-time configuration.
+    fn site(&self, path: &str, headers: &http::HeaderMap) -> Response<Body> {
+        match (&self.function.site, self.ctx.section::<site::SiteSettings>()) {
+            (Some(files), Ok(settings)) => files.get(path, headers, self.ctx.settings(), settings),
+            (_, Err(e)) => e.into_response(),
+            (None, _) => Error::NoRoute(path.to_owned()).into_response(),
+        }
+    }
+
     /// Each dependency the function declares, checked now: 200 when all
     /// answer, 503 otherwise, with what each said; also kept as the
     /// `skybook_dependency_up` gauge.
@@ -407,6 +427,11 @@ impl App {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+/// The paths the runtime answers itself, whatever the function.
+fn is_runtime_path(path: &str) -> bool {
+    matches!(path, "/health/liveness" | "/health/readiness" | "/health/dependencies" | "/metrics" | "/schema")
 }
 
 /// What `/` answers besides POST and OPTIONS for a query.
