@@ -59,11 +59,24 @@ for tool in yamllint kubernetes-validate actionlint hadolint shellcheck check-js
   [[ -x "$tools/venv/bin/$tool" ]] && ln -sf "$tools/venv/bin/$tool" "$bin/$tool"
 done
 
-if [[ ! -d "$tools/node/node_modules/@asyncapi/parser" ]]; then
-  say "npm: @kubernetes-models/knative, @kubernetes-models/cloudnative-pg, js-yaml, @asyncapi/parser"
+if [[ ! -d "$tools/node/node_modules/playwright-core" ]]; then
+  say "npm: @kubernetes-models/knative, @kubernetes-models/cloudnative-pg, js-yaml, @asyncapi/parser, playwright-core"
   mkdir -p "$tools/node"
   (cd "$tools/node" && { [[ -f package.json ]] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund \
-    @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 @asyncapi/parser@3.6.6 >&2)
+    @kubernetes-models/knative@2.4.4 @kubernetes-models/cloudnative-pg@2.0.0 js-yaml@4 @asyncapi/parser@3.6.6 \
+    playwright-core@1.64.1 >&2)
+fi
+
+# The browser the browser tests drive: Debian's Chromium, or the one $CHROMIUM names.
+if [[ -z "${CHROMIUM:-}" ]] && [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    say "chromium: Debian's package"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >&2
+  else
+    say "needed: chromium (apt-get install chromium), or CHROMIUM=/path/to/chrome"
+    exit 1
+  fi
 fi
 
 # promtool, from Debian's prometheus package, unpacked here (no service installed).

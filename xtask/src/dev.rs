@@ -294,6 +294,8 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     // The smoke test's real requests and replies against the published schemas.
     crate::contracts::check(root, &stack.urls, &calls)?;
     crate::api_docs::check_traffic(root, &calls)?;
+    // The pages, in a real browser.
+    crate::browser::check(root)?;
     // After real traffic, the metrics as Prometheus reads them.
     crate::observability::check(root, &stack.urls)?;
     // The stats function crashes: the stack restarts it, as a kubelet would,

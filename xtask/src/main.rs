@@ -5,6 +5,7 @@
 mod api_docs;
 mod audit;
 mod bench;
+mod browser;
 mod catalog;
 mod client;
 mod context;
