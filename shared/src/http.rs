@@ -8,13 +8,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Incoming as IncomingBody;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 use crate::error::Error;
@@ -151,4 +152,42 @@ pub fn accepted() -> Response<Body> {
     let mut response = Response::new(empty());
     *response.status_mut() = StatusCode::ACCEPTED;
     response
+}
+
+/// A strong validator of an answer: a digest of its body.
+pub fn etag(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
+/// Whether the request's `If-None-Match` names `etag` (or any, `*`).
+pub fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Some(wanted) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let etag = etag.to_str().unwrap_or_default();
+    wanted.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_etag_is_matched_strong_or_weak_or_by_star() {
+        let tag = etag(b"{}");
+        let headers = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+            h
+        };
+        let text = tag.to_str().unwrap().to_owned();
+        assert!(not_modified(&headers(&text), &tag));
+        assert!(not_modified(&headers(&format!("\"other\", W/{text}")), &tag));
+        assert!(not_modified(&headers("*"), &tag));
+        assert!(!not_modified(&headers("\"other\""), &tag));
+        assert!(!not_modified(&HeaderMap::new(), &tag));
+        assert_ne!(etag(b"{}"), etag(b"[]"));
+    }
 }

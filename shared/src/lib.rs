@@ -12,7 +12,7 @@
 //! 2. transport: `body`, `http`, `forwarded`, `error`, `cloudevent`, `config`, `telemetry`,
 //!    `lifecycle`, `auth`;
 //! 3. state: `db`, `redis`, `idempotency`, `outbox`, `ratelimit`;
-//! 4. the function shape: `function`, `page`, `server`;
+//! 4. the function shape: `function`, `page`, `server`, `site`;
 //! 5. `testing`, the fixtures of the tests, built only for them.
 
 // 1. Vocabulary
@@ -50,6 +50,8 @@ pub mod function;
 pub mod page;
 #[cfg(feature = "functions")]
 pub mod server;
+#[cfg(feature = "functions")]
+pub mod site;
 
 // 5. Test fixtures
 #[cfg(feature = "testing")]

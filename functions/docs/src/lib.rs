@@ -3,7 +3,7 @@
 //! to read and to try from the browser, and the events on the Broker.
 
 use shared::auth::Access;
-use shared::server::site::{File, Site};
+use shared::site::{File, Site};
 use shared::{Function, Spec};
 
 /// The ce-source of this slice (it sends no events).

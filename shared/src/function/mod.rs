@@ -148,7 +148,7 @@ pub struct Function {
     /// The metric families its handler reports, besides the runtime's.
     metrics: Vec<&'static dyn Registered>,
     /// The files a site serves.
-    pub site: Option<crate::server::site::Site>,
+    pub site: Option<crate::site::Site>,
     invoke: Arc<Invoke>,
 }
 
@@ -301,7 +301,7 @@ impl Function {
 
     /// A site: `site`'s files by GET, and `/config.json` (each function's
     /// URL, from `FUNCTION_URLS`, and the identity provider) for its page.
-    pub fn site(spec: Spec, site: crate::server::site::Site) -> Self {
+    pub fn site(spec: Spec, site: crate::site::Site) -> Self {
         let invoke = |_: Ctx, _: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
             Box::pin(async { Err(Error::MethodNotAllowed { allow: "GET" }) })
         };
@@ -315,7 +315,7 @@ impl Function {
             site: Some(site),
             invoke: Arc::new(invoke),
         }
-        .with_settings::<crate::server::site::SiteSettings>()
+        .with_settings::<crate::site::SiteSettings>()
     }
 
     /// Reads the section `S` of settings at start (a bad value stops the

@@ -4,7 +4,6 @@
 
 mod cors;
 mod query;
-pub mod site;
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -313,8 +312,8 @@ impl App {
         match outcome? {
             Some(reply) if get => {
                 tracing::info!(reply_id = %reply.id, "handled");
-                let etag = query::etag(reply.data.as_bytes());
-                let fresh = query::not_modified(&parts.headers, &etag);
+                let etag = crate::http::etag(reply.data.as_bytes());
+                let fresh = crate::http::not_modified(&parts.headers, &etag);
                 let mut response = if fresh { not_modified() } else { reply.into_response()? };
                 let out = response.headers_mut();
                 out.insert(header::ETAG, etag);
@@ -392,7 +391,7 @@ impl App {
 
     /// A site's file or its run-time configuration.
     fn site(&self, path: &str, headers: &http::HeaderMap) -> Response<Body> {
-        match (&self.function.site, self.ctx.section::<site::SiteSettings>()) {
+        match (&self.function.site, self.ctx.section::<crate::site::SiteSettings>()) {
             (Some(files), Ok(settings)) => files.get(path, headers, self.ctx.settings(), settings),
             (_, Err(e)) => e.into_response(),
             (None, _) => Error::NoRoute(path.to_owned()).into_response(),

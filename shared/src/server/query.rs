@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
+use http::HeaderValue;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
@@ -85,22 +84,6 @@ fn kinds_of_items<'a>(schema: &'a Value, root: &'a Value) -> Vec<&'a str> {
     }
 }
 
-/// A strong validator of an answer: a digest of its body.
-pub(super) fn etag(body: &[u8]) -> HeaderValue {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
-}
-
-/// Whether the request's `If-None-Match` names `etag` (or any, `*`).
-pub(super) fn not_modified(request: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Some(wanted) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let etag = etag.to_str().unwrap_or_default();
-    wanted.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
 /// How long an answer may be kept: the public catalogue a few seconds by
 /// anyone (seats and prices move), what names a caller only by that caller's
 /// browser, and revalidated each time.
@@ -140,22 +123,5 @@ mod tests {
         assert_eq!(read("name=Canc%C3%BAn+Sur"), serde_json::json!({"name": "Cancún Sur"}));
         let twice = input(Some("limit=1&limit=2"), &schema).unwrap_err();
         assert_eq!(twice.code(), "invalid_data");
-    }
-
-    #[test]
-    fn an_etag_is_matched_strong_or_weak_or_by_star() {
-        let tag = etag(b"{}");
-        let headers = |value: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
-            h
-        };
-        let text = tag.to_str().unwrap().to_owned();
-        assert!(not_modified(&headers(&text), &tag));
-        assert!(not_modified(&headers(&format!("\"other\", W/{text}")), &tag));
-        assert!(not_modified(&headers("*"), &tag));
-        assert!(!not_modified(&headers("\"other\""), &tag));
-        assert!(!not_modified(&HeaderMap::new(), &tag));
-        assert_ne!(etag(b"{}"), etag(b"[]"));
     }
 }

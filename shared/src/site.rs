@@ -55,7 +55,7 @@ fn function_urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<Stri
 
 impl Site {
     /// The answer to `GET path`: a file, the run-time configuration, or 404.
-    pub(super) fn get(
+    pub fn get(
         &self,
         path: &str,
         request: &HeaderMap,
@@ -81,8 +81,8 @@ impl Site {
 /// A file with its validator: kept by the browser, asked again each time
 /// (a new release changes what the same path holds).
 fn answer(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
-    let etag = super::query::etag(&body);
-    let fresh = super::query::not_modified(request, &etag);
+    let etag = crate::http::etag(&body);
+    let fresh = crate::http::not_modified(request, &etag);
     let mut response = Response::new(full(if fresh { Vec::new() } else { body }));
     *response.status_mut() = if fresh { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     let out = response.headers_mut();
