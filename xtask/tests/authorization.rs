@@ -213,3 +213,83 @@ async fn one_callers_idempotency_key_never_answers_another() {
     assert_eq!(count, 2);
     drop(w.redis);
 }
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_code_flow_and_the_functions_take_the_token() {
+    let w = World::new().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // RFC 7636, appendix B: a verifier and its S256 challenge.
+    let (verifier, challenge) =
+        ("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    let back = "http%3A%2F%2F127.0.0.1%3A1%2Fsigned-in";
+    let issuer = &w.issuer.url;
+    let discovery: Value = http
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["authorization_endpoint"], format!("{issuer}/authorize"));
+    assert_eq!(discovery["code_challenge_methods_supported"], json!(["S256"]));
+
+    let page = http
+        .get(format!(
+            "{issuer}/authorize?response_type=code&client_id=skybook-web&redirect_uri={back}\
+             &code_challenge={challenge}&code_challenge_method=S256&state=s1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<label for=\"sub\">") && html.contains("value=\"passenger\""), "{html}");
+
+    let sign_in = |sub: &'static str| {
+        http.post(format!("{issuer}/authorize"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "sub={sub}&role=passenger&client_id=skybook-web&redirect_uri={back}&code_challenge={challenge}&state=s1"
+            ))
+            .send()
+    };
+    let redirected = sign_in("pia").await.unwrap();
+    assert_eq!(redirected.status(), 302);
+    let location = redirected.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("http://127.0.0.1:1/signed-in?code=") && location.ends_with("&state=s1"),
+        "{location}"
+    );
+    let code = location.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+
+    let exchange = |code: String, verifier: &'static str| {
+        http.post(format!("{issuer}/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&code={code}&redirect_uri={back}&client_id=skybook-web&code_verifier={verifier}"
+            ))
+            .send()
+    };
+    let tokens = exchange(code.clone(), verifier).await.unwrap();
+    assert_eq!(tokens.status(), 200);
+    assert_eq!(tokens.headers()["access-control-allow-origin"], "*");
+    let tokens: Value = tokens.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    // The token is the functions' as any issuer's: pia lists her bookings (none yet).
+    let listed = w.apps["list-bookings"]
+        .post()
+        .bearer_auth(&access)
+        .header("content-type", "application/json")
+        .body("{}");
+    let listed = listed.send().await.read().await.expect(200).json();
+    assert_eq!(listed["items"], json!([]));
+    // A code is traded once, and only with its verifier.
+    assert_eq!(exchange(code, verifier).await.unwrap().status(), 400);
+    let other = sign_in("ola").await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let other = other.split("code=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let wrong = exchange(other, "not-the-verifier-not-the-verifier-not-the-verifier").await.unwrap();
+    assert_eq!(wrong.status(), 400);
+    let wrong: Value = wrong.json().await.unwrap();
+    assert_eq!(wrong["error"], "invalid_grant");
+}

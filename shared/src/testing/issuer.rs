@@ -100,6 +100,7 @@ pub struct Issuer {
     pub url: String,
     behaviour: Arc<Mutex<Behaviour>>,
     key_fetches: Arc<AtomicUsize>,
+    codes: Arc<super::sign_in::Codes>,
 }
 
 impl Issuer {
@@ -118,17 +119,23 @@ impl Issuer {
             url: url.clone(),
             behaviour: Arc::new(Mutex::new(Behaviour { signers, ..Default::default() })),
             key_fetches: Arc::default(),
+            codes: Arc::default(),
         };
         let serving = issuer.clone();
         let handler = move |request: http::Request<hyper::body::Incoming>| {
             let issuer = serving.clone();
-            async move { issuer.answer(request.uri().path()).await }
+            async move { issuer.answer(request).await }
         };
         tokio::spawn(crate::http::serve_http(listener, handler, std::future::pending(), Duration::ZERO));
         Ok(issuer)
     }
 
-    async fn answer(&self, path: &str) -> http::Response<crate::http::Body> {
+    async fn answer(
+        &self,
+        request: http::Request<hyper::body::Incoming>,
+    ) -> http::Response<crate::http::Body> {
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let query = request.uri().query().unwrap_or_default().to_owned();
         let (delay, down, keys) = {
             let b = self.behaviour.lock().unwrap_or_else(|p| p.into_inner());
             (b.delay, b.down, b.signers.iter().map(|s| s.jwk.clone()).collect::<Vec<_>>())
@@ -137,15 +144,34 @@ impl Issuer {
         if down {
             return crate::http::text(http::StatusCode::SERVICE_UNAVAILABLE, "down");
         }
-        let body = match path {
-            "/.well-known/openid-configuration" => json!({
+        let form = || async {
+            let body = crate::http::read_body(request.into_body(), 16 * 1024, Duration::from_secs(10)).await;
+            String::from_utf8(body.map(|b| b.to_vec()).unwrap_or_default()).unwrap_or_default()
+        };
+        let body = match (method, path.as_str()) {
+            (http::Method::GET, "/authorize") => return super::sign_in::authorize_page(&query),
+            (http::Method::POST, "/authorize") => return self.codes.grant(&form().await),
+            (http::Method::POST, "/token") => {
+                let body = form().await;
+                return self.codes.exchange(
+                    &body,
+                    |sub, roles| self.claims(sub, roles),
+                    |claims| self.sign(claims),
+                );
+            }
+            (_, "/.well-known/openid-configuration") => json!({
                 "issuer": self.url,
                 "jwks_uri": format!("{}/jwks", self.url),
+                "authorization_endpoint": format!("{}/authorize", self.url),
+                "token_endpoint": format!("{}/token", self.url),
                 "id_token_signing_alg_values_supported": ["ES256", "RS256"],
                 "subject_types_supported": ["public"],
-                "response_types_supported": ["id_token"],
+                "response_types_supported": ["code", "id_token"],
+                "grant_types_supported": ["authorization_code"],
+                "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": ["none"],
             }),
-            "/jwks" => {
+            (_, "/jwks") => {
                 self.key_fetches.fetch_add(1, Ordering::SeqCst);
                 json!({"keys": keys})
             }

@@ -8,6 +8,7 @@ pub mod issuer;
 mod process;
 mod proxy;
 mod redis;
+mod sign_in;
 mod sink;
 
 pub use app::{ReadResponse, TestApp, TestResponse, binary_event};
