@@ -26,6 +26,7 @@ pub fn slices() -> Vec<(&'static str, Vec<Function>)> {
         ("deadletters", deadletters::functions()),
         ("outbox", outbox::functions()),
         ("docs", docs::functions()),
+        ("web", web::functions()),
     ]
 }
 

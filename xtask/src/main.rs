@@ -21,6 +21,7 @@ mod services;
 mod soak;
 mod supervise;
 mod traces;
+mod web_app;
 
 use clap::{Parser, Subcommand};
 

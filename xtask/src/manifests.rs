@@ -82,8 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| !api.contains_key(p))
         .collect();
-    let stale: Vec<PathBuf> = stale.into_iter().chain(stale_api).collect();
+    let web = crate::web_app::files(&root)?;
+    let stale_web = crate::web_app::stale(&root, &web);
+    let stale: Vec<PathBuf> = stale.into_iter().chain(stale_api).chain(stale_web).collect();
     files.extend(api);
+    files.extend(web);
     let shown = |path: &Path| path.strip_prefix(&root).unwrap_or(path).display().to_string();
     if args.check {
         let mut drift: Vec<String> = files
@@ -99,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         println!(
-            "manifests: knative/, schemas/, the chart's functions and contracts, every func.yaml, skaffold.yaml, docker-compose.yml and docker-bake.json match ({} files)",
+            "manifests: knative/, schemas/, the chart's functions and contracts, every func.yaml, skaffold.yaml, docker-compose.yml, docker-bake.json and the web app's build match ({} files)",
             files.len()
         );
         return Ok(());

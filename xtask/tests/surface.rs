@@ -12,8 +12,9 @@ use serde_norway::Value;
 use shared::testing::{TestProcess, binary};
 
 const KEY: &str = "surface-test-key";
-/// What anyone may read: the catalogue, the aggregate stats and the API's documentation.
-const PUBLIC: [&str; 5] = ["list-destinations", "list-flights", "get-flight", "get-stats", "serve-docs"];
+/// What anyone may read: the catalogue, the aggregate stats, the API's documentation and the web app.
+const PUBLIC: [&str; 6] =
+    ["list-destinations", "list-flights", "get-flight", "get-stats", "serve-docs", "serve-web"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()

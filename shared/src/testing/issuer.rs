@@ -178,9 +178,10 @@ impl Issuer {
             _ => return crate::http::text(http::StatusCode::NOT_FOUND, "not found"),
         };
         let mut response = crate::http::text(http::StatusCode::OK, body.to_string());
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        // A page reads the discovery document too, as providers allow.
+        headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, http::HeaderValue::from_static("*"));
         response
     }
 

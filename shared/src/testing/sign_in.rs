@@ -81,7 +81,7 @@ pub(super) fn authorize_page(query: &str) -> Response<Body> {
         .map(|role| format!("<label><input type=\"checkbox\" name=\"role\" value=\"{role}\"> {role}</label>"))
         .collect();
     let page = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in (development)</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in (development)</title><link rel=\"icon\" href=\"data:,\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>\
          <main><h1>Sign in to Skybook</h1><p>The development issuer: no password, say who you are.</p>\
          <form method=\"post\" action=\"/authorize\">{hidden}\
