@@ -410,6 +410,24 @@ fn the_origins_a_browser_may_call_from_reach_every_function_and_none_by_default(
         open["data"]["CORS_ALLOWED_ORIGINS"].as_str(),
         Some("https://app.example.com,http://localhost:5173")
     );
+    // Under a domain, the release's own sites may call, and are told where each function is.
+    let mapped = config(&["--set", "auth.disabled=true", "--set", "domain=example.com"]);
+    assert_eq!(
+        mapped["data"]["CORS_ALLOWED_ORIGINS"].as_str(),
+        Some("https://serve-docs.example.com,https://serve-web.example.com")
+    );
+    let urls = mapped["data"]["FUNCTION_URLS"].as_str().unwrap();
+    assert!(urls.contains("list-flights=https://list-flights.example.com"), "{urls}");
+    assert!(!urls.contains("serve-web") && !urls.contains("record-booking-stats"), "{urls}");
+    let closed = config(&[
+        "--set",
+        "auth.disabled=true",
+        "--set",
+        "domain=example.com",
+        "--set",
+        "cors.allowSites=false",
+    ]);
+    assert!(closed["data"]["CORS_ALLOWED_ORIGINS"].is_null());
 }
 
 /// Seconds between the runs of a PingSource's schedule: `* * * * *` or

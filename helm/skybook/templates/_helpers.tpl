@@ -167,6 +167,19 @@ seccompProfile:
 {{- join "," $urls -}}
 {{- end -}}
 
+{{/* The origins whose pages may call the functions: cors.allowedOrigins,
+     and under `domain` this release's own sites (the web app, the docs)
+     unless cors.allowSites is off; comma-separated. */}}
+{{- define "skybook.corsOrigins" -}}
+{{- $origins := .Values.cors.allowedOrigins | default list -}}
+{{- if and .Values.domain .Values.cors.allowSites -}}
+{{- range include "skybook.functions" . | fromYamlArray -}}
+{{- if eq .kind "site" -}}{{- $origins = append $origins (printf "https://%s.%s" .name $.Values.domain) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- join "," $origins -}}
+{{- end -}}
+
 {{/* The Triggers: each emitted event type to each consumer whose spec
      accepts it, with the producer's source (one list, for the Triggers and
      for who may send with sender identity on; files/functions.json). */}}
