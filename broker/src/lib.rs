@@ -31,7 +31,7 @@ shared::settings! {
         amqp_url: String = "amqp://guest:guest@127.0.0.1:5672/%2f",
         /// The URL of each Service a manifest names, comma-separated:
         /// `record-booking-stats=http://127.0.0.1:8091,...`.
-        #[serde(deserialize_with = "services")]
+        #[serde(deserialize_with = "shared::config::de::urls_by_name")]
         broker_services: BTreeMap<String, String> = "",
         /// Events each Trigger delivers at once at most.
         broker_inflight: u16 = "32",
@@ -74,24 +74,6 @@ fn optional_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, 
             .map(Some)
             .map_err(|_| serde::de::Error::custom(format!("not a number of seconds: {secs}"))),
     }
-}
-
-/// `BROKER_SERVICES`: `name=http://host:port`, comma-separated.
-fn services<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw = <String as serde::Deserialize>::deserialize(d)?;
-    raw.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry
-                .split_once('=')
-                .map(|(name, url)| (name.trim().to_owned(), url.trim().to_owned()))
-                .filter(|(name, url)| !name.is_empty() && url.starts_with("http"))
-                .ok_or_else(|| {
-                    serde::de::Error::custom(format!("expected NAME=http://HOST:PORT, got {entry}"))
-                })
-        })
-        .collect()
 }
 
 /// A running broker: its address, and the handle that stops it.

@@ -30,27 +30,9 @@ crate::settings! {
     pub struct SiteSettings {
         /// Each function's URL as a browser reaches it, comma-separated
         /// `name=https://…`: where the page sends its calls.
-        #[serde(deserialize_with = "function_urls")]
+        #[serde(deserialize_with = "crate::config::de::urls_by_name")]
         function_urls: BTreeMap<String, String> = "",
     }
-}
-
-/// `FUNCTION_URLS`: `name=http(s)://host[:port]`, comma-separated.
-fn function_urls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw = <String as serde::Deserialize>::deserialize(d)?;
-    raw.split(',')
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            entry
-                .split_once('=')
-                .map(|(name, url)| (name.trim().to_owned(), url.trim().trim_end_matches('/').to_owned()))
-                .filter(|(name, url)| {
-                    !name.is_empty() && (url.starts_with("http://") || url.starts_with("https://"))
-                })
-                .ok_or_else(|| serde::de::Error::custom(format!("expected NAME=https://HOST, got {entry}")))
-        })
-        .collect()
 }
 
 impl Site {

@@ -99,6 +99,27 @@ pub fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         .collect()
 }
 
+/// URLs by name, comma-separated `name=http(s)://host[:port]` (the local
+/// broker's services, a site's functions); a trailing `/` dropped.
+pub fn urls_by_name<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = String::deserialize(d)?;
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .split_once('=')
+                .map(|(name, url)| (name.trim().to_owned(), url.trim().trim_end_matches('/').to_owned()))
+                .filter(|(name, url)| {
+                    !name.is_empty() && (url.starts_with("http://") || url.starts_with("https://"))
+                })
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("expected NAME=http(s)://HOST[:PORT], got {entry}"))
+                })
+        })
+        .collect()
+}
+
 /// Comma-separated secrets, blanks dropped.
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
     let raw = String::deserialize(d)?;

@@ -81,5 +81,5 @@ async fn a_function_url_that_is_not_one_stops_start_up() {
         shared::config::Settings::with_overrides(&[("port", "0"), ("function_urls", "get-flight=ftp://x")])
             .unwrap();
     let refused = shared::server::Server::bind(docs::function(), settings).await.err().unwrap();
-    assert!(refused.starts_with("configuration: FUNCTION_URLS: expected NAME=https://HOST"), "{refused}");
+    assert!(refused.starts_with("configuration: FUNCTION_URLS: expected NAME=http(s)://HOST"), "{refused}");
 }
