@@ -2,8 +2,8 @@
 // against the local stack: a passenger signs in through the development
 // issuer, finds a flight with its price breakdown, books it for a child,
 // sees it in their bookings and in the stats once the event has gone
-// through the broker, and cancels it; then the flights page on a phone's
-// screen. No form control lacks a label and the page logs no error.
+// through the broker, and cancels it; an operator replays a dead letter;
+// then the flights page on a phone's screen. No form control lacks a label and the page logs no error.
 // Screenshots of each page are kept in target/browser/.
 //
 //   TOOLS_NODE=target/tools/node node scripts/browser/web.mjs target/devstack/urls.json
@@ -96,6 +96,20 @@ try {
   await page.getByRole("button", { name: `Cancel ${await row.locator("td").first().textContent()} for ${who} junior` }).click();
   await page.locator("table.bookings tr", { hasText: `${who} junior` }).filter({ hasText: "cancelled" }).waitFor();
 
+  // An operator replays what the broker gave up on.
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("Your name").fill(`ops-${who}`);
+  await page.getByLabel("operator").check();
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.locator(".who", { hasText: "(operator)" }).waitFor();
+  await page.goto(`${app}/#/dead-letters`);
+  const letter = page.locator("table.letters tr", { hasText: "skybook.smoke.undeliverable" }).first();
+  await letter.waitFor();
+  await page.screenshot({ path: path.join(out, "web-dead-letters.png"), fullPage: true });
+  await letter.getByRole("button", { name: /^Replay / }).click();
+  await page.locator(".status", { hasText: "Replayed 1, failed 0." }).waitFor();
+
   // The same page on a phone's screen.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${app}/#/flights`);
@@ -108,7 +122,8 @@ try {
   const sizes = ["index.html", "app.js", "index.css"].map((f) => fs.statSync(path.resolve(path.dirname(process.argv[2]), "../../functions/web/app/dist", f)).size);
   console.log(`browser: the web app in Chromium (loaded in ${loaded} ms; assets ${sizes.reduce((a, b) => a + b)} bytes): ` +
     `${who} signed in through the issuer, booked a flight at ${total} for a child, saw it in their bookings ` +
-    `and in the stats (${before} -> ${after}), cancelled it; usable on a phone's screen; screenshots in target/browser/`);
+    `and in the stats (${before} -> ${after}), cancelled it; an operator replayed a dead letter; usable on a ` +
+    `phone's screen; screenshots in target/browser/`);
 } finally {
   await browser.close();
 }

@@ -59,6 +59,8 @@ pub struct Stack {
     pub processes: Supervisor,
     /// The development issuer's URL, when it runs.
     pub issuer: Option<String>,
+    /// The key every event of this run is signed with.
+    pub signing_key: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -141,7 +143,12 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     // One key for this run: every event is signed when it is sent, so a
     // new key on the next run leaves nothing behind that it cannot verify.
     let signing_key = event_signing_key();
-    let stack = Stack { urls: BTreeMap::new(), processes: Supervisor::new(), issuer: issuer.clone() };
+    let stack = Stack {
+        urls: BTreeMap::new(),
+        processes: Supervisor::new(),
+        issuer: issuer.clone(),
+        signing_key: signing_key.clone(),
+    };
     let services =
         broker::Config::services_setting(urls.iter().map(|(name, url)| (name.as_str(), url.as_str())));
     let broker_env = [
@@ -211,6 +218,43 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     urls.insert("skybook-broker".into(), broker);
     wait_ready(&urls, Duration::from_secs(20))?;
     Ok(Stack { urls, ..stack })
+}
+
+/// A dead letter, as the Broker hands one over after its retries: an event
+/// this stack signed, which a subscriber kept refusing.
+fn dead_letter(stack: &Stack) -> anyhow::Result<()> {
+    use shared::cloudevent::signature::{EventKeys, Signed};
+    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &stack.signing_key)])
+        .map_err(anyhow::Error::msg)?;
+    let keys = EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
+    let (id, data) = (uuid::Uuid::now_v7().to_string(), r#"{"smoke":true}"#);
+    let ty = "skybook.smoke.undeliverable";
+    let signature = keys.sign(Signed {
+        id: &id,
+        source: "/smoke",
+        ty,
+        subject: None,
+        sequence: None,
+        data: data.as_bytes(),
+    });
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", id.as_str()),
+        ("ce-source", "/smoke"),
+        ("ce-type", ty),
+        ("ce-skybooksig", signature.as_str()),
+        ("ce-knativeerrordest", "http://127.0.0.1:9/"),
+        ("ce-knativeerrorcode", "503"),
+        ("content-type", "application/json"),
+    ];
+    let url = stack.urls.get("store-dead-letter").context("store-dead-letter")?;
+    let (head, _) = crate::observability::request(url, "POST", &headers, data)?;
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.1 202"),
+        "store-dead-letter: {}",
+        head.lines().next().unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// A fresh 256-bit key, as 64 hex digits.
@@ -294,7 +338,8 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     // The smoke test's real requests and replies against the published schemas.
     crate::contracts::check(root, &stack.urls, &calls)?;
     crate::api_docs::check_traffic(root, &calls)?;
-    // The pages, in a real browser.
+    // The pages, in a real browser; an operator's replays a dead letter.
+    dead_letter(&stack)?;
     crate::browser::check(root)?;
     // After real traffic, the metrics as Prometheus reads them.
     crate::observability::check(root, &stack.urls)?;

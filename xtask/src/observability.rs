@@ -150,7 +150,7 @@ fn scrape_with(url: &str, accept: &str) -> anyhow::Result<String> {
 
 /// One HTTP/1.1 request over a plain socket (the xtask needs no client for
 /// this): the response's head and body.
-fn request(
+pub fn request(
     url: &str,
     method: &str,
     headers: &[(&str, &str)],

@@ -1,10 +1,11 @@
 // The app: the configuration and the sign-in first, then a page per route
-// (#/flights, #/bookings, #/stats), focus moved to it for keyboard and
+// (#/flights, #/bookings, #/stats, #/dead-letters), focus moved to it for keyboard and
 // screen-reader users.
 import "./style.css";
 import { CallError, loadConfig } from "./api";
 import { completeSignIn, signIn, signOut, signedIn } from "./auth";
 import { bookings } from "./bookings";
+import { deadLetters } from "./deadletters";
 import { h, say } from "./dom";
 import { flights } from "./flights";
 import { stats } from "./stats";
@@ -13,6 +14,7 @@ const routes: Record<string, (page: HTMLElement) => Promise<void>> = {
   "#/flights": flights,
   "#/bookings": bookings,
   "#/stats": stats,
+  "#/dead-letters": deadLetters,
 };
 
 async function render(): Promise<void> {
