@@ -1,13 +1,17 @@
 // My bookings: what the signed-in person booked (an agent: every booking),
 // and cancelling one before its flight leaves.
 import { CallError, command, query, type Booking, type Page } from "./api";
-import { signedIn } from "./auth";
+import { hasRole, signedIn } from "./auth";
 import { h, money, say, when } from "./dom";
 
 export async function bookings(page: HTMLElement): Promise<void> {
   page.replaceChildren(h("h1", {}, "My bookings"));
   if (!signedIn()) {
     page.append(h("p", {}, "Sign in to see your bookings."));
+    return;
+  }
+  if (!["passenger", "agent", "admin"].some(hasRole)) {
+    page.append(h("p", {}, "Bookings are read by passengers (their own), agents and admins."));
     return;
   }
   const status = h("div", { class: "status" });
