@@ -2,7 +2,8 @@
 // against the local stack: a passenger signs in through the development
 // issuer, finds a flight with its price breakdown, books it for a child,
 // sees it in their bookings and in the stats once the event has gone
-// through the broker, and cancels it; an operator replays a dead letter;
+// through the broker, and cancels it, asks a question the AI answers from
+// the data it shows; an operator replays a dead letter;
 // then the flights page on a phone's screen. No form control lacks a label and the page logs no error.
 // Screenshots of each page are kept in target/browser/.
 //
@@ -96,6 +97,15 @@ try {
   await page.getByRole("button", { name: `Cancel ${await row.locator("td").first().textContent()} for ${who} junior` }).click();
   await page.locator("table.bookings tr", { hasText: `${who} junior` }).filter({ hasText: "cancelled" }).waitFor();
 
+  // A question, answered from the data the model asked for (the smoke
+  // stack's stand-in for Groq speaks its protocol), and that data shown.
+  await page.goto(`${app}/#/chat`);
+  await page.getByLabel("Your question").fill("Which flights can I take?");
+  await page.getByRole("button", { name: "Ask" }).click();
+  await page.locator(".answer", { hasText: "upcoming flights" }).waitFor({ timeout: 20000 });
+  await page.locator("ul.used li", { hasText: "market_data" }).waitFor();
+  await page.screenshot({ path: path.join(out, "web-chat.png"), fullPage: true });
+
   // An operator replays what the broker gave up on.
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -122,7 +132,7 @@ try {
   const sizes = ["index.html", "app.js", "index.css"].map((f) => fs.statSync(path.resolve(path.dirname(process.argv[2]), "../../functions/web/app/dist", f)).size);
   console.log(`browser: the web app in Chromium (loaded in ${loaded} ms; assets ${sizes.reduce((a, b) => a + b)} bytes): ` +
     `${who} signed in through the issuer, booked a flight at ${total} for a child, saw it in their bookings ` +
-    `and in the stats (${before} -> ${after}), cancelled it; an operator replayed a dead letter; usable on a ` +
+    `and in the stats (${before} -> ${after}), cancelled it, asked the AI (answered from the data it showed); an operator replayed a dead letter; usable on a ` +
     `phone's screen; screenshots in target/browser/`);
 } finally {
   await browser.close();

@@ -305,13 +305,15 @@ pub fn smoke(root: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(services::drop_database(&database_url))?;
     let redis_url = services::fresh_redis_db(15)?;
+    // The AI functions talk to a stand-in that speaks Groq's protocol.
+    let model = crate::model::serve()?;
     let options = Options {
         base_port: 18081,
         release: false,
         database_url,
         redis_url: Some(redis_url),
         logs: false,
-        env: Vec::new(),
+        env: vec![("GROQ_API_KEY".into(), "stand-in-key".into()), ("GROQ_BASE_URL".into(), model)],
         identities: Identities::Issuer,
     };
     let stack = start(&options)?;

@@ -16,6 +16,7 @@ mod func_yaml;
 mod fuzz;
 mod issuer;
 mod manifests;
+mod model;
 mod observability;
 mod services;
 mod soak;

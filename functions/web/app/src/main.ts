@@ -1,10 +1,11 @@
 // The app: the configuration and the sign-in first, then a page per route
-// (#/flights, #/bookings, #/stats, #/dead-letters), focus moved to it for keyboard and
+// (#/flights, #/bookings, #/stats, #/chat, #/dead-letters), focus moved to it for keyboard and
 // screen-reader users.
 import "./style.css";
 import { CallError, loadConfig } from "./api";
 import { completeSignIn, signIn, signOut, signedIn } from "./auth";
 import { bookings } from "./bookings";
+import { chat } from "./chat";
 import { deadLetters } from "./deadletters";
 import { h, say } from "./dom";
 import { flights } from "./flights";
@@ -14,6 +15,7 @@ const routes: Record<string, (page: HTMLElement) => Promise<void>> = {
   "#/flights": flights,
   "#/bookings": bookings,
   "#/stats": stats,
+  "#/chat": chat,
   "#/dead-letters": deadLetters,
 };
 
