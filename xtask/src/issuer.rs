@@ -46,19 +46,11 @@ fn signer(root: &Path) -> anyhow::Result<Signer> {
 /// Serves the issuer on `port` for as long as this process runs; its URL.
 pub fn serve(root: &Path, port: u16) -> anyhow::Result<String> {
     let signer = signer(root)?;
-    let (ready, started) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime,
-            Err(e) => return drop(ready.send(Err(e.to_string()))),
-        };
-        runtime.block_on(async move {
-            let served = Issuer::serve(vec![signer], ([127, 0, 0, 1], port).into()).await;
-            let _ = ready.send(served.map(|issuer| issuer.url).map_err(|e| e.to_string()));
-            std::future::pending::<()>().await;
-        });
-    });
-    started.recv().context("the issuer's thread")?.map_err(anyhow::Error::msg)
+    crate::services::on_own_thread(move |ready| async move {
+        let served = Issuer::serve(vec![signer], ([127, 0, 0, 1], port).into()).await;
+        let _ = ready.send(served.map(|issuer| issuer.url).map_err(|e| e.to_string()));
+        std::future::pending::<()>().await;
+    })
 }
 
 /// A token of the development issuer for `sub` with `roles`, valid `ttl` seconds.

@@ -7,41 +7,31 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 /// Serves the stand-in on a free port for as long as this process runs:
 /// its base URL, as `GROQ_BASE_URL` takes it.
 pub fn serve() -> anyhow::Result<String> {
-    let (ready, started) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(runtime) => runtime,
+    crate::services::on_own_thread(|ready| async move {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
             Err(e) => return drop(ready.send(Err(e.to_string()))),
         };
-        runtime.block_on(async move {
-            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-                Ok(listener) => listener,
-                Err(e) => return drop(ready.send(Err(e.to_string()))),
-            };
-            let url =
-                listener.local_addr().map(|a| format!("http://{a}/openai/v1")).map_err(|e| e.to_string());
-            let _ = ready.send(url);
-            let handler = |request: http::Request<hyper::body::Incoming>| async move {
-                let body = shared::http::read_body(request.into_body(), 1 << 20, Duration::from_secs(10))
-                    .await
-                    .unwrap_or_default();
-                let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let mut response = shared::http::text(http::StatusCode::OK, answer(&asked).to_string());
-                response
-                    .headers_mut()
-                    .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
-                response
-            };
-            shared::http::serve_http(listener, handler, std::future::pending(), Duration::ZERO).await;
-        });
-    });
-    started.recv().context("the model's thread")?.map_err(anyhow::Error::msg)
+        let url = listener.local_addr().map(|a| format!("http://{a}/openai/v1")).map_err(|e| e.to_string());
+        let _ = ready.send(url);
+        let handler = |request: http::Request<hyper::body::Incoming>| async move {
+            let body = shared::http::read_body(request.into_body(), 1 << 20, Duration::from_secs(10))
+                .await
+                .unwrap_or_default();
+            let asked: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let mut response = shared::http::text(http::StatusCode::OK, answer(&asked).to_string());
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            response
+        };
+        shared::http::serve_http(listener, handler, std::future::pending(), Duration::ZERO).await;
+    })
 }
 
 /// The completion for a request.

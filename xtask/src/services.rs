@@ -133,3 +133,24 @@ pub fn fresh_redis_db(index: u8) -> anyhow::Result<String> {
     redis::cmd("FLUSHDB").query::<()>(&mut conn)?;
     Ok(url)
 }
+
+/// Runs `serve` on a thread of its own, with a runtime of its own, for as
+/// long as this process runs: how the local stack's helpers (the issuer, the
+/// model's stand-in) serve. `serve` says where it listens, or why it cannot,
+/// through the sender it is given; that is returned.
+pub fn on_own_thread<Fut>(
+    serve: impl FnOnce(std::sync::mpsc::Sender<Result<String, String>>) -> Fut + Send + 'static,
+) -> anyhow::Result<String>
+where
+    Fut: std::future::Future<Output = ()>,
+{
+    let (ready, started) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(e) => return drop(ready.send(Err(e.to_string()))),
+        };
+        runtime.block_on(serve(ready));
+    });
+    started.recv().context("the server's thread")?.map_err(anyhow::Error::msg)
+}
