@@ -25,7 +25,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     let booking = bench.start("create-booking", &[("K_SINK", &path.ingress)])?;
     booking.wait_listening()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (rate, latencies) = runtime.block_on(measure(&path.ingress, booking.port))?;
+    let (rate, latencies) = runtime.block_on(measure(&path.ingress, booking.port, &bench.signing_key))?;
     drop((booking, path));
 
     let rabbitmq = runtime.block_on(rabbitmq_rate())?;
@@ -85,7 +85,12 @@ pub struct EventPath {
     _processes: [Process; 3],
 }
 
-async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f64>)> {
+async fn measure(ingress: &str, booking_port: u16, signing_key: &str) -> anyhow::Result<(f64, Vec<f64>)> {
+    use shared::cloudevent::signature::{EventKeys, Signed};
+    // Signed and numbered as the outbox sends them: the consumer takes nothing else.
+    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", signing_key)])
+        .map_err(anyhow::Error::msg)?;
+    let keys = EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
     let redis = redis::Client::open(redis_url())?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     // Throughput: events straight into the ingress until the stats applied every one.
@@ -93,21 +98,35 @@ async fn measure(ingress: &str, booking_port: u16) -> anyhow::Result<(f64, Vec<f
     let mut senders = tokio::task::JoinSet::new();
     let per_sender = EVENTS.div_ceil(SENDERS);
     for sender in 0..SENDERS {
-        let (http, ingress) = (http.clone(), ingress.to_owned());
+        let (http, ingress, keys) = (http.clone(), ingress.to_owned(), keys.clone());
         senders.spawn(async move {
             for i in 0..per_sender {
                 let data = json!({"id": format!("00000000-0000-4000-{sender:04x}-{i:012}"),
                                   "destination_id": format!("00000000-0000-4000-8000-{:012}", i % 20),
                                   "destination_name": format!("Bench {}", i % 20), "passenger_name": "Bench",
                                   "passenger_age": i % 90, "has_pet": i % 5 == 0, "price": {"total": "950.00"}});
+                let (id, body) = (format!("bench-{sender}-{i}"), data.to_string());
+                // Every event its own number, as the outbox's sequence gives them;
+                // far above the numbers the bench's own bookings will draw next.
+                let sequence = shared::cloudevent::sequence::format((1 << 40) + (sender * per_sender + i) as i64);
+                let signature = keys.sign(Signed {
+                    id: &id,
+                    source: "/bench",
+                    ty: "skybook.booking.created",
+                    subject: None,
+                    sequence: Some(&sequence),
+                    data: body.as_bytes(),
+                });
                 let response = http
                     .post(&ingress)
                     .header("ce-specversion", "1.0")
-                    .header("ce-id", format!("bench-{sender}-{i}"))
+                    .header("ce-id", &id)
                     .header("ce-source", "/bench")
                     .header("ce-type", "skybook.booking.created")
+                    .header("ce-sequence", &sequence)
+                    .header("ce-skybooksig", signature)
                     .header("content-type", "application/json")
-                    .body(data.to_string())
+                    .body(body)
                     .send()
                     .await?;
                 if response.status().as_u16() != 202 {

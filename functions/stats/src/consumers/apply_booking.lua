@@ -39,7 +39,7 @@ end
 local below = tonumber(ARGV[1]) < tonumber(redis.call('GET', KEYS[1]) or '0')
 if below then
   if redis.call('SREM', KEYS[3], ARGV[1]) == 0 then return 0 end
-elseif redis.call('SETBIT', KEYS[2], ARGV[2], 1) == 1 then
+elseif redis.call('SETBIT', KEYS[2], tonumber(ARGV[2]), 1) == 1 then
   return 0
 end
 local sign = tonumber(ARGV[3])
