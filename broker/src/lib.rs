@@ -57,11 +57,6 @@ impl Config {
     pub fn with_overrides(overrides: &[(&str, &str)]) -> Result<Self, String> {
         shared::config::Source::overrides(overrides).load()
     }
-
-    /// `BROKER_SERVICES` as the processes that start the broker write it.
-    pub fn services_setting<'a>(services: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-        services.into_iter().map(|(name, url)| format!("{name}={url}")).collect::<Vec<_>>().join(",")
-    }
 }
 
 /// A whole number of seconds, or empty for none.
@@ -200,7 +195,8 @@ mod tests {
         assert_eq!(config.broker_services["b"], "http://h:2");
         assert_eq!(config.broker_ping_every_secs, Some(2));
         assert_eq!(Config::with_overrides(&[]).unwrap().broker_ping_every_secs, None);
-        let written = Config::services_setting([("a", "http://127.0.0.1:1"), ("b", "http://h:2")]);
+        let written =
+            shared::config::de::join_urls_by_name([("a", "http://127.0.0.1:1"), ("b", "http://h:2")]);
         let again = Config::with_overrides(&[("broker_services", &written)]).unwrap();
         assert_eq!(again.broker_services, config.broker_services);
 

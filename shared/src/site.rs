@@ -50,11 +50,11 @@ impl Site {
                 "issuer": settings.auth_issuer,
                 "audience": settings.auth_audience,
             });
-            return answer(request, "application/json", config.to_string().into_bytes());
+            return answer(request, "application/json", config.to_string().into());
         }
         let wanted = if path == "/" { "/index.html" } else { path };
         match self.files.iter().find(|f| f.path == wanted) {
-            Some(file) => answer(request, file.content_type, file.body.to_vec()),
+            Some(file) => answer(request, file.content_type, bytes::Bytes::from_static(file.body)),
             None => Error::NoRoute(path.to_owned()).into_response(),
         }
     }
@@ -62,10 +62,10 @@ impl Site {
 
 /// A file with its validator: kept by the browser, asked again each time
 /// (a new release changes what the same path holds).
-fn answer(request: &HeaderMap, content_type: &'static str, body: Vec<u8>) -> Response<Body> {
+fn answer(request: &HeaderMap, content_type: &'static str, body: bytes::Bytes) -> Response<Body> {
     let etag = crate::http::etag(&body);
     let fresh = crate::http::not_modified(request, &etag);
-    let mut response = Response::new(full(if fresh { Vec::new() } else { body }));
+    let mut response = Response::new(full(if fresh { bytes::Bytes::new() } else { body }));
     *response.status_mut() = if fresh { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -185,7 +185,7 @@ fn openapi(function: &Function, summary: &str, version: &str) -> Value {
             "{who} Send the data as plain JSON, or as a CloudEvent of type {accepts} (binary mode: \
              the data as the body, the attributes as ce-* headers; or structured)."
         ),
-        "security": security,
+        "security": security.clone(),
         "requestBody": {"required": false, "content": body_content},
         "responses": responses.clone()
     });
@@ -228,7 +228,7 @@ fn openapi(function: &Function, summary: &str, version: &str) -> Value {
             "operationId": format!("{name}-get"),
             "summary": summary,
             "description": format!("{who} The same query, its data as parameters, each of the type its schema gives."),
-            "security": access(spec.access).0,
+            "security": security,
             "parameters": parameters,
             "responses": get_responses
         });

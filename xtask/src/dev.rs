@@ -150,7 +150,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
         signing_key: signing_key.clone(),
     };
     let services =
-        broker::Config::services_setting(urls.iter().map(|(name, url)| (name.as_str(), url.as_str())));
+        shared::config::de::join_urls_by_name(urls.iter().map(|(name, url)| (name.as_str(), url.as_str())));
     let broker_env = [
         ("PORT".to_owned(), broker_port.to_string()),
         ("BROKER_MANIFESTS".to_owned(), root.join("knative").display().to_string()),
@@ -169,12 +169,9 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     let is_site = |f: &catalog::Function| f.function.kind == shared::Kind::Site;
     let site_origins: Vec<&str> =
         functions.iter().filter(|f| is_site(f)).map(|f| urls[f.name()].as_str()).collect();
-    let function_urls: Vec<String> = functions
-        .iter()
-        .filter(|f| f.external() && !is_site(f))
-        .map(|f| format!("{}={}", f.name(), urls[f.name()]))
-        .collect();
-    let function_urls = function_urls.join(",");
+    let function_urls = shared::config::de::join_urls_by_name(
+        functions.iter().filter(|f| f.external() && !is_site(f)).map(|f| (f.name(), urls[f.name()].as_str())),
+    );
     for function in &functions {
         let (name, url) = (function.name(), &urls[function.name()]);
         let port = url.rsplit(':').next().unwrap_or_default();

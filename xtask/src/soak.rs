@@ -85,7 +85,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect();
     // The stats consumer keeps its port across restarts: the broker's list holds.
-    let services = broker::Config::services_setting(urls.iter().map(|(name, url)| (*name, url.as_str())));
+    let services =
+        shared::config::de::join_urls_by_name(urls.iter().map(|(name, url)| (*name, url.as_str())));
     let manifests = root.join("knative").display().to_string();
     let port = broker_port.to_string();
     let broker_env = [

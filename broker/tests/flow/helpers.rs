@@ -67,7 +67,7 @@ impl TestBroker {
             .into_iter()
             .filter(|name| !services.iter().any(|(given, _)| given == name))
             .map(|name| (name, "http://127.0.0.1:9"));
-        let services = broker::Config::services_setting(services.iter().copied().chain(unnamed));
+        let services = shared::config::de::join_urls_by_name(services.iter().copied().chain(unnamed));
         let mut all_env = vec![
             ("AMQP_URL", amqp_url()),
             ("BROKER_MANIFESTS", dir.display().to_string()),

@@ -120,6 +120,12 @@ pub fn urls_by_name<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, 
         .collect()
 }
 
+/// URLs by name as [`urls_by_name`] reads them: how a process that starts
+/// another writes the setting.
+pub fn join_urls_by_name<'a>(urls: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    urls.into_iter().map(|(name, url)| format!("{name}={url}")).collect::<Vec<_>>().join(",")
+}
+
 /// Comma-separated secrets, blanks dropped.
 pub fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Secret>, D::Error> {
     let raw = String::deserialize(d)?;

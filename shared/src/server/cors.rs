@@ -29,8 +29,8 @@ impl Cors {
         (!origins.is_empty()).then(|| Cors { origins: origins.to_vec(), methods })
     }
 
-    fn allowed<'a>(&self, headers: &'a HeaderMap) -> Option<&'a HeaderValue> {
-        let origin = headers.get(header::ORIGIN)?;
+    fn allowed<'a>(&self, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
+        let origin = origin?;
         self.origins.iter().any(|o| origin.as_bytes().eq_ignore_ascii_case(o.as_bytes())).then_some(origin)
     }
 
@@ -42,7 +42,9 @@ impl Cors {
         {
             return None;
         }
-        let Some((cors, origin)) = this.and_then(|cors| Some((cors, cors.allowed(headers)?))) else {
+        let Some((cors, origin)) =
+            this.and_then(|cors| Some((cors, cors.allowed(headers.get(header::ORIGIN))?)))
+        else {
             let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
             return Some(
                 Error::Forbidden {
@@ -63,11 +65,11 @@ impl Cors {
     }
 
     /// Marks an answer readable by the request's origin, when it is allowed.
-    pub(super) fn mark(this: Option<&Cors>, request: &HeaderMap, response: &mut Response<Body>) {
+    pub(super) fn mark(this: Option<&Cors>, origin: Option<&HeaderValue>, response: &mut Response<Body>) {
         let Some(cors) = this else { return };
         let out = response.headers_mut();
         out.append(header::VARY, HeaderValue::from_static("origin"));
-        if let Some(origin) = cors.allowed(request) {
+        if let Some(origin) = cors.allowed(origin) {
             out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             out.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED_HEADERS));
         }

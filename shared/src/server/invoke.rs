@@ -23,12 +23,13 @@ impl App {
         let started = Instant::now();
         let peer = request.extensions().get::<Peer>().map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0.ip());
         let span = server_span(self.function.spec.name);
-        let headers = request.headers().clone();
+        // What CORS needs of the request, kept before the request is consumed.
+        let origin = request.headers().get(header::ORIGIN).cloned();
         let mut response = self.invoke(request, peer, &span).await.unwrap_or_else(Error::into_response);
         let status = response.status().as_u16();
         trace_context::record_status(&span, status, true);
         self.metrics.observe(status, started.elapsed());
-        cors::Cors::mark(self.cors.as_ref(), &headers, &mut response);
+        cors::Cors::mark(self.cors.as_ref(), origin.as_ref(), &mut response);
         response
     }
 
@@ -82,7 +83,8 @@ impl App {
         }
         let body = read_body(body, limit, settings.body_timeout()).await?;
         let incoming = if get {
-            let data = query::input(parts.uri.query(), &(self.function.contract.accepts)().to_value())?;
+            let schema = self.query_schema.as_ref().unwrap_or(&serde_json::Value::Null);
+            let data = query::input(parts.uri.query(), schema)?;
             Incoming::from_query(&parts.headers, data, spec.accepts)?
         } else {
             Incoming::parse(&parts.headers, body, spec.accepts)?

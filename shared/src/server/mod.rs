@@ -69,6 +69,8 @@ struct App {
     methods: &'static str,
     /// Which browsers' origins may read the answers, if any.
     cors: Option<cors::Cors>,
+    /// A query's input schema, which reads its GET parameters: made once.
+    query_schema: Option<serde_json::Value>,
 }
 
 /// What the checks before the handler found.
@@ -119,6 +121,7 @@ impl Server {
             Kind::Consumer | Kind::Site => None,
             Kind::Query | Kind::Command => cors::Cors::new(&ctx.settings().cors_allowed_origins, methods),
         };
+        let query_schema = (kind == Kind::Query).then(|| (function.contract.accepts)().to_value());
         Ok(Server {
             listener,
             app: Arc::new(App {
@@ -131,6 +134,7 @@ impl Server {
                 auth_failures: Default::default(),
                 methods,
                 cors,
+                query_schema,
             }),
         })
     }

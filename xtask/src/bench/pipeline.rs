@@ -66,7 +66,8 @@ pub fn event_path(bench: &Bench) -> anyhow::Result<EventPath> {
             (function.name(), format!("http://127.0.0.1:{port}"))
         })
         .collect();
-    let services = broker::Config::services_setting(urls.iter().map(|(name, url)| (*name, url.as_str())));
+    let services =
+        shared::config::de::join_urls_by_name(urls.iter().map(|(name, url)| (*name, url.as_str())));
     let manifests = bench.root.join("knative").display().to_string();
     let broker = bench.start(
         "skybook-broker",
