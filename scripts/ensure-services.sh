@@ -75,15 +75,49 @@ user_of() { local rest="${1#*://}"; rest="${rest%%@*}"; echo "${rest%%:*}"; }
 password_of() { local rest="${1#*://}"; rest="${rest%%@*}"; [[ "$rest" == *:* ]] && echo "${rest#*:}"; }
 
 # PgBouncer as the functions meet it in a cluster: transaction mode, every
-# database of the PostgreSQL above, strict about startup parameters. Its
-# server connections, all databases together, are capped well below
-# PostgreSQL's max_connections.
-start_pgbouncer() {
-  if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
-    apt_install pgbouncer
-    # Debian's own service (session mode, no databases) is not the one wanted here.
-    { systemctl stop pgbouncer || service pgbouncer stop; } >/dev/null 2>&1 || true
+# database of the PostgreSQL above, strict about startup parameters, keeping
+# the clients' prepared statements (1.21 and later). Its server connections,
+# all databases together, are capped well below PostgreSQL's max_connections.
+PGBOUNCER_VERSION=1.24.1
+PGBOUNCER_SHA256=da72a3aba13072876d055a3e58dd4aba4a5de4ed6148e73033185245598fd3e0
+TOOLS_DIR="${SKYBOOK_TOOLS_DIR:-$(cd "$(dirname "$0")/.." && pwd)/target/tools}"
+
+# A pgbouncer that keeps prepared statements in transaction mode: the
+# machine's own when it is 1.21 or later (Debian 12 packages 1.18), else one
+# built once from the source Debian's archive serves.
+pgbouncer_binary() {
+  local own
+  own="$(command -v pgbouncer || { [[ -x /usr/sbin/pgbouncer ]] && echo /usr/sbin/pgbouncer; } || true)"
+  if [[ -n "$own" ]] && printf '1.21\n%s\n' "$("$own" --version | awk 'NR==1 {print $2}')" | sort -CV; then
+    echo "$own"
+    return
   fi
+  local built="$TOOLS_DIR/pgbouncer-$PGBOUNCER_VERSION/bin/pgbouncer"
+  if [[ ! -x "$built" ]]; then
+    build_pgbouncer "$TOOLS_DIR/pgbouncer-$PGBOUNCER_VERSION" >&2
+  fi
+  echo "$built"
+}
+
+build_pgbouncer() {
+  local prefix="$1" src
+  if can_install; then
+    apt_install ca-certificates curl gcc make pkg-config libevent-dev libssl-dev
+  fi
+  say "building PgBouncer $PGBOUNCER_VERSION into $prefix (once)"
+  src="$(mktemp -d)"
+  curl -fsSL -o "$src/pgbouncer.tar.gz" \
+    "http://deb.debian.org/debian/pool/main/p/pgbouncer/pgbouncer_$PGBOUNCER_VERSION.orig.tar.gz"
+  echo "$PGBOUNCER_SHA256  $src/pgbouncer.tar.gz" | sha256sum -c --quiet
+  tar xzf "$src/pgbouncer.tar.gz" -C "$src" --strip-components=1
+  (cd "$src" && ./configure --prefix="$prefix" --without-cares --with-openssl >/dev/null \
+    && make -j"$(nproc)" >/dev/null && make install >/dev/null)
+  rm -rf "$src"
+}
+
+start_pgbouncer() {
+  local pgbouncer
+  pgbouncer="$(pgbouncer_binary)"
   local dir="${TMPDIR:-/tmp}/skybook-pgbouncer" owner
   mkdir -p "$dir"
   owner="$(id -un)"
@@ -101,6 +135,8 @@ listen_port = $2
 unix_socket_dir =
 auth_type = trust
 auth_file = $dir/users.txt
+; SHOW STATS in its console: the tests read how often statements were parsed
+admin_users = $(user_of "$DATABASE_URL")
 pool_mode = transaction
 max_client_conn = 2000
 default_pool_size = 10
@@ -109,14 +145,15 @@ max_user_connections = 40
 server_idle_timeout = 2
 server_lifetime = 300
 query_wait_timeout = 60
+; the clients' named statements, prepared again on whichever server
+; connection runs them
+max_prepared_statements = 200
 pidfile = $dir/pgbouncer.pid
 logfile = $dir/pgbouncer.log
 INI
   chown -R "$owner" "$dir"
   # Nothing answers on its port, so a pid file left by a killed one is stale.
   rm -f "$dir/pgbouncer.pid"
-  local pgbouncer
-  pgbouncer="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
   if [[ "$(id -u)" == "0" ]]; then
     "$pgbouncer" -d -u "$owner" "$dir/pgbouncer.ini" >&2
   else
@@ -126,10 +163,10 @@ INI
 }
 
 # A service can be started here as root with apt-get; PgBouncer also by
-# anyone, once installed (it runs as whoever starts it).
+# anyone who can build it (it runs as whoever starts it).
 can_start() {
   can_install && return 0
-  [[ "$1" == start_pgbouncer ]] && { command -v pgbouncer >/dev/null || [[ -x /usr/sbin/pgbouncer ]]; }
+  [[ "$1" == start_pgbouncer ]] && command -v make >/dev/null
 }
 
 ensure() {

@@ -27,8 +27,11 @@ crate::settings! {
         /// How long a request waits for a database connection before answering 503.
         db_acquire_timeout_ms: u64 = "5000",
         /// How the database is reached: `session` (PostgreSQL itself, or a
-        /// session pooler) or `transaction` (a transaction-mode pooler such as
-        /// PgBouncer: no named statements, every statement in a transaction).
+        /// session pooler), `transaction` (a transaction-mode pooler that
+        /// keeps prepared statements: PgBouncer 1.21 and later with
+        /// `max_prepared_statements`), or `transaction-unnamed` (an older
+        /// transaction-mode pooler: every statement unnamed). Behind a
+        /// pooler every statement runs in a transaction.
         db_pool_mode: PoolMode = "session",
         /// PostgreSQL's `statement_timeout` for every connection: no query, or
         /// wait for a lock, holds a connection longer.
@@ -107,10 +110,11 @@ crate::settings! {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum PoolMode {
     Session,
     Transaction,
+    TransactionUnnamed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

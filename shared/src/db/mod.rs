@@ -35,9 +35,16 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The database a function reaches: PostgreSQL itself, or a pooler in front
 /// of it. Cheap to clone. Opens no connection until a request needs one, so
-/// start-up does no network work; each connection is pinged before use, so
-/// a restarted database costs one failed request at most, not a broken
-/// pool; and no statement runs longer than `DB_STATEMENT_TIMEOUT_MS`.
+/// start-up does no network work; no statement runs longer than
+/// `DB_STATEMENT_TIMEOUT_MS`. Statements are prepared once per connection
+/// and cached, except behind a pooler that cannot keep them.
+///
+/// Straight to PostgreSQL each connection is pinged before use, so a
+/// restarted database costs one failed request at most. Behind a pooler the
+/// ping would be a round trip through it to a server connection on every
+/// request, for what the pooler already does (it reconnects to a restarted
+/// PostgreSQL itself): a broken client connection fails its request as
+/// retryable (503) and is dropped from the pool.
 #[derive(Clone, Debug)]
 pub struct Database {
     pool: PgPool,
@@ -69,16 +76,18 @@ impl Database {
         options = match settings.db_pool_mode {
             PoolMode::Session => options.options([("statement_timeout", timeout.to_string())]),
             // A transaction-mode pooler hands each transaction to any server
-            // connection: nothing may live on one (a prepared statement, a
-            // session setting), and PgBouncer refuses startup options.
-            PoolMode::Transaction => options.statement_cache_capacity(0).extra_float_digits(None),
+            // connection: no session setting may live on one, and PgBouncer
+            // refuses startup options. One that keeps prepared statements
+            // prepares ours again wherever they run; an older one cannot.
+            PoolMode::Transaction => options.extra_float_digits(None),
+            PoolMode::TransactionUnnamed => options.statement_cache_capacity(0).extra_float_digits(None),
         };
         let pool = PgPoolOptions::new()
             .max_connections(settings.db_pool_size)
             .min_connections(0)
             .acquire_timeout(settings.db_acquire_timeout())
             .idle_timeout(std::time::Duration::from_secs(60))
-            .test_before_acquire(true)
+            .test_before_acquire(settings.db_pool_mode == PoolMode::Session)
             .connect_lazy_with(options);
         Ok(Database {
             pool,
@@ -100,20 +109,25 @@ impl Database {
         let started = Instant::now();
         let tx = match self.mode {
             PoolMode::Session => self.pool.begin().await?,
-            PoolMode::Transaction => self.pool.begin_with(self.begin.clone()).await?,
+            PoolMode::Transaction | PoolMode::TransactionUnnamed => {
+                self.pool.begin_with(self.begin.clone()).await?
+            }
         };
         ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
         Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed(), server: self.server.clone() })
     }
 
     /// A connection for reads. Behind a transaction-mode pooler it is a
-    /// read-only transaction, the only way statements without a name stay
-    /// on one server connection from parse to execute.
+    /// read-only transaction: the only way the statement timeout reaches a
+    /// server connection there, and statements without a name stay on one
+    /// from parse to execute.
     pub async fn read(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
         let inner = match self.mode {
             PoolMode::Session => Inner::Pooled(self.pool.acquire().await?),
-            PoolMode::Transaction => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
+            PoolMode::Transaction | PoolMode::TransactionUnnamed => {
+                Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?)
+            }
         };
         ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
         Ok(Conn { inner, unnamed: self.unnamed(), server: self.server.clone() })
@@ -140,7 +154,7 @@ impl Database {
     }
 
     fn unnamed(&self) -> bool {
-        self.mode == PoolMode::Transaction
+        self.mode == PoolMode::TransactionUnnamed
     }
 }
 

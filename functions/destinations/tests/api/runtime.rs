@@ -260,3 +260,80 @@ async fn attributes_past_their_limits_are_a_clear_400_and_change_nothing() {
     send("x".repeat(256), None).await.expect(200);
     assert_eq!(count(&db).await, 1);
 }
+
+/// One of the pooler's counts for a database (`SHOW STATS` in its console,
+/// which speaks only the simple protocol): `total_server_parse_count`, the
+/// named statements it parsed on server connections, say.
+fn pooler_count(pooler: std::net::SocketAddr, user: &str, database: &str, name: &str) -> i64 {
+    let output = std::process::Command::new("psql")
+        .args(["-h", &pooler.ip().to_string(), "-p", &pooler.port().to_string(), "-U", user])
+        .args(["-d", "pgbouncer", "-AF", "\t", "-c", "SHOW STATS"])
+        .output()
+        .expect("psql");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+    let column = header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no {name}: PgBouncer 1.21 or later"));
+    lines
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|row| row.first() == Some(&database))
+        .map_or(0, |row| row[column].parse().unwrap())
+}
+
+#[tokio::test]
+async fn behind_the_pooler_a_statement_is_parsed_once_per_server_connection_not_per_call() {
+    let Some(pooler) = shared::testing::pooler() else { return };
+    let db = TestDb::new().await;
+    let user = db.direct_url().split("://").nth(1).and_then(|r| r.split(':').next()).unwrap().to_owned();
+    let counts = |db: &TestDb| {
+        ["total_server_parse_count", "total_bind_count"].map(|name| pooler_count(pooler, &user, &db.name, name))
+    };
+    let mut parsed = Vec::new();
+    // Kept, as PgBouncer 1.21 and later do; unnamed, for an older pooler.
+    for mode in ["transaction", "transaction-unnamed"] {
+        let settings = shared::config::Settings::with_overrides(&[
+            ("database_url", &db.url()),
+            ("db_pool_mode", mode),
+            ("db_pool_size", "4"),
+        ])
+        .unwrap();
+        let database = shared::db::Database::new(&settings).unwrap();
+        let before = counts(&db);
+        // Reads and writes from four connections at once, on every server
+        // connection the pooler hands out.
+        let mut calls = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let database = database.clone();
+            calls.spawn(async move {
+                let mut tx = database.begin().await.unwrap();
+                sqlx::query("INSERT INTO destinations (id, name, tax_amount) VALUES ($1, $2, 1)")
+                    .bind(uuid::Uuid::new_v4())
+                    .bind(format!("{mode} {n}"))
+                    .execute(tx.exec())
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                let mut read = database.read().await.unwrap();
+                let named: i64 = sqlx::query_scalar("SELECT count(*) FROM destinations WHERE name = $1")
+                    .bind(format!("{mode} {n}"))
+                    .fetch_one(read.exec())
+                    .await
+                    .unwrap();
+                assert_eq!(named, 1, "{mode}");
+            });
+        }
+        while let Some(call) = calls.join_next().await {
+            call.unwrap();
+        }
+        database.pool().close().await;
+        let after = counts(&db);
+        parsed.push([after[0] - before[0], after[1] - before[1]]);
+    }
+    // Named: two statements, each parsed at most once on each of the
+    // pooler's server connections for this database (10 at most), and
+    // bound 400 times. Unnamed: the pooler tracks none of them.
+    assert!(parsed[0][0] <= 2 * 10, "kept: {} parses for 400 calls", parsed[0][0]);
+    assert_eq!(parsed[0][1], 400, "kept: every call binds the prepared statement");
+    assert_eq!(parsed[1], [0, 0], "unnamed: no named statement reached the pooler");
+}
