@@ -12,6 +12,8 @@
 local mode = os.getenv("MODE") or "hello"
 local flights = tonumber(os.getenv("FLIGHTS") or "200")
 local run = os.getenv("RUN") or tostring(os.time())
+-- A bearer token for every request, when the functions require one.
+local token = os.getenv("TOKEN") or ""
 local counter = 0
 local threads = 0
 
@@ -29,6 +31,7 @@ local function flight_id(n)
 end
 
 local json = { ["Content-Type"] = "application/json" }
+if token ~= "" then json["Authorization"] = "Bearer " .. token end
 
 function request()
   counter = counter + 1
@@ -37,6 +40,7 @@ function request()
       '{"flight_id":"%s","passenger_name":"Bench %d","passenger_age":%d,"has_pet":false}',
       flight_id(math.random(1, flights)), counter, math.random(0, 90))
     local headers = { ["Content-Type"] = "application/json", ["Idempotency-Key"] = "wrk-" .. run .. "-" .. tostring(thread_id) .. "-" .. counter }
+    if token ~= "" then headers["Authorization"] = "Bearer " .. token end
     return wrk.format("POST", "/", headers, body)
   elseif mode == "get-flight" then
     return wrk.format("POST", "/", json, string.format('{"id":"%s"}', flight_id(math.random(1, flights))))

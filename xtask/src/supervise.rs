@@ -106,6 +106,18 @@ impl Supervisor {
         Ok(())
     }
 
+    /// How a process is started, by name (to start one more like it).
+    pub fn recipe(&self, name: &str) -> Option<Recipe> {
+        let processes = self.processes.lock().ok()?;
+        processes.iter().find(|p| p.recipe.name == name).map(|p| p.recipe.clone())
+    }
+
+    /// Every process's name and id, of those running.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        let Ok(processes) = self.processes.lock() else { return Vec::new() };
+        processes.iter().filter_map(|p| Some((p.recipe.name.clone(), p.child.as_ref()?.id()))).collect()
+    }
+
     /// The process id of a running process, by name.
     pub fn pid(&self, name: &str) -> Option<u32> {
         let processes = self.processes.lock().ok()?;

@@ -1,11 +1,11 @@
-//! create-booking under load (wrk) at 1, 16 and 64 clients, over many flights
-//! and on one hot flight: with events on (the broker running, `K_SINK` set,
-//! the stats consumer applying every event), as it runs; with events sent to
-//! a sink that answers at once (the function's own cost of publishing,
-//! without the broker's work on the same cores); and without events; against
-//! the same SQL transaction in pgbench. Every run is checked: each reply is
-//! one booking (no key sent twice), and with events on every booking reaches
-//! the stats.
+//! create-booking on the stack the README starts, under wrk at 1, 16 and 64
+//! clients over many flights and at 16 on one hot flight: with events on
+//! (the stack's own create-booking, publishing to the local broker, which
+//! delivers to record-booking-stats), and off (one more create-booking as
+//! the stack starts it, without `K_SINK`, the relay held); against the same
+//! SQL transaction in pgbench. CPU per booking by process for each. Every run
+//! is checked: each reply is one booking (no key sent twice), and with
+//! events on every booking reaches the stats before the CPU is read.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,101 +13,95 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use super::stack::{BenchStack, Load, cpu_figures, pgbench_cost};
 use super::{Bench, Figure, median, median_of, pipeline, sql_value};
 
-const CLIENTS: [u32; 3] = [1, 16, 64];
-/// Many flights (contention spread out), and one (every client on one row).
-const FLIGHTS: [(u32, &str); 2] = [(200, "many flights"), (1, "one hot flight")];
+/// Clients, flights, and what the flights are: many (contention spread
+/// out), or one (every client on one row).
+const CASES: [(u32, u32, &str); 4] =
+    [(1, 200, "many flights"), (16, 200, "many flights"), (64, 200, "many flights"), (16, 1, "one hot flight")];
 
-pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
+pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();
-    for (flights, label) in FLIGHTS {
-        for clients in CLIENTS {
-            let (mut on, mut instant, mut off, mut baseline) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..bench.runs {
-                on.push(with_events(bench, clients, flights)?);
-                instant.push(to_an_instant_sink(bench, clients, flights)?);
-                off.push(without_events(bench, clients, flights)?);
-                bench.seed(flights)?;
-                baseline.push(pgbench(bench, clients, flights)?);
-            }
-            let (rps_on, rps_off, tps) = (median_of(&on, "rps"), median_of(&off, "rps"), median(baseline));
-            eprintln!(
-                "bench: create-booking {clients} clients, {label}: events on {rps_on:.0} req/s, \
-                 off {rps_off:.0} req/s, pgbench {tps:.0} tx/s"
-            );
-            let name = format!("create-booking {clients} clients, {label}");
-            figures.push(Figure::against(format!("{name}, events on: throughput"), rps_on, "req/s", tps));
-            figures.push(Figure::against(
-                format!("{name}, events on: throughput against events off"),
-                rps_on,
-                "req/s",
-                rps_off,
-            ));
-            figures.push(Figure::plain(format!("{name}, events on: p50"), median_of(&on, "p50_ms"), "ms"));
-            figures.push(Figure::plain(format!("{name}, events on: p99"), median_of(&on, "p99_ms"), "ms"));
-            figures.push(Figure::against(
-                format!("{name}, events to a sink that answers at once: throughput against events off"),
-                median_of(&instant, "rps"),
-                "req/s",
-                rps_off,
-            ));
-            figures.push(Figure::against(format!("{name}, events off: throughput"), rps_off, "req/s", tps));
-            figures.push(Figure::plain(format!("{name}, events off: p99"), median_of(&off, "p99_ms"), "ms"));
+    for (clients, flights, label) in CASES {
+        let (mut on, mut off, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..bench.runs {
+            on.push(with_events(bench, stack, clients, flights)?);
+            off.push(without_events(bench, stack, clients, flights)?);
+            bench.seed(flights)?;
+            baseline.push(pgbench_cost(bench, || pgbench(bench, clients, flights))?);
         }
+        let summaries = |loads: &[Load]| loads.iter().map(|l| l.summary.clone()).collect::<Vec<Value>>();
+        let (on_runs, off_runs) = (summaries(&on), summaries(&off));
+        let (rps_on, rps_off) = (median_of(&on_runs, "rps"), median_of(&off_runs, "rps"));
+        let tps = median(baseline.iter().map(|(tps, _)| *tps).collect());
+        let pg_us = median(baseline.iter().map(|(_, cpu)| cpu * 1e6).collect());
+        eprintln!(
+            "bench: create-booking {clients} clients, {label}: events on {rps_on:.0} req/s, \
+             off {rps_off:.0} req/s, pgbench {tps:.0} tx/s"
+        );
+        let name = format!("create-booking {clients} clients, {label}");
+        figures.push(Figure::against(format!("{name}, events on: throughput"), rps_on, "req/s", tps));
+        figures.push(Figure::against(
+            format!("{name}, events on: throughput against events off"),
+            rps_on,
+            "req/s",
+            rps_off,
+        ));
+        figures.push(Figure::plain(format!("{name}, events on: p50"), median_of(&on_runs, "p50_ms"), "ms"));
+        figures.push(Figure::plain(format!("{name}, events on: p99"), median_of(&on_runs, "p99_ms"), "ms"));
+        figures.push(Figure::against(format!("{name}, events off: throughput"), rps_off, "req/s", tps));
+        figures.push(Figure::plain(format!("{name}, events off: p99"), median_of(&off_runs, "p99_ms"), "ms"));
+        figures.push(Figure::plain(format!("{name}: PostgreSQL's CPU per pgbench transaction"), pg_us, "us"));
+        figures.extend(cpu_figures(&format!("{name}, events on"), &on, pg_us));
+        figures.extend(cpu_figures(&format!("{name}, events off"), &off, pg_us));
     }
     Ok(figures)
 }
 
-/// create-booking as it runs: publishing to the local broker, which
-/// delivers to record-booking-stats. Waits until the stats count every
-/// booking the run made.
-fn with_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
+/// The stack's create-booking, publishing to the stack's broker; the CPU is
+/// read once the stats count every booking the run made.
+fn with_events(bench: &Bench, stack: &BenchStack, clients: u32, flights: u32) -> anyhow::Result<Load> {
     bench.seed(flights)?;
-    let path = pipeline::event_path(bench)?;
-    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &path.ingress)])?;
-    process.wait_listening()?;
-    let summary = bench.wrk(process.port, "booking", clients, flights)?;
-    let made = check_bookings(bench, &summary, clients)?;
-    // Every event reaches the stats: the benchmark measured the whole path.
+    pipeline::redis_cli(&["FLUSHDB"])?;
+    let port = stack.port("create-booking")?;
+    stack.measure(&[], || {
+        let summary = bench.wrk_as(port, "booking", clients, flights, Some(&stack.token))?;
+        let made = check_bookings(bench, &summary, clients)?;
+        wait_for_stats(made)?;
+        Ok((summary, made as f64))
+    })
+}
+
+/// create-booking as the stack starts it, without a sink; the relay is
+/// held meanwhile, so nothing publishes the outbox's rows on the same cores.
+fn without_events(bench: &Bench, stack: &BenchStack, clients: u32, flights: u32) -> anyhow::Result<Load> {
+    bench.seed(flights)?;
+    let process = stack.another("create-booking", |env| env.retain(|(key, _)| key != "K_SINK"))?;
+    stack.stack.processes.hold("relay-outbox")?;
+    let load = stack.measure(&[("create-booking, events off", &process)], || {
+        let summary = bench.wrk_as(process.port, "booking", clients, flights, Some(&stack.token))?;
+        let made = check_bookings(bench, &summary, clients)?;
+        Ok((summary, made as f64))
+    });
+    stack.stack.processes.release("relay-outbox")?;
+    load
+}
+
+/// Every event reaches the stats: the benchmark measured the whole path.
+fn wait_for_stats(made: i64) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let counted: i64 =
             pipeline::redis_cli(&["GET", stats::keys::TOTAL_BOOKINGS])?.trim().parse().unwrap_or(0);
         if counted >= made {
-            break;
+            return Ok(());
         }
         if started.elapsed() > Duration::from_secs(60) {
             bail!("events on: {made} bookings, but the stats counted {counted} after a minute");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(summary)
-}
-
-/// Events on, to the hello server (which answers anything at once): what
-/// publishing costs the function itself.
-fn to_an_instant_sink(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
-    bench.seed(flights)?;
-    let sink = bench.start("hello-baseline", &[])?;
-    let url = format!("http://127.0.0.1:{}/", sink.port);
-    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8"), ("K_SINK", &url)])?;
-    for p in [&sink, &process] {
-        p.wait_listening()?;
-    }
-    let summary = bench.wrk(process.port, "booking", clients, flights)?;
-    check_bookings(bench, &summary, clients)?;
-    Ok(summary)
-}
-
-fn without_events(bench: &Bench, clients: u32, flights: u32) -> anyhow::Result<Value> {
-    bench.seed(flights)?;
-    let process = bench.start("create-booking", &[("DB_POOL_SIZE", "8")])?;
-    process.wait_listening()?;
-    let summary = bench.wrk(process.port, "booking", clients, flights)?;
-    check_bookings(bench, &summary, clients)?;
-    Ok(summary)
 }
 
 /// Each successful reply made one booking: no Idempotency-Key was sent

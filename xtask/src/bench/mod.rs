@@ -4,20 +4,23 @@
 //!
 //! - startup: cold start (exec to the first successful reply) of every
 //!   function against a minimal hyper binary; idle and loaded peak RSS; size.
-//! - booking: create-booking under wrk at 1, 16 and 64 clients, over many
-//!   flights and one hot flight, against the same SQL transaction in pgbench.
-//! - queries: get-flight and list-flights over 10,000 flights, against the
-//!   minimal hyper binary's throughput.
+//! - booking: create-booking on the stack the README starts, under wrk at
+//!   1, 16 and 64 clients, over many flights and one hot flight, against the
+//!   same SQL transaction in pgbench; CPU per booking by process.
+//! - queries: get-flight and list-flights on that stack over 10,000
+//!   flights, against the same SELECT in pgbench; CPU per request by process.
 //! - pipeline: booking events from the broker ingress to the Redis stats,
 //!   against the stats script alone in redis-benchmark.
 //! - tracing: create-booking traced (every span exported) against untraced.
 
 mod booking;
+mod cpu;
 mod dedup;
 pub mod pipeline;
 mod process;
 mod queries;
 mod scale;
+mod stack;
 mod startup;
 mod stats;
 mod tracing;
@@ -47,6 +50,16 @@ pub struct Args {
     /// Seconds each load measurement runs.
     #[arg(long, default_value_t = 7)]
     seconds: u32,
+    /// A setting given to every process of the stack the booking and query
+    /// parts load (`KEY=VALUE`, repeatable): to measure one against another,
+    /// `--stack-env DB_POOL_MODE=transaction-unnamed` say.
+    #[arg(long, value_parser = key_value)]
+    stack_env: Vec<(String, String)>,
+}
+
+fn key_value(arg: &str) -> Result<(String, String), String> {
+    let (key, value) = arg.split_once('=').ok_or("expected KEY=VALUE")?;
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 /// One line of the results: a figure, and its baseline and ratio when it has one.
@@ -131,6 +144,18 @@ impl Bench {
 
     /// wrk against `port` with `bench/wrk.lua` in `mode`.
     pub fn wrk(&self, port: u16, mode: &str, clients: u32, flights: u32) -> anyhow::Result<Value> {
+        self.wrk_as(port, mode, clients, flights, None)
+    }
+
+    /// wrk as [`Bench::wrk`], every request with `token` as its bearer when given.
+    pub fn wrk_as(
+        &self,
+        port: u16,
+        mode: &str,
+        clients: u32,
+        flights: u32,
+        token: Option<&str>,
+    ) -> anyhow::Result<Value> {
         let output = Command::new("wrk")
             .args([
                 &format!("-t{}", clients.min(2)),
@@ -144,6 +169,7 @@ impl Bench {
             .env("MODE", mode)
             .env("FLIGHTS", flights.to_string())
             .env("RUN", uuid_like())
+            .env("TOKEN", token.unwrap_or_default())
             .output()
             .context("wrk")?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -203,11 +229,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if wanted("startup") {
         figures.extend(startup::run(&bench)?);
     }
-    if wanted("booking") {
-        figures.extend(booking::run(&bench)?);
-    }
-    if wanted("queries") {
-        figures.extend(queries::run(&bench)?);
+    if wanted("booking") || wanted("queries") {
+        let stack = stack::BenchStack::start(&bench, &args.stack_env)?;
+        if wanted("booking") {
+            figures.extend(booking::run(&bench, &stack)?);
+        }
+        if wanted("queries") {
+            figures.extend(queries::run(&bench, &stack)?);
+        }
     }
     if wanted("pipeline") {
         figures.extend(pipeline::run(&bench)?);
