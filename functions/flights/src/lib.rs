@@ -1,8 +1,10 @@
 //! The flights slice: flights to destinations, their seats and the price a passenger pays.
 
 pub mod commands;
+pub mod consumers;
 pub mod model;
 pub mod queries;
+pub mod read_model;
 
 /// The ce-source of every reply and event of this slice.
 pub const SOURCE: &str = "/skybook/flights";
@@ -14,5 +16,7 @@ pub fn functions() -> Vec<shared::Function> {
         commands::create_flight::function(),
         queries::get_flight::function(),
         queries::list_flights::function(),
+        consumers::project_flights::function(),
+        consumers::reconcile_flights::function(),
     ]
 }

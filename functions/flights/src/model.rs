@@ -46,6 +46,10 @@ pub struct FlightRow {
     pub capacity: i32,
     pub seats_taken: i32,
     pub created_at: DateTime<Utc>,
+    /// One higher with every change to the flight's row.
+    pub version: i64,
+    /// One higher with every change to the destination's row.
+    pub destination_version: i64,
 }
 
 impl FlightRow {
@@ -80,7 +84,7 @@ impl From<FlightRow> for Flight {
 pub const SELECT_FLIGHT: &str = "
     SELECT f.id, f.flight_number, f.destination_id, d.name AS destination_name,
            d.tax_amount, d.is_promotion, d.allows_pets, f.base_price, f.departure_at,
-           f.capacity, f.seats_taken, f.created_at
+           f.capacity, f.seats_taken, f.created_at, f.version, d.version AS destination_version
     FROM flights f JOIN destinations d ON d.id = f.destination_id";
 
 /// The total a passenger pays, in SQL over [`SELECT_FLIGHT`]'s columns, for
@@ -103,6 +107,48 @@ pub async fn fetch_row_for_update(conn: Exec<'_>, id: Uuid) -> Result<Option<Fli
 
 pub async fn fetch(conn: Exec<'_>, id: Uuid) -> Result<Option<Flight>, Error> {
     Ok(fetch_row(conn, id).await?.map(Flight::from))
+}
+
+/// Flights departing at `from` or later, in (departure, id) order, after
+/// `cursor` when given: what the read model is rebuilt and checked from.
+pub async fn departing_after(
+    conn: Exec<'_>,
+    from: DateTime<Utc>,
+    cursor: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<FlightRow>, Error> {
+    let sql = format!(
+        "{SELECT_FLIGHT}
+         WHERE f.departure_at >= $1
+           AND ($2::timestamptz IS NULL OR (f.departure_at, f.id) > ($2, $3))
+         ORDER BY f.departure_at, f.id
+         LIMIT $4"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(from)
+        .bind(cursor.map(|(at, _)| at))
+        .bind(cursor.map(|(_, id)| id))
+        .bind(limit)
+        .fetch_all(conn)
+        .await?)
+}
+
+/// What a flight's price and display take from its destination, with the
+/// destination's version.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DestinationTerms {
+    pub id: Uuid,
+    pub name: String,
+    pub tax_amount: Money,
+    pub is_promotion: bool,
+    pub allows_pets: bool,
+    pub version: i64,
+}
+
+pub async fn destination_terms(conn: Exec<'_>, id: Uuid) -> Result<Option<DestinationTerms>, Error> {
+    let sql =
+        "SELECT id, name, tax_amount, is_promotion, allows_pets, version FROM destinations WHERE id = $1";
+    Ok(sqlx::query_as(sql).bind(id).fetch_optional(conn).await?)
 }
 
 /// Which upcoming flights [`upcoming`] reads.
@@ -143,7 +189,7 @@ pub mod seats {
     /// One more seat taken, in the booking's transaction (which holds the
     /// row from [`fetch_row_for_update`]).
     pub async fn take(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
-        sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1 WHERE id = $1")
+        sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1, version = version + 1 WHERE id = $1")
             .bind(flight)
             .execute(conn)
             .await?;
@@ -152,7 +198,7 @@ pub mod seats {
 
     /// A seat given back, by a cancellation.
     pub async fn give_back(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
-        sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1 WHERE id = $1")
+        sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1, version = version + 1 WHERE id = $1")
             .bind(flight)
             .execute(conn)
             .await?;

@@ -191,6 +191,7 @@ seccompProfile:
 {{- define "skybook.pingSources" -}}
 - {name: relay-outbox-tick, schedule: {{ .Values.relayOutbox.schedule | quote }}, sink: relay-outbox, data: relay the outbox}
 - {name: reconcile-stats-tick, schedule: {{ .Values.reconcileStats.schedule | quote }}, sink: reconcile-stats, data: reconcile the stats}
+- {name: reconcile-flights-tick, schedule: {{ .Values.reconcileFlights.schedule | quote }}, sink: reconcile-flights, data: reconcile the flights read model}
 {{- end -}}
 
 {{/* With sender identity on, the subjects allowed to send to the consumers:

@@ -18,8 +18,12 @@ use super::{Bench, Figure, median, median_of, pipeline, sql_value};
 
 /// Clients, flights, and what the flights are: many (contention spread
 /// out), or one (every client on one row).
-const CASES: [(u32, u32, &str); 4] =
-    [(1, 200, "many flights"), (16, 200, "many flights"), (64, 200, "many flights"), (16, 1, "one hot flight")];
+const CASES: [(u32, u32, &str); 4] = [
+    (1, 200, "many flights"),
+    (16, 200, "many flights"),
+    (64, 200, "many flights"),
+    (16, 1, "one hot flight"),
+];
 
 pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     let mut figures = Vec::new();

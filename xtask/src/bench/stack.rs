@@ -110,7 +110,8 @@ pub fn cpu_figures(name: &str, loads: &[Load], baseline_us: f64) -> Vec<Figure> 
     let mut figures = Vec::new();
     let mut stack_total = Vec::new();
     for load in loads {
-        stack_total.push(load.cpu.iter().filter(|(r, _)| !r.starts_with("wrk")).map(|(r, _)| per(load, r)).sum());
+        stack_total
+            .push(load.cpu.iter().filter(|(r, _)| !r.starts_with("wrk")).map(|(r, _)| per(load, r)).sum());
     }
     for role in roles {
         let us = median(loads.iter().map(|l| per(l, role)).collect());

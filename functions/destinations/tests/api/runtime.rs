@@ -274,7 +274,10 @@ fn pooler_count(pooler: std::net::SocketAddr, user: &str, database: &str, name: 
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
-    let column = header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("no {name}: PgBouncer 1.21 or later"));
+    let column = header
+        .iter()
+        .position(|c| *c == name)
+        .unwrap_or_else(|| panic!("no {name}: PgBouncer 1.21 or later"));
     lines
         .map(|l| l.split('\t').collect::<Vec<_>>())
         .find(|row| row.first() == Some(&database))
@@ -287,7 +290,8 @@ async fn behind_the_pooler_a_statement_is_parsed_once_per_server_connection_not_
     let db = TestDb::new().await;
     let user = db.direct_url().split("://").nth(1).and_then(|r| r.split(':').next()).unwrap().to_owned();
     let counts = |db: &TestDb| {
-        ["total_server_parse_count", "total_bind_count"].map(|name| pooler_count(pooler, &user, &db.name, name))
+        ["total_server_parse_count", "total_bind_count"]
+            .map(|name| pooler_count(pooler, &user, &db.name, name))
     };
     let mut parsed = Vec::new();
     // Kept, as PgBouncer 1.21 and later do; unnamed, for an older pooler.

@@ -1,6 +1,7 @@
 //! create-flight: schedules a flight to a destination.
 
 use chrono::{DateTime, Utc};
+use domain::events::FLIGHT_CREATED;
 use domain::money::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,8 @@ use crate::model::{self, Flight};
 
 pub const SPEC: Spec = Spec::new("create-flight", crate::SOURCE, Access::Roles(&[Role::Admin]))
     .accepts(&["skybook.flight.create"])
-    .replies("skybook.flight.created");
+    .replies(FLIGHT_CREATED)
+    .emits(&[FLIGHT_CREATED]);
 
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -129,5 +131,7 @@ pub async fn create_flight(mut tx: Tx, input: CreateFlight) -> Result<Done<Fligh
         _ => e.into(),
     })?;
     let flight = model::fetch(tx.conn(), id).await?.ok_or_else(|| model::not_found(id))?;
+    // The flights read model learns of it from the event.
+    tx.emit(FLIGHT_CREATED, id.to_string(), &flight).await?;
     tx.commit(flight).await
 }

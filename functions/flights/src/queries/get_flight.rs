@@ -2,14 +2,16 @@
 
 use serde::Deserialize;
 use shared::auth::Access;
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
+use crate::read_model;
 
 pub const SPEC: Spec = Spec::new("get-flight", crate::SOURCE, Access::Public)
     .accepts(&["skybook.flight.get"])
-    .replies("skybook.flight.found");
+    .replies("skybook.flight.found")
+    .dependencies(&[Dependency::Postgres, Dependency::Redis]);
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -21,7 +23,15 @@ pub fn function() -> Function {
     Function::query(SPEC, get_flight)
 }
 
+/// From the read model, which holds every upcoming flight; from PostgreSQL
+/// for the rest (history, a flight whose event is still on its way) and
+/// whenever Redis cannot answer.
 pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Flight> {
+    match read_model::get(&mut ctx.redis(), input.id).await {
+        Ok(Some(row)) => return Ok(row.into()),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "the flights read model did not answer; reading PostgreSQL"),
+    }
     let mut conn = ctx.db().read().await?;
     model::fetch(conn.exec(), input.id).await?.ok_or_else(|| model::not_found(input.id))
 }

@@ -5,14 +5,16 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::Access;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT};
+use crate::read_model::{self, Window};
 
 pub const SPEC: Spec = Spec::new("list-flights", crate::SOURCE, Access::Public)
     .accepts(&["skybook.flight.list"])
-    .replies("skybook.flight.listed");
+    .replies("skybook.flight.listed")
+    .dependencies(&[Dependency::Postgres, Dependency::Redis]);
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,8 +36,61 @@ pub fn function() -> Function {
     Function::query(SPEC, list_flights)
 }
 
+/// From the read model when it is whole and holds the departures asked
+/// for (it keeps flights until hours after they leave); from PostgreSQL for
+/// history, before the model's first rebuild, and whenever Redis cannot answer.
 pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> {
     let after = input.cursor.as_deref().map(shared::page::parse_time_cursor).transpose()?;
+    let from = input.departs_after.unwrap_or_else(Utc::now);
+    if from >= Utc::now() - read_model::KEPT_AFTER_DEPARTURE + chrono::TimeDelta::hours(1) {
+        match from_read_model(&ctx, &input, from, after).await {
+            Ok(Some(flights)) => return Ok(Page::from_rows(flights, input.limit, model::cursor_of)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the flights read model did not answer; reading PostgreSQL"),
+        }
+    }
+    from_database(&ctx, &input, from, after).await
+}
+
+/// A page from the read model, filtered by price as the SQL below is (the
+/// same rule, `PriceBreakdown`): reads on past the flights that cost too much
+/// until the page is full or the window is done. `None` while the model is
+/// not whole.
+async fn from_read_model(
+    ctx: &Ctx,
+    input: &ListFlights,
+    from: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+) -> Result<Option<Vec<Flight>>> {
+    let want = input.limit.fetch() as usize;
+    let mut window = Window {
+        destination: input.destination_id,
+        from,
+        until: input.departs_before,
+        cursor: after,
+        limit: want,
+    };
+    let mut redis = ctx.redis();
+    let mut flights = Vec::with_capacity(want);
+    loop {
+        let Some(rows) = read_model::page(&mut redis, &window).await? else { return Ok(None) };
+        let (read, last) = (rows.len(), rows.last().map(|r| (r.departure_at, r.id)));
+        let affordable =
+            |row: &FlightRow| input.max_price.is_none_or(|max| row.price().total.amount() <= max);
+        flights.extend(rows.into_iter().filter(affordable).map(Flight::from).take(want - flights.len()));
+        if flights.len() >= want || read < window.limit {
+            return Ok(Some(flights));
+        }
+        window.cursor = last;
+    }
+}
+
+async fn from_database(
+    ctx: &Ctx,
+    input: &ListFlights,
+    from: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+) -> Result<Page<Flight>> {
     let total = model::sql_total();
     let sql = format!(
         "{SELECT_FLIGHT}
@@ -49,7 +104,7 @@ pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> 
     );
     let rows: Vec<FlightRow> = sqlx::query_as(&sql)
         .bind(input.destination_id)
-        .bind(input.departs_after.unwrap_or_else(Utc::now))
+        .bind(from)
         .bind(input.departs_before)
         .bind(input.max_price)
         .bind(after.map(|(time, _)| time))

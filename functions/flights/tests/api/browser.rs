@@ -10,7 +10,11 @@ use crate::helpers::{Fixture, in_days};
 const APP: &str = "https://app.example.com";
 
 async fn spawn(function: shared::Function, fx: &Fixture) -> TestApp {
-    TestApp::spawn_with(function, &[("database_url", &fx.db.url()), ("cors_allowed_origins", APP)]).await
+    TestApp::spawn_with(
+        function,
+        &[("database_url", &fx.db.url()), ("redis_url", &fx.redis.url), ("cors_allowed_origins", APP)],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -118,7 +122,7 @@ async fn only_the_allowed_origins_may_read_the_answers_and_preflights_say_so() {
     assert!(theirs.headers().get("access-control-allow-origin").is_none());
 
     // None allowed by default.
-    let closed = TestApp::spawn(list_flights::function(), &fx.db).await;
+    let closed = fx.spawn(list_flights::function()).await;
     assert_eq!(preflight(&closed, APP).await.unwrap().status(), 403);
     let answer = closed.client.get(format!("{}/", closed.url)).header("origin", APP).send().await.unwrap();
     assert!(answer.headers().get("access-control-allow-origin").is_none());

@@ -1,6 +1,5 @@
 use flights::queries::get_flight;
 use serde_json::json;
-use shared::testing::TestApp;
 
 use crate::helpers::{Fixture, in_days};
 
@@ -9,7 +8,7 @@ const GET: &str = "skybook.flight.get";
 #[tokio::test]
 async fn the_seed_example_quotes_exactly_950() {
     let fx = Fixture::new().await;
-    let get = TestApp::spawn(get_flight::function(), &fx.db).await;
+    let get = fx.spawn(get_flight::function()).await;
     let cancun = fx.destination("Cancún", "50", true).await;
     let flight = fx.flight(&cancun, "SK1", "1000", in_days(10)).await;
 
@@ -29,7 +28,7 @@ async fn the_seed_example_quotes_exactly_950() {
 #[tokio::test]
 async fn quotes_round_to_cents_half_away_from_zero_and_no_promotion_is_base_plus_tax() {
     let fx = Fixture::new().await;
-    let get = TestApp::spawn(get_flight::function(), &fx.db).await;
+    let get = fx.spawn(get_flight::function()).await;
     let promo = fx.destination("Promo", "0.10", true).await;
     let plain = fx.destination("Plain", "19.99", false).await;
     // 100.05 * 0.90 = 90.045 -> 90.05 (half-even would give 90.04); + 0.10 tax.
@@ -47,7 +46,7 @@ async fn quotes_round_to_cents_half_away_from_zero_and_no_promotion_is_base_plus
 #[tokio::test]
 async fn seats_left_counts_taken_seats_and_unknown_ids_are_404() {
     let fx = Fixture::new().await;
-    let get = TestApp::spawn(get_flight::function(), &fx.db).await;
+    let get = fx.spawn(get_flight::function()).await;
     let lima = fx.destination("Lima", "0", false).await;
     let flight = fx.flight(&lima, "LA1", "10", in_days(5)).await;
     sqlx::query("UPDATE flights SET seats_taken = 48 WHERE id = $1::uuid")
@@ -70,7 +69,7 @@ async fn seats_left_counts_taken_seats_and_unknown_ids_are_404() {
 #[tokio::test]
 async fn the_schemas_it_serves_are_the_published_ones() {
     let fx = Fixture::new().await;
-    let get = TestApp::spawn(get_flight::function(), &fx.db).await;
+    let get = fx.spawn(get_flight::function()).await;
     let served = get.get("/schema").await.expect(200).json();
     let published = |ty: &str| -> serde_json::Value {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../schemas/{ty}.json"));

@@ -2,10 +2,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use shared::testing::{TestApp, TestDb};
+use shared::testing::{TestApp, TestDb, TestRedis};
 
 pub struct Fixture {
     pub db: TestDb,
+    /// The flights read model's Redis, this test's own.
+    pub redis: TestRedis,
     pub destinations: TestApp,
     pub flights: TestApp,
 }
@@ -13,9 +15,16 @@ pub struct Fixture {
 impl Fixture {
     pub async fn new() -> Fixture {
         let db = TestDb::new().await;
+        let redis = TestRedis::new().await;
         let destinations = TestApp::spawn(destinations::commands::create_destination::function(), &db).await;
         let flights = TestApp::spawn(flights::commands::create_flight::function(), &db).await;
-        Fixture { db, destinations, flights }
+        Fixture { db, redis, destinations, flights }
+    }
+
+    /// Serves `function` on this fixture's database and Redis.
+    pub async fn spawn(&self, function: shared::Function) -> TestApp {
+        TestApp::spawn_with(function, &[("database_url", &self.db.url()), ("redis_url", &self.redis.url)])
+            .await
     }
 
     pub async fn destination(&self, name: &str, tax: &str, promotion: bool) -> String {

@@ -1,7 +1,6 @@
 use chrono::Duration;
 use flights::queries::list_flights;
 use serde_json::{Value, json};
-use shared::testing::TestApp;
 
 use crate::helpers::{Fixture, in_days};
 
@@ -17,7 +16,7 @@ fn numbers(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn pages_in_departure_order_without_gaps_or_repeats() {
     let fx = Fixture::new().await;
-    let list = TestApp::spawn(list_flights::function(), &fx.db).await;
+    let list = fx.spawn(list_flights::function()).await;
     let lima = fx.destination("Lima", "0", false).await;
     let same_time = in_days(2);
     // Three flights share a departure time: the id breaks the tie.
@@ -47,7 +46,7 @@ async fn pages_in_departure_order_without_gaps_or_repeats() {
 #[tokio::test]
 async fn filters_by_destination_window_and_total_price() {
     let fx = Fixture::new().await;
-    let list = TestApp::spawn(list_flights::function(), &fx.db).await;
+    let list = fx.spawn(list_flights::function()).await;
     let cancun = fx.destination("Cancún", "50", true).await;
     let lima = fx.destination("Lima", "0.01", false).await;
     fx.flight(&cancun, "C1", "1000", in_days(1)).await; // total 950.00
@@ -80,7 +79,7 @@ async fn filters_by_destination_window_and_total_price() {
 #[tokio::test]
 async fn past_flights_are_left_out_unless_asked_for() {
     let fx = Fixture::new().await;
-    let list = TestApp::spawn(list_flights::function(), &fx.db).await;
+    let list = fx.spawn(list_flights::function()).await;
     let lima = fx.destination("Lima", "0", false).await;
     let flight = fx.flight(&lima, "OLD1", "10", in_days(1)).await;
     sqlx::query("UPDATE flights SET departure_at = now() - interval '1 day' WHERE id = $1::uuid")

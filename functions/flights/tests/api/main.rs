@@ -5,3 +5,4 @@ mod create_flight;
 mod get_flight;
 mod helpers;
 mod list_flights;
+mod read_model;

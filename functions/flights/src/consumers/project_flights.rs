@@ -1,0 +1,53 @@
+//! project-flights: keeps the flights read model in step with the events.
+//! Each event names what changed (a booking's flight, a new flight, a
+//! destination's terms); the projection reads that row as it now is and
+//! keeps it if it is newer than what the model holds, so deliveries in any
+//! order, twice, late or beside a rebuild leave the newest there.
+
+use domain::events::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_UPDATED, FLIGHT_CREATED};
+use serde::Deserialize;
+use shared::auth::Access;
+use shared::cloudevent::Incoming;
+use shared::{Ctx, Dependency, Function, Result, Spec};
+use uuid::Uuid;
+
+use crate::{model, read_model};
+
+pub const SPEC: Spec = Spec::new("project-flights", crate::SOURCE, Access::Broker)
+    .accepts(&[BOOKING_CREATED, BOOKING_CANCELLED, FLIGHT_CREATED, DESTINATION_UPDATED])
+    .dependencies(&[Dependency::Postgres, Dependency::Redis]);
+
+/// What an event says changed: a booking names its flight (`flight_id`); a
+/// scheduled flight is the flight, and an updated destination the
+/// destination (`id`). Other fields are ignored.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct Changed {
+    pub id: Uuid,
+    pub flight_id: Option<Uuid>,
+}
+
+pub fn function() -> Function {
+    Function::consumer(SPEC, project_flights)
+}
+
+pub async fn project_flights(ctx: Ctx, event: Incoming, changed: Changed) -> Result<()> {
+    let mut redis = ctx.redis();
+    if event.ty == DESTINATION_UPDATED {
+        let mut conn = ctx.db().read().await?;
+        if let Some(terms) = model::destination_terms(conn.exec(), changed.id).await? {
+            read_model::store_destination(&mut redis, &terms).await?;
+        }
+        return Ok(());
+    }
+    let flight = changed.flight_id.unwrap_or(changed.id);
+    let row = {
+        let mut conn = ctx.db().read().await?;
+        model::fetch_row(conn.exec(), flight).await?
+    };
+    // A flight the database does not hold is no flight to show (an event
+    // from a test, say): nothing to keep.
+    if let Some(row) = row {
+        read_model::store(&mut redis, &[row]).await?;
+    }
+    Ok(())
+}

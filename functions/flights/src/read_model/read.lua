@@ -1,0 +1,35 @@
+-- Flights by departure from the read model, with their destinations' terms.
+-- KEYS[1]: the sorted set to walk (every flight, or one destination's);
+-- KEYS[2]: the mark that the model is whole (without it, returns false).
+-- ARGV[1]: the earliest departure (microseconds, inclusive); ARGV[2]: the
+-- latest (exclusive), or '+inf'; ARGV[3] and ARGV[4]: a cursor's departure
+-- and id, or '' and '': at that departure only ids after it are taken;
+-- ARGV[5]: how many; ARGV[6], ARGV[7]: the flight and destination key
+-- prefixes. Equal departures come in id order, as Redis orders members of
+-- equal score, so the order is (departure, id), as PostgreSQL's.
+-- Returns flat pairs: a flight's document, its destination's (or false).
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local latest = ARGV[2]
+if latest ~= '+inf' then latest = '(' .. latest end
+local want = tonumber(ARGV[5])
+local at, after = ARGV[3], ARGV[4]
+local out = {}
+local offset = 0
+while #out < 2 * want do
+  local batch = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], latest, 'WITHSCORES', 'LIMIT', offset, want)
+  if #batch == 0 then break end
+  for i = 1, #batch, 2 do
+    local id, departure = batch[i], batch[i + 1]
+    if not (at ~= '' and tonumber(departure) == tonumber(at) and id <= after) then
+      local doc = redis.call('HGET', ARGV[6] .. id, 'doc')
+      if doc then
+        local destination = cjson.decode(doc).destination_id
+        table.insert(out, doc)
+        table.insert(out, redis.call('HGET', ARGV[7] .. destination, 'doc'))
+        if #out >= 2 * want then break end
+      end
+    end
+  end
+  offset = offset + want
+end
+return out
