@@ -113,10 +113,16 @@ fn chart_pods(objects: &[Value], budget: &Json) -> BTreeMap<String, Ask> {
             }
             ("eventing.knative.dev/v1", "Trigger") => {
                 let dispatchers = if spec["delivery"]["deadLetterSink"].is_mapping() { 2.0 } else { 1.0 };
-                add(
-                    "RabbitMQ broker ingress and dispatchers",
-                    listed(&per["rabbitmqDispatcher"]).times(dispatchers),
-                )
+                // The Trigger's annotations, read as eventing-rabbitmq reads
+                // them (utils.GetResourceRequirements), else its default.
+                let annotations = &doc["metadata"]["annotations"];
+                let asked =
+                    |key: &str| annotations[format!("rabbitmq.eventing.knative.dev/{key}").as_str()].as_str();
+                let ask = match (asked("cpu-request"), asked("memory-request")) {
+                    (Some(cpu), Some(memory)) => Ask::of(cpu, memory),
+                    _ => listed(&per["rabbitmqDispatcher"]),
+                };
+                add("RabbitMQ broker ingress and dispatchers", ask.times(dispatchers))
             }
             _ => {}
         }
