@@ -128,8 +128,11 @@ impl App {
         let outcome = handled.await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?;
         let _entered = span.enter();
         match outcome? {
+            // Each answer is counted and timed in the metrics; its own log
+            // line is for debugging (a line per request is a write per
+            // request, whoever reads it). Refusals and failures keep theirs.
             Some(reply) if get => {
-                tracing::info!(reply_id = %reply.id, "handled");
+                tracing::debug!(reply_id = %reply.id, "handled");
                 let etag = crate::http::etag(reply.data.as_bytes());
                 let fresh = crate::http::not_modified(&parts.headers, &etag);
                 let mut response = if fresh { not_modified() } else { reply.into_response()? };
@@ -142,11 +145,11 @@ impl App {
                 Ok(response)
             }
             Some(reply) => {
-                tracing::info!(reply_id = %reply.id, "handled");
+                tracing::debug!(reply_id = %reply.id, "handled");
                 reply.into_response()
             }
             None => {
-                tracing::info!("accepted");
+                tracing::debug!("accepted");
                 Ok(accepted())
             }
         }

@@ -1,7 +1,13 @@
 //! get-flight and list-flights on the stack the README starts, over 10,000
 //! flights at 16 clients, against the same SELECT in pgbench (prepared,
 //! straight to PostgreSQL): the database alone, the bar a read must reach.
-//! CPU per request by process for each.
+//! CPU per request by process for each. Then how stale the read model they
+//! answer from is: from a booking's reply (its commit) to get-flight
+//! showing the seat taken.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 
 use serde_json::Value;
 
@@ -14,6 +20,7 @@ const CLIENTS: u32 = 16;
 
 pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     bench.seed(FLIGHTS)?;
+    rebuild_read_model(stack)?;
     let mut figures = Vec::new();
     for (function, mode, script) in [
         ("get-flight", "get-flight", "bench/get_flight.pgbench.sql"),
@@ -39,5 +46,64 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
         figures.push(Figure::plain(format!("{name}: PostgreSQL's CPU per pgbench SELECT"), pg_us, "us"));
         figures.extend(cpu_figures(&name, &loads, pg_us));
     }
+    figures.extend(staleness(stack)?);
     Ok(figures)
+}
+
+/// The seed rewrote the flights behind the events' back: the read model
+/// starts again from PostgreSQL, as after Redis lost it (the stats with it).
+fn rebuild_read_model(stack: &BenchStack) -> anyhow::Result<()> {
+    super::pipeline::redis_cli(&["FLUSHDB"])?;
+    stack.tick("reconcile-flights")?;
+    let ready = super::pipeline::redis_cli(&["EXISTS", flights::read_model::keys::READY])?;
+    if ready.trim() != "1" {
+        bail!("reconcile-flights did not rebuild the flights read model");
+    }
+    Ok(())
+}
+
+/// Bookings one after another, each on a flight of its own: from the reply
+/// (after the commit) until get-flight shows one seat fewer, polled.
+fn staleness(stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
+    const BOOKINGS: u32 = 300;
+    let (book, get) = (&stack.stack.urls["create-booking"], &stack.stack.urls["get-flight"]);
+    let bearer = format!("Bearer {}", stack.token);
+    let seats_left = |flight: &str| -> anyhow::Result<i64> {
+        let query = format!(r#"{{"id":"{flight}"}}"#);
+        let (_, body) =
+            crate::observability::request(get, "POST", &[("content-type", "application/json")], &query)?;
+        let reply: serde_json::Value = serde_json::from_str(&body).context("get-flight's reply")?;
+        reply["seats_left"].as_i64().context("seats_left")
+    };
+    let mut delays = Vec::new();
+    for n in 1..=BOOKINGS {
+        let flight = format!("00000000-0000-4000-8000-{n:012}");
+        let before = seats_left(&flight)?;
+        let body = format!(
+            r#"{{"flight_id":"{flight}","passenger_name":"Fresh {n}","passenger_age":30,"has_pet":false}}"#
+        );
+        let key = uuid::Uuid::new_v4().to_string();
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", bearer.as_str()),
+            ("idempotency-key", &key),
+        ];
+        let (head, reply) = crate::observability::request(book, "POST", &headers, &body)?;
+        let replied = Instant::now();
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("create-booking: {}: {reply}", head.lines().next().unwrap_or_default());
+        }
+        while seats_left(&flight)? != before - 1 {
+            if replied.elapsed() > Duration::from_secs(10) {
+                bail!("flight {flight}: the booking's seat is not in the read model after 10 s");
+            }
+        }
+        delays.push(replied.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (p50, p99) = (super::percentile(&delays, 0.5), super::percentile(&delays, 0.99));
+    eprintln!("bench: a booking's seat in the flights read model: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    Ok(vec![
+        Figure::plain("a booking's reply to its seat seen by get-flight: p50", p50, "ms"),
+        Figure::plain("a booking's reply to its seat seen by get-flight: p99", p99, "ms"),
+    ])
 }

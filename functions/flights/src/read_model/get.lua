@@ -1,7 +1,6 @@
 -- One flight from the read model, with its destination's terms.
 -- KEYS[1]: the flight's hash; ARGV[1]: the destination key prefix.
 -- Returns the flight's document and its destination's, or nothing.
-local doc = redis.call('HGET', KEYS[1], 'doc')
-if not doc then return false end
-local destination = cjson.decode(doc).destination_id
-return {doc, redis.call('HGET', ARGV[1] .. destination, 'doc')}
+local flight = redis.call('HMGET', KEYS[1], 'doc', 'destination')
+if not flight[1] then return false end
+return {flight[1], redis.call('HGET', ARGV[1] .. flight[2], 'doc')}

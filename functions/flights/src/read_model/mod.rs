@@ -37,8 +37,8 @@ static TRIM: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
          for _, id in ipairs(ids) do
-           local doc = redis.call('HGET', ARGV[2] .. id, 'doc')
-           if doc then redis.call('ZREM', ARGV[3] .. cjson.decode(doc).destination_id, id) end
+           local destination = redis.call('HGET', ARGV[2] .. id, 'destination')
+           if destination then redis.call('ZREM', ARGV[3] .. destination, id) end
            redis.call('DEL', ARGV[2] .. id)
            redis.call('ZREM', KEYS[1], id)
          end
@@ -108,7 +108,8 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
             .arg(score(row.departure_at))
             .arg(row.id.to_string())
             .arg(row.destination_version)
-            .arg(to_json(&destination)?);
+            .arg(to_json(&destination)?)
+            .arg(row.destination_id.to_string());
     }
     Ok(invocation.invoke_async(redis).await?)
 }

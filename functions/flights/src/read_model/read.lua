@@ -21,11 +21,10 @@ while #out < 2 * want do
   for i = 1, #batch, 2 do
     local id, departure = batch[i], batch[i + 1]
     if not (at ~= '' and tonumber(departure) == tonumber(at) and id <= after) then
-      local doc = redis.call('HGET', ARGV[6] .. id, 'doc')
-      if doc then
-        local destination = cjson.decode(doc).destination_id
-        table.insert(out, doc)
-        table.insert(out, redis.call('HGET', ARGV[7] .. destination, 'doc'))
+      local flight = redis.call('HMGET', ARGV[6] .. id, 'doc', 'destination')
+      if flight[1] then
+        table.insert(out, flight[1])
+        table.insert(out, redis.call('HGET', ARGV[7] .. flight[2], 'doc'))
         if #out >= 2 * want then break end
       end
     end
