@@ -106,17 +106,14 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
 
     // The one list of functions, each checked to have its binary.
     let functions = catalog::checked(&root)?;
+    // The whole workspace, as the test command and the benchmark build it:
+    // a subset of packages would unify the crates' features otherwise and
+    // build everything again.
     let mut build = Command::new(env!("CARGO"));
-    build.arg("build").arg("--bins").current_dir(&root);
+    build.args(["build", "--workspace", "--bins"]).current_dir(&root);
     if options.release {
         build.arg("--release");
     }
-    let slices: std::collections::BTreeSet<String> =
-        catalog::binaries(&root)?.into_iter().map(|(slice, _)| slice).collect();
-    for slice in &slices {
-        build.args(["--package", slice]);
-    }
-    build.args(["--package", "broker"]);
     if !build.status().context("cargo build")?.success() {
         anyhow::bail!("the build failed");
     }
