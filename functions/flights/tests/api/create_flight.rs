@@ -57,6 +57,13 @@ async fn the_same_event_twice_creates_one_flight() {
     let second = fx.flights.binary(CREATE, "same", &data).await.expect(200);
     assert_eq!(first.body, second.body);
     assert_eq!(fx.flight_count().await, 1);
+    // One event for the read model, with the flight as its data.
+    let events: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as("SELECT type, subject, data FROM outbox").fetch_all(&fx.db.pool).await.unwrap();
+    let id = first.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].0.as_str(), events[0].1.as_str()), ("skybook.flight.created", id.as_str()));
+    assert_eq!(events[0].2, first.json());
 }
 
 #[tokio::test]
