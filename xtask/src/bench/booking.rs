@@ -26,6 +26,7 @@ const CASES: [(u32, u32, &str); 4] = [
 ];
 
 pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
+    book_once(bench, stack)?;
     let mut figures = Vec::new();
     for (clients, flights, label) in CASES {
         let (mut on, mut off, mut baseline) = (Vec::new(), Vec::new(), Vec::new());
@@ -77,6 +78,26 @@ fn with_events(bench: &Bench, stack: &BenchStack, clients: u32, flights: u32) ->
     })
 }
 
+/// One booking as wrk makes them, its answer read whole: a load of
+/// refusals would measure nothing.
+fn book_once(bench: &Bench, stack: &BenchStack) -> anyhow::Result<()> {
+    bench.seed(1)?;
+    let bearer = format!("Bearer {}", stack.token);
+    let key = uuid::Uuid::new_v4().to_string();
+    let headers =
+        [("content-type", "application/json"), ("authorization", bearer.as_str()), ("idempotency-key", &key)];
+    let body = r#"{"flight_id":"00000000-0000-4000-8000-000000000001","passenger_name":"Once","passenger_age":30,"has_pet":false}"#;
+    let (head, reply) =
+        crate::observability::request(&stack.stack.urls["create-booking"], "POST", &headers, body)?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!(
+            "create-booking refused the bench's booking: {}: {reply}",
+            head.lines().next().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// create-booking as the stack starts it, without a sink; the relay is
 /// held meanwhile, so nothing publishes the outbox's rows on the same cores.
 fn without_events(bench: &Bench, stack: &BenchStack, clients: u32, flights: u32) -> anyhow::Result<Load> {
@@ -113,7 +134,12 @@ fn wait_for_stats(made: i64) -> anyhow::Result<()> {
 /// when wrk stopped may have booked without being counted. Returns the
 /// bookings the run made.
 pub(super) fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> anyhow::Result<i64> {
-    let replies = summary["requests"].as_i64().unwrap_or(0) - summary["errors"].as_i64().unwrap_or(0);
+    let errors = summary["errors"].as_i64().unwrap_or(0);
+    // Room for every booking and every key new: any refusal is a broken run.
+    if errors > 0 {
+        bail!("{errors} of {} bookings were not made (not 2xx, or no answer)", summary["requests"]);
+    }
+    let replies = summary["requests"].as_i64().unwrap_or(0);
     // The seed leaves one booking behind.
     let made: i64 = sql_value(bench, "SELECT count(*) - 1 FROM bookings")?.parse()?;
     if made < replies || made > replies + i64::from(clients) {

@@ -31,6 +31,9 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
         for _ in 0..bench.runs {
             loads.push(stack.measure(&[], || {
                 let summary = bench.wrk_as(port, mode, CLIENTS, FLIGHTS, None)?;
+                if summary["errors"].as_i64().unwrap_or(0) > 0 {
+                    bail!("{function}: {} of {} requests failed", summary["errors"], summary["requests"]);
+                }
                 let answered = summary["requests"].as_f64().unwrap_or(0.0);
                 Ok((summary, answered))
             })?);
