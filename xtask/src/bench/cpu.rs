@@ -26,9 +26,9 @@ impl Roles {
     }
 
     /// CPU seconds (user and system) spent so far by every process with a
-    /// role, summed by role. A process that exits between two snapshots
-    /// takes its time with it: the stack's processes and the services' live
-    /// through a load (PgBouncer keeps its server connections open).
+    /// role, summed by role, with what its children that exited spent: a
+    /// PostgreSQL backend that ends (PgBouncer closing an idle server
+    /// connection, pgbench's clients) adds its time to the postmaster's.
     pub fn snapshot(&self) -> BTreeMap<String, f64> {
         let ticks = clock_ticks();
         let mut seconds = BTreeMap::new();
@@ -56,15 +56,19 @@ pub fn spent(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> B
 }
 
 /// A process's program name and its user plus system time in clock ticks,
-/// from `/proc/<pid>/stat` (the name is in parentheses and may hold spaces).
+/// its exited children's included, from `/proc/<pid>/stat` (the name is in
+/// parentheses and may hold spaces).
 fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     let (head, rest) = stat.rsplit_once(')')?;
     let comm = head.split_once('(')?.1;
-    // After the name: state, ppid, ... utime is the 12th field, stime the 13th.
+    // After the name: state, ppid, ...: utime, stime, cutime and cstime are
+    // the 12th to 15th fields.
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    let mut ticks = 0;
+    for field in 11..=14 {
+        ticks += fields.get(field)?.parse::<u64>().ok()?;
+    }
+    Some((comm, ticks))
 }
 
 fn clock_ticks() -> f64 {
@@ -82,8 +86,8 @@ mod tests {
 
     #[test]
     fn a_stat_line_gives_its_program_and_cpu_time() {
-        let stat = "4242 (beam.smp (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 30 0";
-        assert_eq!(parse_stat(stat), Some(("beam.smp (x)", 325)));
+        let stat = "4242 (beam.smp (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 10 5 20 0 30 0";
+        assert_eq!(parse_stat(stat), Some(("beam.smp (x)", 340)));
     }
 
     #[test]

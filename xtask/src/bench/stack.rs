@@ -12,7 +12,7 @@ use super::cpu::{Roles, spent};
 use super::{Bench, Figure, Process, median};
 use crate::dev::{self, Identities, Options};
 
-/// The running stack, and a token of an agent (who may book) for the load.
+/// The running stack, and a passenger's token (who books for themself) for the load.
 pub struct BenchStack {
     pub stack: dev::Stack,
     pub token: String,
@@ -39,7 +39,7 @@ impl BenchStack {
         };
         let stack = dev::start(&options)?;
         let issuer = stack.issuer.clone().context("the stack runs the issuer")?;
-        let token = crate::issuer::mint(&bench.root, &issuer, "bench-agent", &["agent"], 24 * 3600)?;
+        let token = crate::issuer::mint(&bench.root, &issuer, "bench-passenger", &["passenger"], 24 * 3600)?;
         Ok(BenchStack { stack, token })
     }
 
