@@ -145,6 +145,9 @@ max_user_connections = 40
 server_idle_timeout = 2
 server_lifetime = 300
 query_wait_timeout = 60
+; what bounds a read, which runs outside a transaction (DB_STATEMENT_TIMEOUT_MS
+; bounds every write transaction): a query running longer is cancelled
+query_timeout = 30
 ; the clients' named statements, prepared again on whichever server
 ; connection runs them
 max_prepared_statements = 200

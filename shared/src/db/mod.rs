@@ -117,17 +117,21 @@ impl Database {
         Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed(), server: self.server.clone() })
     }
 
-    /// A connection for reads. Behind a transaction-mode pooler it is a
-    /// read-only transaction: the only way the statement timeout reaches a
-    /// server connection there, and statements without a name stay on one
-    /// from parse to execute.
+    /// A connection for reads: each statement on its own, one round trip,
+    /// as straight to PostgreSQL. Behind a pooler that keeps prepared
+    /// statements no transaction is needed, and none is paid for (a BEGIN
+    /// and a COMMIT would triple the round trips of a lookup); the
+    /// statement timeout, which reaches a server connection there only
+    /// inside a transaction, matters little to a read, which PostgreSQL
+    /// never makes wait on a row lock, and the pooler's `query_timeout`
+    /// bounds it. Behind an older pooler it is a read-only transaction, the
+    /// only way an unnamed statement stays on one server connection from
+    /// parse to execute.
     pub async fn read(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
         let inner = match self.mode {
-            PoolMode::Session => Inner::Pooled(self.pool.acquire().await?),
-            PoolMode::Transaction | PoolMode::TransactionUnnamed => {
-                Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?)
-            }
+            PoolMode::Session | PoolMode::Transaction => Inner::Pooled(self.pool.acquire().await?),
+            PoolMode::TransactionUnnamed => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
         };
         ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
         Ok(Conn { inner, unnamed: self.unnamed(), server: self.server.clone() })
