@@ -23,6 +23,7 @@ mod scale;
 mod stack;
 mod startup;
 mod stats;
+mod table;
 mod tracing;
 
 pub use process::{Process, need};
@@ -265,6 +266,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "figures": figures,
     });
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    if let Some(tables) = table::markdown(&figures) {
+        println!("\n{tables}");
+        std::fs::write(dir.join("stack.md"), tables)?;
+        println!("the stack's tables written to target/bench/stack.md");
+    }
     println!("\nwritten to target/bench/results.json in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
