@@ -1,9 +1,10 @@
 //! Booking events from the broker's ingress to the Redis stats: throughput,
 //! and the latency from a booking's reply to its stats being visible, against
 //! two baselines measured in the same run: RabbitMQ alone (persistent
-//! publishes with pipelined confirms, a consumer acking each, messages of
-//! the same size: what RabbitMQ itself can take) and the stats script alone
-//! in redis-benchmark.
+//! publishes with pipelined confirms, routed to as many queues as the
+//! broker routes a booking event to, a consumer acking each on each, messages
+//! of the same size: what RabbitMQ itself can take for the same routing)
+//! and the stats script alone in redis-benchmark.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +29,13 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     let (rate, latencies) = runtime.block_on(measure(&path.ingress, booking.port, &bench.signing_key))?;
     drop((booking, path));
 
-    let rabbitmq = runtime.block_on(rabbitmq_rate())?;
+    // The Triggers a booking event goes to: the broker stores and delivers
+    // it once for each, and RabbitMQ alone is given the same routing.
+    let queues = catalogue::triggers(&catalogue::functions())
+        .iter()
+        .filter(|t| t.ty == domain::events::BOOKING_CREATED)
+        .count();
+    let rabbitmq = runtime.block_on(rabbitmq_rate(queues))?;
     let script = std::fs::read_to_string(bench.root.join("functions/stats/src/consumers/apply_booking.lua"))?;
     let baseline = redis_benchmark_rate(&script)?;
     // redis-benchmark leaves its event ids behind: leave the database empty.
@@ -38,7 +45,10 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     );
     Ok(vec![
         Figure::against(
-            "pipeline: booking events ingress to stats applied, against RabbitMQ alone (pipelined confirms)",
+            format!(
+                "pipeline: booking events ingress to stats applied, against RabbitMQ alone \
+                 (pipelined confirms, routed to {queues} queues as the Triggers are)"
+            ),
             rate,
             "events/s",
             rabbitmq,
@@ -199,43 +209,69 @@ const CONFIRM_WINDOW: usize = 1000;
 const PREFETCH: u16 = 1000;
 
 /// RabbitMQ alone, the limit the pipeline is held to: EVENTS persistent
-/// messages of an event's size to a durable queue, published with confirms
-/// pipelined (up to CONFIRM_WINDOW in flight) while a consumer acks each;
-/// events per second until the last is acked.
-async fn rabbitmq_rate() -> anyhow::Result<f64> {
+/// messages of an event's size to a durable exchange that routes each to
+/// `queues` durable queues (as the broker routes a booking event to each of
+/// its Triggers' queues), published with confirms pipelined (up to
+/// CONFIRM_WINDOW in flight) while a consumer on each queue acks each;
+/// events per second until the last is acked on every queue.
+async fn rabbitmq_rate(queues: usize) -> anyhow::Result<f64> {
     use std::collections::VecDeque;
 
     use futures_util::StreamExt;
     use lapin::options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-        QueueDeclareOptions, QueueDeleteOptions,
+        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+        QueueDeleteOptions,
     };
     use lapin::types::FieldTable;
-    use lapin::{BasicProperties, Connection, ConnectionProperties};
+    use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 
     let url = crate::services::amqp_url();
     let conn = Connection::connect(&url, ConnectionProperties::default()).await?;
-    let queue = "skybook.bench.rabbitmq-alone";
+    let exchange = "skybook.bench.rabbitmq-alone";
+    let names: Vec<String> =
+        (0..queues.max(1)).map(|n| format!("skybook.bench.rabbitmq-alone.{n}")).collect();
     let setup = conn.create_channel().await?;
-    let _ = setup.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
-    setup.queue_declare(queue.into(), QueueDeclareOptions::durable(), FieldTable::default()).await?;
-
-    let consumer_channel = conn.create_channel().await?;
-    consumer_channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
-    let mut consumer = consumer_channel
-        .basic_consume(queue.into(), "bench".into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await?;
+    let _ = setup.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await;
+    let durable = ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() };
+    setup.exchange_declare(exchange.into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
     let total = EVENTS;
     let started = Instant::now();
-    let consumed = tokio::spawn(async move {
-        let mut acked = 0;
-        while acked < total {
-            let delivery = consumer.next().await.context("the consumer stopped")??;
-            delivery.ack(BasicAckOptions::default()).await?;
-            acked += 1;
-        }
-        anyhow::Ok(())
-    });
+    let mut consumed = Vec::new();
+    for queue in &names {
+        let _ = setup.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+        setup
+            .queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
+            .await?;
+        setup
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let consumer_channel = conn.create_channel().await?;
+        consumer_channel.basic_qos(PREFETCH, BasicQosOptions::default()).await?;
+        let mut consumer = consumer_channel
+            .basic_consume(
+                queue.as_str().into(),
+                "bench".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        consumed.push(tokio::spawn(async move {
+            let mut acked = 0;
+            while acked < total {
+                let delivery = consumer.next().await.context("the consumer stopped")??;
+                delivery.ack(BasicAckOptions::default()).await?;
+                acked += 1;
+            }
+            anyhow::Ok(())
+        }));
+    }
     let publisher = conn.create_channel().await?;
     publisher.confirm_select(ConfirmSelectOptions::default()).await?;
     let mut in_flight = VecDeque::with_capacity(CONFIRM_WINDOW);
@@ -245,8 +281,8 @@ async fn rabbitmq_rate() -> anyhow::Result<f64> {
             .with_content_type("application/cloudevents+json".into());
         let confirm = publisher
             .basic_publish(
+                exchange.into(),
                 "".into(),
-                queue.into(),
                 BasicPublishOptions::default(),
                 &sample_event(i % SENDERS, i),
                 properties,
@@ -265,11 +301,16 @@ async fn rabbitmq_rate() -> anyhow::Result<f64> {
             bail!("RabbitMQ refused a message");
         }
     }
-    tokio::time::timeout(Duration::from_secs(120), consumed)
-        .await
-        .context("the consumer took too long")???;
+    for consumer in consumed {
+        tokio::time::timeout(Duration::from_secs(120), consumer)
+            .await
+            .context("the consumer took too long")???;
+    }
     let rate = total as f64 / started.elapsed().as_secs_f64();
-    let _ = setup.queue_delete(queue.into(), QueueDeleteOptions::default()).await;
+    for queue in &names {
+        let _ = setup.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    let _ = setup.exchange_delete(exchange.into(), ExchangeDeleteOptions::default()).await;
     let _ = conn.close(200, "bye".into()).await;
     Ok(rate)
 }
