@@ -178,12 +178,17 @@ mod tests {
     }
 
     #[test]
-    fn each_emitted_booking_event_reaches_the_stats() {
+    fn each_emitted_event_reaches_the_stats_and_the_flights_read_model() {
         let triggers = triggers(&functions());
-        let to = |ty: &str| triggers.iter().filter(|t| t.ty == ty).map(|t| t.subscriber).collect::<Vec<_>>();
-        assert_eq!(to(domain::events::BOOKING_CREATED), ["record-booking-stats"]);
-        assert_eq!(to(domain::events::BOOKING_CANCELLED), ["record-booking-stats"]);
-        assert_eq!(to(domain::events::DESTINATION_UPDATED), ["record-destination-name"]);
-        assert_eq!(triggers.len(), 3, "{triggers:?}");
+        let to = |ty: &str| {
+            let mut to = triggers.iter().filter(|t| t.ty == ty).map(|t| t.subscriber).collect::<Vec<_>>();
+            to.sort();
+            to
+        };
+        assert_eq!(to(domain::events::BOOKING_CREATED), ["project-flights", "record-booking-stats"]);
+        assert_eq!(to(domain::events::BOOKING_CANCELLED), ["project-flights", "record-booking-stats"]);
+        assert_eq!(to(domain::events::DESTINATION_UPDATED), ["project-flights", "record-destination-name"]);
+        assert_eq!(to(domain::events::FLIGHT_CREATED), ["project-flights"]);
+        assert_eq!(triggers.len(), 7, "{triggers:?}");
     }
 }

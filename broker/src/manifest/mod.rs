@@ -286,7 +286,11 @@ mod tests {
             routing.ping_sources.iter().map(|p| (p.sink.as_str(), p.every)).collect();
         assert_eq!(
             ticks,
-            [("relay-outbox", Duration::from_secs(60)), ("reconcile-stats", Duration::from_secs(300))]
+            [
+                ("relay-outbox", Duration::from_secs(60)),
+                ("reconcile-stats", Duration::from_secs(300)),
+                ("reconcile-flights", Duration::from_secs(60))
+            ]
         );
     }
 }

@@ -38,7 +38,7 @@ impl Flow {
         let emitting = [("database_url", url.as_str()), ("k_sink", broker.ingress.as_str())];
         Flow {
             destinations: TestApp::spawn(destinations::commands::create_destination::function(), &db).await,
-            flights: TestApp::spawn(flights::commands::create_flight::function(), &db).await,
+            flights: TestApp::spawn_with(flights::commands::create_flight::function(), &emitting).await,
             book: TestApp::spawn_with(bookings::commands::create_booking::function(), &emitting).await,
             cancel: TestApp::spawn_with(bookings::commands::cancel_booking::function(), &emitting).await,
             db,

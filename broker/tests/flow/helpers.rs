@@ -16,6 +16,8 @@ pub struct TestBroker {
     pub namespace: String,
     pub ingress: String,
     triggers: Vec<String>,
+    /// Takes (202) what goes to the consumers a test does not name.
+    _elsewhere: shared::testing::TestSink,
 }
 
 impl TestBroker {
@@ -62,11 +64,26 @@ impl TestBroker {
                 }
             }
         }
-        // Subscribers a test does not name get an address nothing listens on.
-        let unnamed = ["record-booking-stats", "record-destination-name", "store-dead-letter"]
-            .into_iter()
-            .filter(|name| !services.iter().any(|(given, _)| given == name))
-            .map(|name| (name, "http://127.0.0.1:9"));
+        // Consumers a test does not name take what reaches them, as the
+        // other subscribers of a type do while a test watches one; a
+        // dead-letter sink it does not name is an address nothing listens on.
+        let elsewhere = shared::testing::TestSink::start().await;
+        let consumers: Vec<(String, String)> = catalogue::functions()
+            .iter()
+            .filter(|f| f.function.kind == shared::Kind::Consumer)
+            .map(|f| {
+                let url = if f.name() == "store-dead-letter" {
+                    "http://127.0.0.1:9"
+                } else {
+                    elsewhere.url.as_str()
+                };
+                (f.name().to_owned(), url.to_owned())
+            })
+            .collect();
+        let unnamed = consumers
+            .iter()
+            .map(|(name, url)| (name.as_str(), url.as_str()))
+            .filter(|(name, _)| !services.iter().any(|(given, _)| given == name));
         let services = shared::config::de::join_urls_by_name(services.iter().copied().chain(unnamed));
         let mut all_env = vec![
             ("AMQP_URL", amqp_url()),
@@ -77,7 +94,7 @@ impl TestBroker {
         let all_env: Vec<(&str, &str)> = all_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let process = TestProcess::start(binary("skybook-broker"), &[], &all_env).await;
         let ingress = format!("{}/{namespace}/default", process.url);
-        TestBroker { process, namespace, ingress, triggers }
+        TestBroker { process, namespace, ingress, triggers, _elsewhere: elsewhere }
     }
 
     /// POSTs a binary-mode event to the ingress; the status it answered.
@@ -180,8 +197,13 @@ impl Bookings {
         use shared::testing::{TestApp, TestDb};
         let db = TestDb::new().await;
         let destinations = TestApp::spawn(destinations::commands::create_destination::function(), &db).await;
-        let flights = TestApp::spawn(flights::commands::create_flight::function(), &db).await;
         let url = db.url();
+        // The flight's own event goes through the broker too (to the read model).
+        let flights = TestApp::spawn_with(
+            flights::commands::create_flight::function(),
+            &[("database_url", url.as_str()), ("k_sink", sink)],
+        )
+        .await;
         let book = TestApp::spawn_with(
             bookings::commands::create_booking::function(),
             &[("database_url", url.as_str()), ("k_sink", sink)],
