@@ -217,38 +217,48 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
 /// A dead letter, as the Broker hands one over after its retries: an event
 /// this stack signed, which a subscriber kept refusing.
 fn dead_letter(stack: &Stack) -> anyhow::Result<()> {
-    use shared::cloudevent::signature::{EventKeys, Signed};
-    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &stack.signing_key)])
-        .map_err(anyhow::Error::msg)?;
-    let keys = EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
-    let (id, data) = (uuid::Uuid::now_v7().to_string(), r#"{"smoke":true}"#);
-    let ty = "skybook.smoke.undeliverable";
-    let signature = keys.sign(Signed {
-        id: &id,
-        source: "/smoke",
-        ty,
-        subject: None,
-        sequence: None,
-        data: data.as_bytes(),
-    });
-    let headers = [
-        ("ce-specversion", "1.0"),
-        ("ce-id", id.as_str()),
-        ("ce-source", "/smoke"),
-        ("ce-type", ty),
-        ("ce-skybooksig", signature.as_str()),
-        ("ce-knativeerrordest", "http://127.0.0.1:9/"),
-        ("ce-knativeerrorcode", "503"),
-        ("content-type", "application/json"),
-    ];
-    let url = stack.urls.get("store-dead-letter").context("store-dead-letter")?;
-    let (head, _) = crate::observability::request(url, "POST", &headers, data)?;
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 202"),
-        "store-dead-letter: {}",
-        head.lines().next().unwrap_or_default()
-    );
-    Ok(())
+    let undelivered = [("ce-knativeerrordest", "http://127.0.0.1:9/"), ("ce-knativeerrorcode", "503")];
+    let data = r#"{"smoke":true}"#;
+    stack.send_signed("store-dead-letter", "skybook.smoke.undeliverable", "/smoke", data, &undelivered)
+}
+
+impl Stack {
+    /// A binary-mode event to `function`, signed with this run's key as the
+    /// broker signs what it delivers, with `extra` headers; it must answer 202.
+    pub fn send_signed(
+        &self,
+        function: &str,
+        ty: &str,
+        source: &str,
+        data: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        use shared::cloudevent::signature::{EventKeys, Signed};
+        let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &self.signing_key)])
+            .map_err(anyhow::Error::msg)?;
+        let keys =
+            EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let signed = Signed { id: &id, source, ty, subject: None, sequence: None, data: data.as_bytes() };
+        let signature = keys.sign(signed);
+        let mut headers = vec![
+            ("ce-specversion", "1.0"),
+            ("ce-id", id.as_str()),
+            ("ce-source", source),
+            ("ce-type", ty),
+            ("ce-skybooksig", signature.as_str()),
+            ("content-type", "application/json"),
+        ];
+        headers.extend_from_slice(extra);
+        let url = self.urls.get(function).with_context(|| format!("no {function} in the stack"))?;
+        let (head, body) = crate::observability::request(url, "POST", &headers, data)?;
+        anyhow::ensure!(
+            head.starts_with("HTTP/1.1 202"),
+            "{function}: {}: {body}",
+            head.lines().next().unwrap_or_default()
+        );
+        Ok(())
+    }
 }
 
 /// A fresh 256-bit key, as 64 hex digits.

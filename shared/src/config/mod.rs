@@ -31,7 +31,8 @@ crate::settings! {
         /// keeps prepared statements: PgBouncer 1.21 and later with
         /// `max_prepared_statements`), or `transaction-unnamed` (an older
         /// transaction-mode pooler: every statement unnamed). Behind a
-        /// pooler every statement runs in a transaction.
+        /// pooler every write runs in a transaction; a read does only
+        /// behind an older one.
         db_pool_mode: PoolMode = "session",
         /// PostgreSQL's `statement_timeout` for every connection: no query, or
         /// wait for a lock, holds a connection longer.

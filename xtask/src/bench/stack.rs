@@ -65,35 +65,9 @@ impl BenchStack {
         Ok(process)
     }
 
-    /// A PingSource's tick to `function`, signed with the stack's key as the
-    /// broker signs what it delivers; waits for its answer.
+    /// A PingSource's tick to `function`, signed as the broker signs it.
     pub fn tick(&self, function: &str) -> anyhow::Result<()> {
-        use shared::cloudevent::signature::{EventKeys, Signed};
-        let settings =
-            shared::config::Settings::with_overrides(&[("event_signing_keys", &self.stack.signing_key)])
-                .map_err(anyhow::Error::msg)?;
-        let keys =
-            EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
-        let (id, source, data) = (uuid::Uuid::now_v7().to_string(), "/bench", "\"tick\"");
-        let ty = shared::cloudevent::PING;
-        let signature =
-            keys.sign(Signed { id: &id, source, ty, subject: None, sequence: None, data: data.as_bytes() });
-        let headers = [
-            ("ce-specversion", "1.0"),
-            ("ce-id", id.as_str()),
-            ("ce-source", source),
-            ("ce-type", ty),
-            ("ce-skybooksig", signature.as_str()),
-            ("content-type", "application/json"),
-        ];
-        let url = self.stack.urls.get(function).with_context(|| format!("no {function} in the stack"))?;
-        let (head, body) = crate::observability::request(url, "POST", &headers, data)?;
-        anyhow::ensure!(
-            head.starts_with("HTTP/1.1 202"),
-            "{function}: {}: {body}",
-            head.lines().next().unwrap_or("")
-        );
-        Ok(())
+        self.stack.send_signed(function, shared::cloudevent::PING, "/bench", "\"tick\"", &[])
     }
 
     /// Runs `load`, and reads what every process of the stack (and `extra`,

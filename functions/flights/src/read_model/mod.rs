@@ -11,8 +11,8 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use domain::money::Money;
 use serde::{Deserialize, Serialize};
+use shared::Result;
 use shared::redis::Redis;
-use shared::{Error, Result};
 use uuid::Uuid;
 
 use crate::model::{DestinationTerms, FlightRow};
@@ -68,6 +68,12 @@ struct DestinationDoc {
     allows_pets: bool,
 }
 
+impl DestinationDoc {
+    fn of(name: &str, tax_amount: Money, is_promotion: bool, allows_pets: bool) -> Self {
+        DestinationDoc { name: name.to_owned(), tax_amount, is_promotion, allows_pets }
+    }
+}
+
 /// A departure as the sorted sets score it: microseconds, exact in a
 /// double for the next 250 years.
 fn score(at: DateTime<Utc>) -> i64 {
@@ -92,12 +98,8 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
             seats_taken: row.seats_taken,
             created_at: row.created_at,
         };
-        let destination = DestinationDoc {
-            name: row.destination_name.clone(),
-            tax_amount: row.tax_amount,
-            is_promotion: row.is_promotion,
-            allows_pets: row.allows_pets,
-        };
+        let destination =
+            DestinationDoc::of(&row.destination_name, row.tax_amount, row.is_promotion, row.allows_pets);
         invocation
             .key(keys::flight(&row.id))
             .key(keys::destination(&row.destination_id))
@@ -116,12 +118,7 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
 
 /// A destination's new terms, for every flight to it, if newer than held.
 pub async fn store_destination(redis: &mut Redis, terms: &DestinationTerms) -> Result<()> {
-    let doc = DestinationDoc {
-        name: terms.name.clone(),
-        tax_amount: terms.tax_amount,
-        is_promotion: terms.is_promotion,
-        allows_pets: terms.allows_pets,
-    };
+    let doc = DestinationDoc::of(&terms.name, terms.tax_amount, terms.is_promotion, terms.allows_pets);
     let _: i64 = STORE_DESTINATION
         .key(keys::destination(&terms.id))
         .arg(terms.version)
@@ -223,20 +220,19 @@ pub async fn sweep_cursor(redis: &mut Redis) -> Result<Option<(DateTime<Utc>, Uu
     Ok(held.and_then(|c| shared::page::parse_time_cursor(&c).ok()))
 }
 
+/// Records where the sweep goes on from; `None` starts it again from the
+/// first upcoming flight.
 pub async fn set_sweep_cursor(redis: &mut Redis, cursor: Option<(DateTime<Utc>, Uuid)>) -> Result<()> {
-    let cmd = match cursor {
+    let _: () = match cursor {
         Some((at, id)) => {
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(keys::SWEEP_CURSOR).arg(shared::page::time_cursor(at, id));
-            cmd
+            redis::cmd("SET")
+                .arg(keys::SWEEP_CURSOR)
+                .arg(shared::page::time_cursor(at, id))
+                .query_async(redis)
+                .await?
         }
-        None => {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(keys::SWEEP_CURSOR);
-            cmd
-        }
+        None => redis::cmd("DEL").arg(keys::SWEEP_CURSOR).query_async(redis).await?,
     };
-    let _: () = cmd.query_async(redis).await.map_err(Error::from)?;
     Ok(())
 }
 
