@@ -34,6 +34,11 @@ impl Claim {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The function and the scoped key, as the table holds them.
+    pub(crate) fn parts(&self) -> (&'static str, &str) {
+        (self.function, &self.key)
+    }
 }
 
 pub enum Outcome {

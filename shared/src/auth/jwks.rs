@@ -107,7 +107,7 @@ impl Jwks {
         }
     }
 
-    fn known(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    pub(super) fn known(&self, kid: &str) -> Option<Arc<DecodingKey>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).get(kid).cloned()
     }
 

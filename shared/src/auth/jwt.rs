@@ -2,8 +2,10 @@
 //! of asymmetric ones, the signature, `iss`, `aud`, `exp` and `nbf` (with a
 //! small clock skew). What is refused says why, never more.
 
-use jsonwebtoken::{Algorithm, Validation};
-use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
 
 use super::jwks::Jwks;
 use crate::error::Error;
@@ -39,8 +41,17 @@ fn invalid(reason: &str) -> Error {
     Error::InvalidToken { reason: reason.to_owned() }
 }
 
+/// A token that holds, and what vouched for it.
+pub struct Checked {
+    pub claims: Value,
+    /// The key that verified it, by its id: the token holds while the
+    /// issuer's set still holds this very key.
+    pub kid: String,
+    pub key: Arc<DecodingKey>,
+}
+
 /// The claims of `token`, if it holds by `rules` and a key of `jwks`.
-pub async fn verify<C: DeserializeOwned>(jwks: &Jwks, rules: &Rules, token: &str) -> Result<C, Error> {
+pub async fn verify(jwks: &Jwks, rules: &Rules, token: &str) -> Result<Checked, Error> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("not a JWT"))?;
     if !rules.algorithms.contains(&header.alg) {
         return Err(invalid("not signed with an algorithm allowed here"));
@@ -53,7 +64,7 @@ pub async fn verify<C: DeserializeOwned>(jwks: &Jwks, rules: &Rules, token: &str
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     validation.validate_nbf = true;
     validation.leeway = LEEWAY_SECS;
-    let data = jsonwebtoken::decode::<C>(token, &key, &validation).map_err(|e| {
+    let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| {
         use jsonwebtoken::errors::ErrorKind;
         invalid(match e.kind() {
             ErrorKind::ExpiredSignature => "expired",
@@ -66,7 +77,7 @@ pub async fn verify<C: DeserializeOwned>(jwks: &Jwks, rules: &Rules, token: &str
             _ => "it does not hold",
         })
     })?;
-    Ok(data.claims)
+    Ok(Checked { claims: data.claims, kid, key })
 }
 
 #[cfg(test)]

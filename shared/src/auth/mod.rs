@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod keys;
 pub mod oidc;
 pub mod roles;
+pub mod tokens;
 pub mod users;
 
 use http::HeaderMap;

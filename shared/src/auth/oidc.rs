@@ -6,7 +6,6 @@
 //! to send. No token, or one that does not hold: 401; a valid token from
 //! anyone else: 403. Neither is retried by the Broker.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -14,7 +13,8 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 use super::jwks::{Jwks, REFRESH_EVERY, Source};
-use super::jwt::{self, Rules};
+use super::jwt::Rules;
+use super::tokens::Tokens;
 use crate::config::Settings;
 use crate::error::Error;
 
@@ -25,8 +25,7 @@ const POD_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// A function's verifier of sender tokens.
 pub struct Verifier {
-    jwks: Arc<Jwks>,
-    rules: Rules,
+    tokens: Tokens,
     subjects: Vec<String>,
 }
 
@@ -65,19 +64,21 @@ impl Verifier {
         let jwks = Jwks::new(source, http.build().map_err(|e| format!("oidc: {e}"))?);
         jwks.refresh_in_background(REFRESH_EVERY);
         Ok(Some(Verifier {
-            jwks,
-            rules: Rules {
-                issuer: settings.oidc_issuer.clone(),
-                audience: settings.oidc_audience.clone().unwrap_or_else(|| function.to_owned()),
-                // What Kubernetes' service-account issuer signs with.
-                algorithms: vec![
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::ES256,
-                    Algorithm::ES384,
-                ],
-            },
+            tokens: Tokens::new(
+                jwks,
+                Rules {
+                    issuer: settings.oidc_issuer.clone(),
+                    audience: settings.oidc_audience.clone().unwrap_or_else(|| function.to_owned()),
+                    // What Kubernetes' service-account issuer signs with.
+                    algorithms: vec![
+                        Algorithm::RS256,
+                        Algorithm::RS384,
+                        Algorithm::RS512,
+                        Algorithm::ES256,
+                        Algorithm::ES384,
+                    ],
+                },
+            ),
             subjects: settings.oidc_allowed_subjects.iter().map(|s| s.expose().to_owned()).collect(),
         }))
     }
@@ -86,8 +87,10 @@ impl Verifier {
     pub async fn verify(&self, headers: &HeaderMap) -> Result<(), Error> {
         let token =
             super::bearer(headers).ok_or_else(|| Error::InvalidToken { reason: "no bearer token".into() })?;
-        let claims: Claims = jwt::verify(&self.jwks, &self.rules, token).await?;
-        let sub = claims.sub;
+        let claims = self.tokens.claims(token).await?;
+        let sub = Claims::deserialize(&*claims)
+            .map_err(|_| Error::InvalidToken { reason: "it names no subject".into() })?
+            .sub;
         if self.subjects.iter().any(|allowed| glob(allowed, &sub)) {
             Ok(())
         } else {

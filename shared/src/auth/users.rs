@@ -4,13 +4,12 @@
 //! `realm_access.roles`; an array of names or one space-separated string).
 //! Role names the system does not know are ignored.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::jwks::{Jwks, REFRESH_EVERY, Source};
 use super::jwt::{self, Rules};
 use super::roles::{Caller, Role, Roles};
+use super::tokens::Tokens;
 use crate::config::Settings;
 use crate::error::Error;
 
@@ -18,8 +17,7 @@ use crate::error::Error;
 pub const MAX_SUBJECT: usize = 255;
 
 pub struct UserTokens {
-    jwks: Arc<Jwks>,
-    rules: Rules,
+    tokens: Tokens,
     roles_claim: Vec<String>,
 }
 
@@ -39,22 +37,21 @@ impl UserTokens {
         let jwks = Jwks::new(source, http);
         jwks.refresh_in_background(REFRESH_EVERY);
         Ok(Some(UserTokens {
-            jwks,
-            rules: Rules { issuer, audience: settings.auth_audience.clone(), algorithms },
+            tokens: Tokens::new(jwks, Rules { issuer, audience: settings.auth_audience.clone(), algorithms }),
             roles_claim: settings.auth_roles_claim.split('.').map(str::to_owned).collect(),
         }))
     }
 
     /// The caller `token` names, if it holds.
     pub async fn verify(&self, token: &str) -> Result<Caller, Error> {
-        let claims: Value = jwt::verify(&self.jwks, &self.rules, token).await?;
+        let claims = self.tokens.claims(token).await?;
         let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
         if subject.is_empty() || subject.len() > MAX_SUBJECT {
             return Err(Error::InvalidToken {
                 reason: format!("its subject is empty or over {MAX_SUBJECT} bytes"),
             });
         }
-        let mut claim = Some(&claims);
+        let mut claim = Some(&*claims);
         for step in &self.roles_claim {
             claim = claim.and_then(|c| c.get(step));
         }

@@ -59,7 +59,7 @@ impl Tx {
         self.claim.as_ref().map(idempotency::Claim::key)
     }
 
-    /// Writes an event to the outbox in this transaction. It is published
+    /// Adds an event to the outbox in this transaction. It is published
     /// to the broker once the command commits, after the reply (and by the
     /// relay if that fails).
     pub async fn emit(&mut self, ty: &str, subject: String, data: &impl Serialize) -> Result<Uuid> {
@@ -74,7 +74,7 @@ impl Tx {
         let trace = crate::telemetry::trace_context::create_event(ty, &event_id.to_string())
             .or_else(|| self.trace.clone());
         let (traceparent, tracestate) = trace.map_or((None, None), |t| (Some(t.traceparent), t.tracestate));
-        let mut event = OutboxEvent {
+        let event = OutboxEvent {
             event_id,
             seq: 0,
             ty: ty.to_owned(),
@@ -87,7 +87,7 @@ impl Tx {
             // relay, and the reply, carry exactly this time.
             created_at: Utc::now().trunc_subsecs(6),
         };
-        event.seq = outbox::insert(self.tx.exec(), &event).await?;
+        // Written at commit, with the reply: one round trip for both.
         let id = event.event_id;
         self.events.push(event);
         Ok(id)
@@ -105,7 +105,10 @@ impl Tx {
             reply.id = event.event_id.to_string();
             reply.time = event.created_at;
         }
-        if let Some(claim) = &self.claim {
+        let completing = self.claim.as_ref().map(|claim| (claim, &reply));
+        if !self.events.is_empty() {
+            outbox::insert(self.tx.exec(), &mut self.events, completing).await?;
+        } else if let Some(claim) = &self.claim {
             idempotency::complete(self.tx.exec(), claim, &reply).await?;
         }
         self.tx.commit().await?;

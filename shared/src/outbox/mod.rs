@@ -17,8 +17,10 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use crate::cloudevent::ReplyEvent;
 use crate::db::Exec;
 use crate::error::Result;
+use crate::idempotency::Claim;
 use crate::telemetry::trace_context::Parent;
 
 /// Events sent to the sink, by path (`after_commit`: the command's process;
@@ -59,29 +61,53 @@ impl OutboxEvent {
     }
 }
 
-/// Writes the event in the command's transaction: it exists if and only if
-/// the command committed. Returns its place in the stream.
+/// Writes the events in the command's transaction, and completes its
+/// idempotency claim with its reply in the same statement (one round trip
+/// for what the command leaves behind): they exist if and only if the
+/// command committed. Sets each event's place in the stream.
 ///
-/// The transaction takes its id before the number is drawn (the
+/// The transaction takes its id before the numbers are drawn (the
 /// materialized CTE runs first): a number is then never held by a
 /// transaction younger than it, which is what lets a consumer settle every
 /// number below a horizon (see [`horizon`]).
-pub async fn insert(conn: Exec<'_>, event: &OutboxEvent) -> Result<i64> {
-    let seq = sqlx::query_scalar(
-        "WITH tx AS MATERIALIZED (SELECT pg_current_xact_id())
+pub async fn insert(
+    conn: Exec<'_>,
+    events: &mut [OutboxEvent],
+    completing: Option<(&Claim, &ReplyEvent)>,
+) -> Result<()> {
+    let column = |f: fn(&OutboxEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let data: Vec<&serde_json::Value> = events.iter().map(|e| &e.data).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
+    let (function, key) = completing.map(|(claim, _)| claim.parts()).unzip();
+    // Without a claim the update names no row (`function = NULL` never holds).
+    let placed: Vec<(Uuid, i64)> = sqlx::query_as(
+        "WITH tx AS MATERIALIZED (SELECT pg_current_xact_id()),
+              completed AS (UPDATE idempotency SET reply = $9 WHERE function = $10 AND key = $11)
          INSERT INTO outbox (seq, event_id, type, source, subject, data, traceparent, tracestate, created_at)
-         SELECT nextval('outbox_seq'), $1, $2, $3, $4, $5, $6, $7, $8 FROM tx
-         RETURNING seq",
+         SELECT nextval('outbox_seq'), e.* FROM tx,
+                unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[],
+                       $8::timestamptz[])
+                  AS e(event_id, type, source, subject, data, traceparent, tracestate, created_at)
+         RETURNING event_id, seq",
     )
-    .bind(event.event_id)
-    .bind(&event.ty)
-    .bind(&event.source)
-    .bind(&event.subject)
-    .bind(&event.data)
-    .bind(&event.traceparent)
-    .bind(&event.tracestate)
-    .bind(event.created_at)
-    .fetch_one(conn)
+    .bind(&ids)
+    .bind(column(|e| Some(e.ty.clone())))
+    .bind(column(|e| Some(e.source.clone())))
+    .bind(column(|e| Some(e.subject.clone())))
+    .bind(&data)
+    .bind(column(|e| e.traceparent.clone()))
+    .bind(column(|e| e.tracestate.clone()))
+    .bind(&times)
+    .bind(completing.map(|(_, reply)| sqlx::types::Json(reply)))
+    .bind(function)
+    .bind(key)
+    .fetch_all(conn)
     .await?;
-    Ok(seq)
+    for (id, seq) in placed {
+        if let Some(event) = events.iter_mut().find(|e| e.event_id == id) {
+            event.seq = seq;
+        }
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ use super::{Admitted, App, cors, query};
 use crate::auth::{Access, Authenticator};
 use crate::cloudevent::Incoming;
 use crate::error::Error;
+use crate::function::Kind;
 use crate::http::{Body, Peer, accepted, full, read_body};
 use crate::telemetry::trace_context;
 
@@ -120,12 +121,16 @@ impl App {
             attributes
         });
         span.record("trace_id", trace_context::trace_id_of(span, incoming.trace.as_ref()));
-        // The handler runs in a task of its own: a client that hangs up does
-        // not cut a command off between its commit and its publish.
         let (function, ctx) = (self.function.clone(), self.ctx.for_caller(admitted.caller));
-        let handled =
-            tokio::spawn(async move { function.invoke(ctx, incoming).await }.instrument(span.clone()));
-        let outcome = handled.await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?;
+        let handled = async move { function.invoke(ctx, incoming).await }.instrument(span.clone());
+        let outcome = if function_writes(self.function.kind) {
+            // In a task of its own: a client that hangs up does not cut a
+            // command off between its commit and its publish.
+            tokio::spawn(handled).await.map_err(|e| anyhow::anyhow!("the handler task failed: {e}"))?
+        } else {
+            // A read has nothing to leave half done: a hang-up may drop it.
+            handled.await
+        };
         let _entered = span.enter();
         match outcome? {
             // Each answer is counted and timed in the metrics; its own log
@@ -183,6 +188,11 @@ impl App {
             }
         }
     }
+}
+
+/// Whether a function of this kind writes (and so must finish once begun).
+fn function_writes(kind: Kind) -> bool {
+    matches!(kind, Kind::Command | Kind::Consumer)
 }
 
 /// `304 Not Modified`: the client's copy is the answer.

@@ -503,7 +503,9 @@ async fn the_outbox_horizon_waits_for_every_open_transaction_holding_a_number() 
         for outcome in ["commit", "rollback"] {
             n += 1;
             let mut open = database.begin().await.unwrap();
-            let held = shared::outbox::insert(open.exec(), &event(n)).await.unwrap();
+            let mut events = [event(n)];
+            shared::outbox::insert(open.exec(), &mut events, None).await.unwrap();
+            let held = events[0].seq;
             assert!(held > before, "{mode}");
             let now = shared::outbox::horizon(&database, wait).await.unwrap();
             assert_eq!(now, None, "{mode}, {outcome}: still open");

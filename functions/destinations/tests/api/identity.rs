@@ -93,6 +93,25 @@ async fn rotated_keys_are_fetched_once_and_dropped_keys_no_longer_sign() {
 }
 
 #[tokio::test]
+async fn a_token_checked_once_holds_only_while_the_very_key_that_signed_it_does() {
+    let (db, issuer) = (TestDb::new().await, Issuer::start().await);
+    let app = guarded(&db, &issuer).await;
+    let old = issuer.token("ada", &["admin"]);
+    create(&app, &old, "B1").await.expect(200);
+    create(&app, &old, "B2").await.expect(200);
+    // Another key under the same id, and one the function has not seen,
+    // whose first token makes it read the keys again.
+    issuer.publish(vec![Signer::es256("es256-1"), Signer::es256("es256-new")]);
+    let new = issuer.signer(1).sign(&issuer.claims("ada", &["admin"]));
+    create(&app, &new, "B3").await.expect(200);
+    // The id is still known, but the key behind it is not the one that
+    // vouched for the token: it is checked again, and does not hold.
+    refused(create(&app, &old, "B4").await, 401, "signature does not hold");
+    create(&app, &issuer.token("ada", &["admin"]), "B5").await.expect(200);
+    assert_eq!(count(&db).await, 4);
+}
+
+#[tokio::test]
 async fn a_slow_issuer_and_a_flood_of_unknown_keys_do_not_hold_up_valid_tokens() {
     let (db, issuer) = (TestDb::new().await, Issuer::start().await);
     let app = guarded(&db, &issuer).await;
