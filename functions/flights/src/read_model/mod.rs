@@ -133,7 +133,7 @@ pub async fn get(redis: &mut Redis, id: Uuid) -> Result<Option<FlightRow>> {
     let found: Option<(String, Option<String>)> =
         GET.key(keys::flight(&id)).arg(keys::DESTINATION_PREFIX).invoke_async(redis).await?;
     match found {
-        Some((flight, Some(destination))) => Ok(Some(row(&flight, &destination)?)),
+        Some((flight, Some(destination))) => Ok(Some(row(from_json(&flight)?, &from_json(&destination)?))),
         _ => Ok(None),
     }
 }
@@ -165,7 +165,8 @@ pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Fligh
         None => (String::new(), String::new()),
     };
     let until = window.until.map_or_else(|| "+inf".to_owned(), |u| score(u).to_string());
-    let pairs: Option<Vec<Option<String>>> = READ
+    type Read = (Vec<Option<String>>, Vec<Option<String>>);
+    let read: Option<Read> = READ
         .key(set)
         .key(keys::READY)
         .arg(from)
@@ -177,15 +178,22 @@ pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Fligh
         .arg(keys::DESTINATION_PREFIX)
         .invoke_async(redis)
         .await?;
-    let Some(pairs) = pairs else { return Ok(None) };
-    let mut rows = Vec::with_capacity(pairs.len() / 2);
-    for pair in pairs.chunks(2) {
+    let Some((flights, destinations)) = read else { return Ok(None) };
+    // Each destination is read once, however many of the page's flights go there.
+    let mut terms = std::collections::HashMap::with_capacity(destinations.len() / 2);
+    for pair in destinations.chunks(2) {
         match pair {
-            [Some(flight), Some(destination)] => rows.push(row(flight, destination)?),
+            [Some(id), Some(doc)] => terms.insert(id.as_str(), from_json::<DestinationDoc>(doc)?),
             // A flight whose destination the model does not hold yet: not
             // whole, so PostgreSQL answers.
             _ => return Ok(None),
-        }
+        };
+    }
+    let mut rows = Vec::with_capacity(flights.len() / 2);
+    for pair in flights.chunks(2) {
+        let [Some(flight), Some(destination)] = pair else { return Ok(None) };
+        let Some(terms) = terms.get(destination.as_str()) else { return Ok(None) };
+        rows.push(row(from_json(flight)?, terms));
     }
     Ok(Some(rows))
 }
@@ -236,14 +244,12 @@ pub async fn set_sweep_cursor(redis: &mut Redis, cursor: Option<(DateTime<Utc>, 
     Ok(())
 }
 
-fn row(flight: &str, destination: &str) -> Result<FlightRow> {
-    let flight: FlightDoc = from_json(flight)?;
-    let destination: DestinationDoc = from_json(destination)?;
-    Ok(FlightRow {
+fn row(flight: FlightDoc, destination: &DestinationDoc) -> FlightRow {
+    FlightRow {
         id: flight.id,
         flight_number: flight.flight_number,
         destination_id: flight.destination_id,
-        destination_name: destination.name,
+        destination_name: destination.name.clone(),
         tax_amount: destination.tax_amount,
         is_promotion: destination.is_promotion,
         allows_pets: destination.allows_pets,
@@ -255,7 +261,7 @@ fn row(flight: &str, destination: &str) -> Result<FlightRow> {
         // Not kept apart from the hash's own: a row read here is for display.
         version: 0,
         destination_version: 0,
-    })
+    }
 }
 
 fn to_json(value: &impl Serialize) -> Result<String> {

@@ -7,15 +7,16 @@
 -- ARGV[5]: how many; ARGV[6], ARGV[7]: the flight and destination key
 -- prefixes. Equal departures come in id order, as Redis orders members of
 -- equal score, so the order is (departure, id), as PostgreSQL's.
--- Returns flat pairs: a flight's document, its destination's (or false).
+-- Returns two flat lists: each flight's document and its destination's id;
+-- each of those destinations once, its id and its document (or false).
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
 local latest = ARGV[2]
 if latest ~= '+inf' then latest = '(' .. latest end
 local want = tonumber(ARGV[5])
 local at, after = ARGV[3], ARGV[4]
-local out = {}
+local flights, destinations, seen = {}, {}, {}
 local offset = 0
-while #out < 2 * want do
+while #flights < 2 * want do
   local batch = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], latest, 'WITHSCORES', 'LIMIT', offset, want)
   if #batch == 0 then break end
   for i = 1, #batch, 2 do
@@ -23,12 +24,17 @@ while #out < 2 * want do
     if not (at ~= '' and tonumber(departure) == tonumber(at) and id <= after) then
       local flight = redis.call('HMGET', ARGV[6] .. id, 'doc', 'destination')
       if flight[1] then
-        table.insert(out, flight[1])
-        table.insert(out, redis.call('HGET', ARGV[7] .. flight[2], 'doc'))
-        if #out >= 2 * want then break end
+        table.insert(flights, flight[1])
+        table.insert(flights, flight[2])
+        if not seen[flight[2]] then
+          seen[flight[2]] = true
+          table.insert(destinations, flight[2])
+          table.insert(destinations, redis.call('HGET', ARGV[7] .. flight[2], 'doc'))
+        end
+        if #flights >= 2 * want then break end
       end
     end
   end
   offset = offset + want
 end
-return out
+return {flights, destinations}
