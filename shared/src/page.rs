@@ -26,6 +26,17 @@ impl<T> Page<T> {
         let next_cursor = if more { rows.last().map(cursor_of) } else { None };
         Page { items: rows, next_cursor }
     }
+
+    /// The same page, each item made into another.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+
+    /// The same page, each item made into another, or the first error.
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        let items = self.items.into_iter().map(f).collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor: self.next_cursor })
+    }
 }
 
 /// How many items a page holds: 1 to 100, 20 unless asked.

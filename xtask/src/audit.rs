@@ -1,7 +1,7 @@
 //! The supply-chain check of `cargo xtask test`: `cargo deny` with the
 //! committed `deny.toml` (licenses, bans, sources and RustSec advisories).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::bail;
 
@@ -32,12 +32,12 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 fn ensure_cargo_deny() -> anyhow::Result<()> {
-    let version = Command::new(env!("CARGO")).args(["deny", "--version"]).stderr(Stdio::null()).output();
+    let version = crate::services::cargo().args(["deny", "--version"]).stderr(Stdio::null()).output();
     if version.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_DENY)) {
         return Ok(());
     }
     eprintln!("audit: installing cargo-deny {CARGO_DENY} from crates.io");
-    let installed = Command::new(env!("CARGO"))
+    let installed = crate::services::cargo()
         .args(["install", "cargo-deny", "--locked", "--version", CARGO_DENY])
         .status()?
         .success();
@@ -50,7 +50,7 @@ fn ensure_cargo_deny() -> anyhow::Result<()> {
 /// Runs `cargo deny check <checks>`, its output passed through; whether it
 /// passed, and what it printed.
 fn deny(checks: &[&str]) -> anyhow::Result<(bool, String)> {
-    let output = Command::new(env!("CARGO"))
+    let output = crate::services::cargo()
         .args(["deny", "--color", "never", "check"])
         .args(checks)
         .current_dir(services::workspace_root())

@@ -4,7 +4,6 @@
 //! (a workspace member, an `include_str!`, the migrations) fails the tests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -155,7 +154,7 @@ pub fn check() -> anyhow::Result<()> {
     let dest = root.join("target/build-context");
     let files = copy_context(&root, &dest, &ignore)?;
     println!("context: the Docker build context holds {files} files; compiling the workspace from it");
-    let status = Command::new(env!("CARGO"))
+    let status = crate::services::cargo()
         .args(["check", "--workspace", "--bins", "--locked", "--quiet", "--target-dir"])
         .arg(root.join("target"))
         .current_dir(&dest)

@@ -109,7 +109,7 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     // The whole workspace, as the test command and the benchmark build it:
     // a subset of packages would unify the crates' features otherwise and
     // build everything again.
-    let mut build = Command::new(env!("CARGO"));
+    let mut build = crate::services::cargo();
     build.args(["build", "--workspace", "--bins"]).current_dir(&root);
     if options.release {
         build.arg("--release");

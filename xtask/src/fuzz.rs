@@ -156,7 +156,7 @@ fn targets(root: &Path, only: &[String]) -> anyhow::Result<Vec<String>> {
 }
 
 fn ensure_cargo_fuzz() -> anyhow::Result<()> {
-    let found = Command::new(env!("CARGO"))
+    let found = crate::services::cargo()
         .args(["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -166,14 +166,14 @@ fn ensure_cargo_fuzz() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("fuzz: installing cargo-fuzz from crates.io");
-    if !Command::new(env!("CARGO")).args(["install", "cargo-fuzz", "--locked"]).status()?.success() {
+    if !crate::services::cargo().args(["install", "cargo-fuzz", "--locked"]).status()?.success() {
         bail!("cargo install cargo-fuzz failed");
     }
     Ok(())
 }
 
 fn cargo_fuzz_command(root: &Path, args: &[&str], libfuzzer: &[String]) -> Command {
-    let mut command = Command::new(env!("CARGO"));
+    let mut command = crate::services::cargo();
     command
         .arg("fuzz")
         .args(args)

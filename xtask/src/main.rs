@@ -133,7 +133,7 @@ fn cargo(args: &[&str], more: &[String]) -> anyhow::Result<()> {
 }
 
 fn cargo_env(args: &[&str], more: &[String], env: &[(&str, String)]) -> anyhow::Result<()> {
-    let status = std::process::Command::new(env!("CARGO"))
+    let status = crate::services::cargo()
         .args(args)
         .args(more)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

@@ -9,6 +9,25 @@ use shared::config::{Section, Settings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 
+/// `cargo`, run as from the workspace by hand: without the variables
+/// `cargo run` set for this xtask (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …),
+/// which some build scripts watch, so the builds here and by hand reuse
+/// each other's artifacts instead of rebuilding most of the tree.
+pub fn cargo() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO"));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_this_crate =
+            ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+        if set_for_this_crate {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }

@@ -35,7 +35,7 @@ const WORKERS: usize = 8;
 pub fn run(args: Args) -> anyhow::Result<()> {
     let root = services::workspace_root();
     services::ensure()?;
-    let status = std::process::Command::new(env!("CARGO"))
+    let status = crate::services::cargo()
         .args(["build", "--release", "--workspace", "--bins"])
         .current_dir(&root)
         .status()?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::money::{Money, PriceBreakdown};
 use serde::{Deserialize, Serialize};
 use shared::db::Exec;
-use shared::{Error, Reply};
+use shared::{Error, Rendered, Reply};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -63,15 +63,15 @@ impl FlightRow {
     }
 }
 
-impl From<FlightRow> for Flight {
-    fn from(row: FlightRow) -> Self {
+impl From<&FlightRow> for Flight {
+    fn from(row: &FlightRow) -> Self {
         Flight {
             price: row.price(),
             seats_left: row.seats_left(),
             id: row.id,
-            flight_number: row.flight_number,
+            flight_number: row.flight_number.clone(),
             destination_id: row.destination_id,
-            destination_name: row.destination_name,
+            destination_name: row.destination_name.clone(),
             departure_at: row.departure_at,
             capacity: row.capacity,
             allows_pets: row.allows_pets,
@@ -106,49 +106,35 @@ pub async fn fetch_row_for_update(conn: Exec<'_>, id: Uuid) -> Result<Option<Fli
 }
 
 pub async fn fetch(conn: Exec<'_>, id: Uuid) -> Result<Option<Flight>, Error> {
-    Ok(fetch_row(conn, id).await?.map(Flight::from))
+    Ok(fetch_row(conn, id).await?.as_ref().map(Flight::from))
 }
 
-/// Flights departing at `from` or later, in (departure, id) order, after
-/// `cursor` when given: what the read model is rebuilt and checked from.
+/// Flights departing at `from` or later, to `destination` or any, in
+/// (departure, id) order, after `cursor` when given: what the read model is
+/// rebuilt and checked from.
 pub async fn departing_after(
     conn: Exec<'_>,
     from: DateTime<Utc>,
+    destination: Option<Uuid>,
     cursor: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<FlightRow>, Error> {
     let sql = format!(
         "{SELECT_FLIGHT}
          WHERE f.departure_at >= $1
-           AND ($2::timestamptz IS NULL OR (f.departure_at, f.id) > ($2, $3))
+           AND ($2::uuid IS NULL OR f.destination_id = $2)
+           AND ($3::timestamptz IS NULL OR (f.departure_at, f.id) > ($3, $4))
          ORDER BY f.departure_at, f.id
-         LIMIT $4"
+         LIMIT $5"
     );
     Ok(sqlx::query_as(&sql)
         .bind(from)
+        .bind(destination)
         .bind(cursor.map(|(at, _)| at))
         .bind(cursor.map(|(_, id)| id))
         .bind(limit)
         .fetch_all(conn)
         .await?)
-}
-
-/// What a flight's price and display take from its destination, with the
-/// destination's version.
-#[derive(Debug, sqlx::FromRow)]
-pub struct DestinationTerms {
-    pub id: Uuid,
-    pub name: String,
-    pub tax_amount: Money,
-    pub is_promotion: bool,
-    pub allows_pets: bool,
-    pub version: i64,
-}
-
-pub async fn destination_terms(conn: Exec<'_>, id: Uuid) -> Result<Option<DestinationTerms>, Error> {
-    let sql =
-        "SELECT id, name, tax_amount, is_promotion, allows_pets, version FROM destinations WHERE id = $1";
-    Ok(sqlx::query_as(sql).bind(id).fetch_optional(conn).await?)
 }
 
 /// Which upcoming flights [`upcoming`] reads.
@@ -213,4 +199,9 @@ pub fn not_found(id: Uuid) -> Error {
 /// The position of a flight in the listing order (departure, then id).
 pub fn cursor_of(flight: &Flight) -> String {
     shared::page::time_cursor(flight.departure_at, flight.id)
+}
+
+/// A flight as the read model serves it: written once, here.
+pub fn rendered(flight: &Flight) -> Result<Rendered<Flight>, Error> {
+    Ok(Rendered::new(flight, flight.subject()).map_err(anyhow::Error::from)?)
 }

@@ -18,10 +18,12 @@ use crate::idempotency;
 use crate::metrics::Registered;
 
 mod ctx;
+mod rendered;
 mod spec;
 mod tx;
 
 pub use ctx::Ctx;
+pub use rendered::Rendered;
 pub use spec::{Dependency, Spec};
 pub use tx::{Done, Tx};
 

@@ -205,7 +205,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     need("wrk", "apt-get install wrk")?;
     need("pgbench", "apt-get install postgresql-client")?;
     need("redis-benchmark", "apt-get install redis-tools")?;
-    let status = Command::new(env!("CARGO"))
+    let status = crate::services::cargo()
         .args(["build", "--release", "--workspace", "--bins"])
         .current_dir(&root)
         .status()?;

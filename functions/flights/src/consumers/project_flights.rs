@@ -1,9 +1,11 @@
 //! project-flights: keeps the flights read model in step with the events.
 //! Each event names what changed (a booking's flight, a new flight, a
-//! destination's terms); the projection reads that row as it now is and
-//! keeps it if it is newer than what the model holds, so deliveries in any
-//! order, twice, late or beside a rebuild leave the newest there.
+//! destination's terms, which every flight to it shows); the projection
+//! reads those flights as they now are and keeps each if it is newer than
+//! what the model holds, so deliveries in any order, twice, late or beside
+//! a rebuild leave the newest there.
 
+use chrono::Utc;
 use domain::events::{BOOKING_CANCELLED, BOOKING_CREATED, DESTINATION_UPDATED, FLIGHT_CREATED};
 use serde::Deserialize;
 use shared::auth::Access;
@@ -11,7 +13,8 @@ use shared::cloudevent::Incoming;
 use shared::{Ctx, Dependency, Function, Result, Spec};
 use uuid::Uuid;
 
-use crate::{model, read_model};
+use crate::model;
+use crate::read_model::{self, BATCH};
 
 pub const SPEC: Spec = Spec::new("project-flights", crate::SOURCE, Access::Broker)
     .accepts(&[BOOKING_CREATED, BOOKING_CANCELLED, FLIGHT_CREATED, DESTINATION_UPDATED])
@@ -33,11 +36,7 @@ pub fn function() -> Function {
 pub async fn project_flights(ctx: Ctx, event: Incoming, changed: Changed) -> Result<()> {
     let mut redis = ctx.redis();
     if event.ty == DESTINATION_UPDATED {
-        let mut conn = ctx.db().read().await?;
-        if let Some(terms) = model::destination_terms(conn.exec(), changed.id).await? {
-            read_model::store_destination(&mut redis, &terms).await?;
-        }
-        return Ok(());
+        return project_destination(&ctx, changed.id).await;
     }
     let flight = changed.flight_id.unwrap_or(changed.id);
     let row = {
@@ -50,4 +49,23 @@ pub async fn project_flights(ctx: Ctx, event: Incoming, changed: Changed) -> Res
         read_model::store(&mut redis, &[row]).await?;
     }
     Ok(())
+}
+
+/// A destination's new terms change the price and name every flight to it
+/// shows: each of those the model holds is made again, a batch at a time.
+async fn project_destination(ctx: &Ctx, destination: Uuid) -> Result<()> {
+    let mut redis = ctx.redis();
+    let from = Utc::now() - read_model::KEPT_AFTER_DEPARTURE;
+    let mut cursor = None;
+    loop {
+        let rows = {
+            let mut conn = ctx.db().read().await?;
+            model::departing_after(conn.exec(), from, Some(destination), cursor, BATCH).await?
+        };
+        read_model::store(&mut redis, &rows).await?;
+        if (rows.len() as i64) < BATCH {
+            return Ok(());
+        }
+        cursor = rows.last().map(|r| (r.departure_at, r.id));
+    }
 }

@@ -12,14 +12,13 @@ use shared::auth::Access;
 use shared::cloudevent::{Incoming, PING};
 use shared::{Ctx, Dependency, Function, Result, Spec};
 
-use crate::{model, read_model};
+use crate::model;
+use crate::read_model::{self, BATCH};
 
 pub const SPEC: Spec = Spec::new("reconcile-flights", crate::SOURCE, Access::Broker)
     .accepts(&[PING])
     .dependencies(&[Dependency::Postgres, Dependency::Redis]);
 
-/// Flights read and kept per statement and script.
-const BATCH: i64 = 1_000;
 /// Flights checked by one tick once the model is whole: at a tick a minute,
 /// a hundred thousand upcoming flights are all checked every ten minutes.
 const SWEEP_PER_TICK: i64 = 10_000;
@@ -46,7 +45,7 @@ pub async fn reconcile_flights(ctx: Ctx, _tick: Incoming, _data: serde_json::Val
         let rows = {
             let mut conn = ctx.db().read().await?;
             let from = Utc::now() - read_model::KEPT_AFTER_DEPARTURE;
-            model::departing_after(conn.exec(), from, cursor, BATCH).await?
+            model::departing_after(conn.exec(), from, None, cursor, BATCH).await?
         };
         let last = rows.last().map(|r| (r.departure_at, r.id));
         checked += rows.len() as i64;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use shared::auth::Access;
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Rendered, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight};
@@ -23,15 +23,16 @@ pub fn function() -> Function {
     Function::query(SPEC, get_flight)
 }
 
-/// From the read model, which holds every upcoming flight; from PostgreSQL
-/// for the rest (history, a flight whose event is still on its way) and
-/// whenever Redis cannot answer.
-pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Flight> {
+/// From the read model, which holds every upcoming flight as this answers
+/// it; from PostgreSQL for the rest (history, a flight whose event is still
+/// on its way) and whenever Redis cannot answer.
+pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Rendered<Flight>> {
     match read_model::get(&mut ctx.redis(), input.id).await {
-        Ok(Some(row)) => return Ok(row.into()),
+        Ok(Some(flight)) => return Ok(flight),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "the flights read model did not answer; reading PostgreSQL"),
     }
     let mut conn = ctx.db().read().await?;
-    model::fetch(conn.exec(), input.id).await?.ok_or_else(|| model::not_found(input.id))
+    let flight = model::fetch(conn.exec(), input.id).await?.ok_or_else(|| model::not_found(input.id))?;
+    model::rendered(&flight)
 }

@@ -5,11 +5,11 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::Access;
 use shared::page::{Limit, Page};
-use shared::{Ctx, Dependency, Function, Result, Spec};
+use shared::{Ctx, Dependency, Function, Rendered, Result, Spec};
 use uuid::Uuid;
 
 use crate::model::{self, Flight, FlightRow, SELECT_FLIGHT};
-use crate::read_model::{self, Window};
+use crate::read_model::{self, Listed, Window};
 
 pub const SPEC: Spec = Spec::new("list-flights", crate::SOURCE, Access::Public)
     .accepts(&["skybook.flight.list"])
@@ -39,12 +39,17 @@ pub fn function() -> Function {
 /// From the read model when it is whole and holds the departures asked
 /// for (it keeps flights until hours after they leave); from PostgreSQL for
 /// history, before the model's first rebuild, and whenever Redis cannot answer.
-pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> {
+pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Rendered<Flight>>> {
     let after = input.cursor.as_deref().map(shared::page::parse_time_cursor).transpose()?;
     let from = input.departs_after.unwrap_or_else(Utc::now);
     if from >= Utc::now() - read_model::KEPT_AFTER_DEPARTURE + chrono::TimeDelta::hours(1) {
         match from_read_model(&ctx, &input, from, after).await {
-            Ok(Some(flights)) => return Ok(Page::from_rows(flights, input.limit, model::cursor_of)),
+            Ok(Some(flights)) => {
+                let page = Page::from_rows(flights, input.limit, |f| {
+                    shared::page::time_cursor(f.departure_at, f.id)
+                });
+                return Ok(page.map(|listed| listed.flight));
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "the flights read model did not answer; reading PostgreSQL"),
         }
@@ -53,15 +58,15 @@ pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Flight>> 
 }
 
 /// A page from the read model, filtered by price as the SQL below is (the
-/// same rule, `PriceBreakdown`): reads on past the flights that cost too much
-/// until the page is full or the window is done. `None` while the model is
-/// not whole.
+/// total in each reply is the rule's, `PriceBreakdown`): reads on past the
+/// flights that cost too much until the page is full or the window is done.
+/// `None` while the model is not whole.
 async fn from_read_model(
     ctx: &Ctx,
     input: &ListFlights,
     from: DateTime<Utc>,
     after: Option<(DateTime<Utc>, Uuid)>,
-) -> Result<Option<Vec<Flight>>> {
+) -> Result<Option<Vec<Listed>>> {
     let want = input.limit.fetch() as usize;
     let mut window = Window {
         destination: input.destination_id,
@@ -73,11 +78,20 @@ async fn from_read_model(
     let mut redis = ctx.redis();
     let mut flights = Vec::with_capacity(want);
     loop {
-        let Some(rows) = read_model::page(&mut redis, &window).await? else { return Ok(None) };
-        let (read, last) = (rows.len(), rows.last().map(|r| (r.departure_at, r.id)));
-        let affordable =
-            |row: &FlightRow| input.max_price.is_none_or(|max| row.price().total.amount() <= max);
-        flights.extend(rows.into_iter().filter(affordable).map(Flight::from).take(want - flights.len()));
+        let Some(listed) = read_model::page(&mut redis, &window).await? else { return Ok(None) };
+        let (read, last) = (listed.len(), listed.last().map(|f| (f.departure_at, f.id)));
+        for flight in listed {
+            if flights.len() == want {
+                break;
+            }
+            let affordable = match input.max_price {
+                Some(max) => flight.total()?.amount() <= max,
+                None => true,
+            };
+            if affordable {
+                flights.push(flight);
+            }
+        }
         if flights.len() >= want || read < window.limit {
             return Ok(Some(flights));
         }
@@ -90,7 +104,7 @@ async fn from_database(
     input: &ListFlights,
     from: DateTime<Utc>,
     after: Option<(DateTime<Utc>, Uuid)>,
-) -> Result<Page<Flight>> {
+) -> Result<Page<Rendered<Flight>>> {
     let total = model::sql_total();
     let sql = format!(
         "{SELECT_FLIGHT}
@@ -112,6 +126,6 @@ async fn from_database(
         .bind(input.limit.fetch())
         .fetch_all(ctx.db().read().await?.exec())
         .await?;
-    let flights = rows.into_iter().map(Flight::from).collect();
-    Ok(Page::from_rows(flights, input.limit, model::cursor_of))
+    let flights: Vec<Flight> = rows.iter().map(Flight::from).collect();
+    Page::from_rows(flights, input.limit, model::cursor_of).try_map(|flight| model::rendered(&flight))
 }

@@ -36,8 +36,13 @@ impl Model {
         self.project.binary(domain::events::BOOKING_CREATED, &uuid(), &booking).await.expect(202);
     }
 
+    /// A flight as get-flight answers it.
+    async fn flight(&self, id: &str) -> Value {
+        self.get.json(&json!({"id": id}), None).await.expect(200).json()
+    }
+
     async fn seats_left(&self, flight: &str) -> i64 {
-        self.get.json(&json!({"id": flight}), None).await.expect(200).json()["seats_left"].as_i64().unwrap()
+        self.flight(flight).await["seats_left"].as_i64().unwrap()
     }
 
     /// Every page of a listing, with `query`'s filters, two at a time.
@@ -105,9 +110,17 @@ async fn the_read_model_lists_exactly_as_postgresql_does() {
         from_database.push(model.every_page(query).await);
     }
     assert_eq!(from_database[0].len(), 6);
+    let mut got_from_database = Vec::new();
+    for flight in &from_database[0] {
+        got_from_database.push(model.flight(flight["id"].as_str().unwrap()).await);
+    }
+    assert_eq!(got_from_database, from_database[0], "get-flight answers as list-flights lists");
     model.tick().await;
     for (query, expected) in queries.iter().zip(&from_database) {
         assert_eq!(&model.every_page(query).await, expected, "{query}");
+    }
+    for expected in &got_from_database {
+        assert_eq!(&model.flight(expected["id"].as_str().unwrap()).await, expected);
     }
     // And it is the model answering: a seat taken behind its back is not
     // seen until the event for it arrives.
@@ -163,20 +176,26 @@ async fn the_newest_state_stays_whatever_the_order_or_number_of_deliveries() {
         &shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap(),
     )
     .unwrap();
-    let mut conn = fx.db.pool.acquire().await.unwrap();
     let id: uuid::Uuid = flight.parse().unwrap();
-    let mut row = sqlx::query_as::<_, flights::model::FlightRow>(&format!(
-        "{} WHERE f.id = $1",
-        flights::model::SELECT_FLIGHT
-    ))
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    row.version -= 5;
-    row.seats_taken = 3;
-    assert_eq!(flights::read_model::store(&mut redis, &[row]).await.unwrap(), 0);
+    let row = || async {
+        let sql = format!("{} WHERE f.id = $1", flights::model::SELECT_FLIGHT);
+        sqlx::query_as::<_, flights::model::FlightRow>(&sql).bind(id).fetch_one(&fx.db.pool).await.unwrap()
+    };
+    let mut older = row().await;
+    older.version -= 5;
+    older.seats_taken = 3;
+    assert_eq!(flights::read_model::store(&mut redis, &[older]).await.unwrap(), 0);
+    // A row newer in itself but read with its destination's older terms is
+    // no newer as a whole: what it shows depends on both.
+    let mut half_older = row().await;
+    half_older.version += 1;
+    half_older.destination_version -= 1;
+    half_older.seats_taken = 3;
+    assert_eq!(flights::read_model::store(&mut redis, &[half_older]).await.unwrap(), 0);
     assert_eq!(model.seats_left(&flight).await, 30);
+    let mut newer = row().await;
+    newer.destination_version += 1;
+    assert_eq!(flights::read_model::store(&mut redis, &[newer]).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -184,23 +203,27 @@ async fn a_destination_update_reprices_its_flights() {
     let fx = Fixture::new().await;
     let model = Model::new(&fx).await;
     let rome = fx.destination("Rome", "10", false).await;
+    let oslo = fx.destination("Oslo", "10", false).await;
     let flight = fx.flight(&rome, "RM1", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    let later = fx.flight(&rome, "RM2", "200", in_days(4)).await["id"].as_str().unwrap().to_owned();
+    let elsewhere = fx.flight(&oslo, "OS1", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
     model.tick().await;
-    let price = || async {
-        model.get.json(&json!({"id": flight}), None).await.expect(200).json()["price"]["total"].clone()
-    };
-    assert_eq!(price().await, "110.00");
+    assert_eq!(model.flight(&flight).await["price"]["total"], "110.00");
     sqlx::query("UPDATE destinations SET tax_amount = 25, is_promotion = true, version = version + 1 WHERE id = $1::uuid")
         .bind(&rome)
         .execute(&fx.db.pool)
         .await
         .unwrap();
-    assert_eq!(price().await, "110.00", "not seen before its event");
+    assert_eq!(model.flight(&flight).await["price"]["total"], "110.00", "not seen before its event");
     let destination = json!({"id": rome, "name": "Rome"});
     model.project.binary(domain::events::DESTINATION_UPDATED, &uuid(), &destination).await.expect(202);
-    assert_eq!(price().await, "115.00");
+    assert_eq!(model.flight(&flight).await["price"]["total"], "115.00");
+    assert_eq!(model.flight(&later).await["price"]["total"], "205.00", "every flight to it");
+    assert_eq!(model.flight(&elsewhere).await["price"]["total"], "110.00", "and none elsewhere");
     let under = model.every_page(&json!({"max_price": "115.00"})).await;
-    assert_eq!(under.len(), 1);
+    let mut totals: Vec<&str> = under.iter().map(|f| f["price"]["total"].as_str().unwrap()).collect();
+    totals.sort();
+    assert_eq!(totals, ["110.00", "115.00"], "Rome's first at its new price, and Oslo's");
 }
 
 #[tokio::test]
@@ -220,11 +243,8 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
     .unwrap();
     model.tick().await;
     let mut redis = fx.redis.conn().await;
-    let held: i64 = redis::cmd("ZCARD")
-        .arg(flights::read_model::keys::BY_DEPARTURE)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let held: i64 =
+        redis::cmd("ZCARD").arg(flights::read_model::keys::DEPARTURES).query_async(&mut redis).await.unwrap();
     assert_eq!(held, 1, "only the upcoming flight");
     // An event that never arrives: the next sweep heals it.
     take_seat(&fx, &flight).await;
@@ -241,7 +261,34 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
         redis::cmd("EXISTS").arg(flights::read_model::keys::READY).query_async(&mut redis).await.unwrap();
     assert!(ready);
     assert_eq!(model.every_page(&json!({})).await[0]["seats_left"], 48);
+    // A reply lost on its own (its versions still held) is kept again by the sweep.
+    let reply = flights::read_model::keys::reply(&flight.parse().unwrap());
+    let _: () = redis::cmd("DEL").arg(&reply).query_async(&mut redis).await.unwrap();
+    model.tick().await;
+    let kept: bool = redis::cmd("EXISTS").arg(&reply).query_async(&mut redis).await.unwrap();
+    assert!(kept, "the sweep keeps a flight whose reply is missing");
     // History is still there, from PostgreSQL.
     let past = model.every_page(&json!({"departs_after": in_days(-3)})).await;
     assert_eq!(past.len(), 2);
+}
+
+#[tokio::test]
+async fn a_flight_moved_to_another_departure_is_listed_once_in_its_new_place() {
+    let fx = Fixture::new().await;
+    let model = Model::new(&fx).await;
+    let bern = fx.destination("Bern", "0", false).await;
+    let moved = fx.flight(&bern, "BE1", "100", in_days(2)).await["id"].as_str().unwrap().to_owned();
+    let stays = fx.flight(&bern, "BE2", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    model.tick().await;
+    sqlx::query("UPDATE flights SET departure_at = $2, version = version + 1 WHERE id = $1::uuid")
+        .bind(&moved)
+        .bind(in_days(4))
+        .execute(&fx.db.pool)
+        .await
+        .unwrap();
+    model.booked(&moved).await;
+    for query in [json!({}), json!({"destination_id": bern})] {
+        let listed: Vec<Value> = model.every_page(&query).await.iter().map(|f| f["id"].clone()).collect();
+        assert_eq!(listed, [json!(stays), json!(moved)], "{query}");
+    }
 }
