@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use cloudevents::{AttributesReader, Data, EventBuilder, EventBuilderV10};
+use cloudevents::{AttributesReader, Data};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
@@ -246,28 +246,28 @@ pub struct ReplyEvent {
 
 impl ReplyEvent {
     /// The reply in CloudEvents binary mode, status 200, its `dataschema`
-    /// naming the published schema of its type's data.
+    /// naming the published schema of its type's data. Written straight to
+    /// headers: every attribute is ours, a string, and encoded as the HTTP
+    /// binding says, so the body is handed on as it is, never copied.
     pub fn into_response(self) -> Result<Response<Body>, Error> {
-        let schema = url::Url::parse(&crate::contract::id(&self.ty)).map_err(anyhow::Error::from)?;
-        let mut builder = EventBuilderV10::new()
-            .id(self.id)
-            .ty(self.ty)
-            .source(self.source)
-            .time(self.time)
-            .data_with_schema("application/json", schema, self.data.into_bytes());
-        if let Some(subject) = self.subject {
-            builder = builder.subject(subject);
-        }
-        let event = builder.build().map_err(anyhow::Error::from)?;
-        let headers =
-            self::headers::write_binary(&event).map_err(|e| anyhow::anyhow!("encoding the reply: {e}"))?;
-        let body = match event.data() {
-            Some(Data::Binary(bytes)) => Bytes::from(bytes.clone()),
-            Some(Data::String(text)) => Bytes::from(text.clone()),
-            Some(Data::Json(value)) => Bytes::from(serde_json::to_vec(value).map_err(anyhow::Error::from)?),
-            None => Bytes::new(),
+        let mut headers = HeaderMap::with_capacity(8);
+        let mut put = |name: &'static str, value: &str| -> Result<(), Error> {
+            let value = HeaderValue::try_from(self::headers::encode(value))
+                .map_err(|e| anyhow::anyhow!("encoding the reply's {name}: {e}"))?;
+            headers.insert(http::HeaderName::from_static(name), value);
+            Ok(())
         };
-        let mut response = Response::new(crate::http::full(body));
+        put("ce-specversion", "1.0")?;
+        put("ce-id", &self.id)?;
+        put("ce-type", &self.ty)?;
+        put("ce-source", &self.source)?;
+        put("ce-time", &self.time.to_rfc3339())?;
+        put("ce-dataschema", &crate::contract::id(&self.ty))?;
+        if let Some(subject) = &self.subject {
+            put("ce-subject", subject)?;
+        }
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let mut response = Response::new(crate::http::full(Bytes::from(self.data)));
         *response.status_mut() = StatusCode::OK;
         *response.headers_mut() = headers;
         Ok(response)

@@ -50,6 +50,27 @@ impl Roles {
     }
 }
 
+/// How many processes run `program` now.
+pub fn count(program: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| parse_stat(stat).is_some_and(|(comm, _)| comm == program))
+        .count()
+}
+
+/// Waits (a few seconds at most) until no more than `before` processes run
+/// `program`: a client's PostgreSQL backend ends a moment after the client,
+/// and what it spent shows only once the postmaster has reaped it, so a
+/// snapshot taken sooner loses it (the whole of a one-client load).
+pub fn settle(program: &str, before: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count(program) > before && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// What each role spent between two snapshots.
 pub fn spent(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     after.iter().map(|(role, s)| (role.clone(), s - before.get(role).copied().unwrap_or(0.0))).collect()

@@ -99,8 +99,10 @@ fn role_of(name: &str) -> String {
 /// per transaction).
 pub fn pgbench_cost(bench: &Bench, load: impl FnOnce() -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
     let roles = Roles::default();
+    let backends = super::cpu::count("postgres");
     let before = roles.snapshot();
     let tps = load()?;
+    super::cpu::settle("postgres", backends);
     let cpu = spent(&before, &roles.snapshot());
     let transactions = tps * f64::from(bench.seconds);
     Ok((tps, cpu.get("PostgreSQL").copied().unwrap_or(0.0) / transactions.max(1.0)))
