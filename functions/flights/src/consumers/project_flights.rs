@@ -34,7 +34,6 @@ pub fn function() -> Function {
 }
 
 pub async fn project_flights(ctx: Ctx, event: Incoming, changed: Changed) -> Result<()> {
-    let mut redis = ctx.redis();
     if event.ty == DESTINATION_UPDATED {
         return project_destination(&ctx, changed.id).await;
     }
@@ -46,7 +45,7 @@ pub async fn project_flights(ctx: Ctx, event: Incoming, changed: Changed) -> Res
     // A flight the database does not hold is no flight to show (an event
     // from a test, say): nothing to keep.
     if let Some(row) = row {
-        read_model::store(&mut redis, &[row]).await?;
+        read_model::store(&mut ctx.redis(), &[row]).await?;
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
 /// One flight as get-flight serves it, if the read model holds it.
 pub async fn get(redis: &mut Redis, id: Uuid) -> Result<Option<Rendered<Flight>>> {
     let reply: Option<String> = redis::cmd("GET").arg(keys::reply(&id)).query_async(redis).await?;
-    reply.map(|reply| rendered(reply, &id)).transpose()
+    reply.map(|reply| rendered(reply, Some(id.to_string()))).transpose()
 }
 
 /// Which flights [`page`] reads: departures from `from` (inclusive) to
@@ -145,7 +145,8 @@ pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Liste
         // A member without its reply: a flight trimmed between the two
         // round trips, or a model not whole. PostgreSQL answers.
         let Some(reply) = reply else { return Ok(None) };
-        flights.push(Listed { departure_at, id, flight: rendered(reply, &id)? });
+        // An item of a list is about no one entity: no subject to write.
+        flights.push(Listed { departure_at, id, flight: rendered(reply, None)? });
     }
     Ok(Some(flights))
 }
@@ -197,9 +198,8 @@ pub async fn set_sweep_cursor(redis: &mut Redis, cursor: Option<(DateTime<Utc>, 
     Ok(())
 }
 
-fn rendered(reply: String, id: &Uuid) -> Result<Rendered<Flight>> {
-    Rendered::from_stored(reply, Some(id.to_string()))
-        .map_err(|e| unreadable(format!("a flight's reply: {e}")))
+fn rendered(reply: String, subject: Option<String>) -> Result<Rendered<Flight>> {
+    Rendered::from_stored(reply, subject).map_err(|e| unreadable(format!("a flight's reply: {e}")))
 }
 
 fn unreadable(what: String) -> shared::Error {
