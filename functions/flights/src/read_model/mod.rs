@@ -36,19 +36,19 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
         return Ok(0);
     }
     let mut invocation = STORE.prepare_invoke();
-    invocation.arg(keys::DEPARTURES_TO);
+    invocation.arg(keys::LISTING_TO);
     for row in rows {
         let reply =
             Rendered::of(&Flight::from(row)).map_err(|e| anyhow::anyhow!("the flights read model: {e}"))?;
         invocation
-            .key(keys::flight(&row.id))
+            .key(keys::versions(&row.id))
             .key(keys::reply(&row.id))
-            .key(keys::DEPARTURES)
-            .key(keys::departures_to(&row.destination_id))
+            .key(keys::LISTING)
+            .key(keys::listing_to(&row.destination_id))
             .arg(row.version)
             .arg(row.destination_version)
             .arg(reply)
-            .arg(keys::member(row.departure_at, &row.id))
+            .arg(keys::place(row.departure_at, &row.id))
             .arg(row.destination_id.to_string());
     }
     Ok(invocation.invoke_async(redis).await?)
@@ -101,23 +101,25 @@ impl Listed {
 
 /// Flights in `window`, in (departure, id) order, or `None` while the read
 /// model is not yet whole (before its first rebuild, or after Redis lost
-/// it): the caller reads PostgreSQL then. Two round trips of plain
-/// commands: the range of members from the cursor, then their replies.
+/// it): the caller reads PostgreSQL then. One round trip of plain
+/// commands: the range of entries from the cursor, each with its reply.
 pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Listed>>> {
-    let set = window.destination.as_ref().map_or_else(|| keys::DEPARTURES.to_owned(), keys::departures_to);
-    // From the cursor's member, exclusive, or from the earliest departure,
-    // inclusive (a member sorts after its departure alone): whichever is later.
+    let listing = window.destination.as_ref().map_or_else(|| keys::LISTING.to_owned(), keys::listing_to);
+    // Past the cursor's flight, or from the earliest departure, inclusive
+    // (an entry sorts after its departure alone): whichever is later.
     let earliest = keys::departure(window.from);
     let start = match window.cursor {
-        Some((at, id)) if keys::member(at, &id) >= earliest => format!("({}", keys::member(at, &id)),
+        Some((at, id)) if keys::place(at, &id) >= earliest => {
+            format!("[{}", keys::after(&keys::place(at, &id)))
+        }
         _ => format!("[{earliest}"),
     };
     let end = window.until.map_or_else(|| "+".to_owned(), |until| format!("({}", keys::departure(until)));
-    let (ready, members): (bool, Vec<String>) = redis::pipe()
+    let (ready, entries): (bool, Vec<String>) = redis::pipe()
         .cmd("EXISTS")
         .arg(keys::READY)
         .cmd("ZRANGE")
-        .arg(set)
+        .arg(listing)
         .arg(start)
         .arg(end)
         .arg("BYLEX")
@@ -129,24 +131,13 @@ pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Liste
     if !ready {
         return Ok(None);
     }
-    if members.is_empty() {
-        return Ok(Some(Vec::new()));
-    }
-    let mut listed = Vec::with_capacity(members.len());
-    for member in &members {
-        let (departure_at, id) =
-            keys::parse_member(member).ok_or_else(|| unreadable(format!("a member {member:?}")))?;
-        listed.push((departure_at, id));
-    }
-    let reply_keys: Vec<String> = listed.iter().map(|(_, id)| keys::reply(id)).collect();
-    let replies: Vec<Option<String>> = redis::cmd("MGET").arg(reply_keys).query_async(redis).await?;
-    let mut flights = Vec::with_capacity(listed.len());
-    for ((departure_at, id), reply) in listed.into_iter().zip(replies) {
-        // A member without its reply: a flight trimmed between the two
-        // round trips, or a model not whole. PostgreSQL answers.
-        let Some(reply) = reply else { return Ok(None) };
+    let mut flights = Vec::with_capacity(entries.len());
+    for mut entry in entries {
+        let (departure_at, id, reply) =
+            keys::parse_entry(&entry).ok_or_else(|| unreadable(format!("an entry {entry:?}")))?;
+        entry.drain(..reply);
         // An item of a list is about no one entity: no subject to write.
-        flights.push(Listed { departure_at, id, flight: rendered(reply, None)? });
+        flights.push(Listed { departure_at, id, flight: rendered(entry, None)? });
     }
     Ok(Some(flights))
 }
@@ -166,11 +157,11 @@ pub async fn is_ready(redis: &mut Redis) -> Result<bool> {
 /// (which PostgreSQL answers). Returns how many went, at most 1,000.
 pub async fn trim(redis: &mut Redis, before: DateTime<Utc>) -> Result<u64> {
     let gone: u64 = TRIM
-        .key(keys::DEPARTURES)
+        .key(keys::LISTING)
         .arg(keys::departure(before))
-        .arg(keys::FLIGHT_PREFIX)
+        .arg(keys::VERSIONS_PREFIX)
         .arg(keys::REPLY_PREFIX)
-        .arg(keys::DEPARTURES_TO)
+        .arg(keys::LISTING_TO)
         .invoke_async(redis)
         .await?;
     Ok(gone)

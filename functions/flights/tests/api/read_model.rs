@@ -244,13 +244,16 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
     model.tick().await;
     let mut redis = fx.redis.conn().await;
     let held: i64 =
-        redis::cmd("ZCARD").arg(flights::read_model::keys::DEPARTURES).query_async(&mut redis).await.unwrap();
+        redis::cmd("ZCARD").arg(flights::read_model::keys::LISTING).query_async(&mut redis).await.unwrap();
     assert_eq!(held, 1, "only the upcoming flight");
     // An event that never arrives: the next sweep heals it.
     take_seat(&fx, &flight).await;
     assert_eq!(model.seats_left(&flight).await, 50);
     model.tick().await;
     assert_eq!(model.seats_left(&flight).await, 49);
+    let listed = model.every_page(&json!({"destination_id": nice})).await;
+    assert_eq!(listed.len(), 1, "listed once, with its new seats: {listed:?}");
+    assert_eq!(listed[0]["seats_left"], 49);
     // Redis loses everything: PostgreSQL answers until the next tick rebuilds it.
     let _: () = redis::cmd("FLUSHDB").query_async(&mut redis).await.unwrap();
     take_seat(&fx, &flight).await;
