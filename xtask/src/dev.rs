@@ -92,8 +92,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("Ctrl-C stops everything.");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async { tokio::signal::ctrl_c().await })?;
+    runtime.block_on(stopped())?;
     Ok(())
+}
+
+/// Ctrl-C at the terminal, or SIGTERM from `kill`, a supervisor or a CI
+/// step: either way the stack is dropped, so every process drains and stops
+/// rather than outlive the command that started it.
+async fn stopped() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted,
+        _ = terminate.recv() => Ok(()),
+        _ = hangup.recv() => Ok(()),
+    }
 }
 
 /// Makes sure the services answer, migrates, builds and starts everything,

@@ -8,6 +8,7 @@ mod metrics_push;
 mod otlp;
 pub mod trace_context;
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -28,7 +29,11 @@ static TRACER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// a multi-thread runtime, whose threads carry the exports.
 pub fn init(service: &str, filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours for a person at a terminal only: in a file or a pipe they are
+    // bytes to strip, written (and formatted, span by span) for nothing.
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let logs = match format {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).boxed(),
         LogFormat::Pretty => logs.compact().boxed(),
