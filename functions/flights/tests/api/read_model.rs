@@ -4,6 +4,7 @@
 
 use flights::consumers::{project_flights, reconcile_flights};
 use flights::queries::{get_flight, list_flights};
+use flights::read_model::keys;
 use serde_json::{Value, json};
 use shared::testing::TestApp;
 
@@ -243,8 +244,7 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
     .unwrap();
     model.tick().await;
     let mut redis = fx.redis.conn().await;
-    let held: i64 =
-        redis::cmd("ZCARD").arg(flights::read_model::keys::LISTING).query_async(&mut redis).await.unwrap();
+    let held: i64 = redis::cmd("ZCARD").arg(keys::LISTING).query_async(&mut redis).await.unwrap();
     assert_eq!(held, 1, "only the upcoming flight");
     // An event that never arrives: the next sweep heals it.
     take_seat(&fx, &flight).await;
@@ -260,12 +260,11 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
     assert_eq!(model.seats_left(&flight).await, 48, "a miss reads PostgreSQL");
     assert_eq!(model.every_page(&json!({})).await.len(), 1);
     model.tick().await;
-    let ready: bool =
-        redis::cmd("EXISTS").arg(flights::read_model::keys::READY).query_async(&mut redis).await.unwrap();
+    let ready: bool = redis::cmd("EXISTS").arg(keys::READY).query_async(&mut redis).await.unwrap();
     assert!(ready);
     assert_eq!(model.every_page(&json!({})).await[0]["seats_left"], 48);
     // A reply lost on its own (its versions still held) is kept again by the sweep.
-    let reply = flights::read_model::keys::reply(&flight.parse().unwrap());
+    let reply = keys::reply(&flight.parse().unwrap());
     let _: () = redis::cmd("DEL").arg(&reply).query_async(&mut redis).await.unwrap();
     model.tick().await;
     let kept: bool = redis::cmd("EXISTS").arg(&reply).query_async(&mut redis).await.unwrap();
@@ -294,4 +293,33 @@ async fn a_flight_moved_to_another_departure_is_listed_once_in_its_new_place() {
         let listed: Vec<Value> = model.every_page(&query).await.iter().map(|f| f["id"].clone()).collect();
         assert_eq!(listed, [json!(stays), json!(moved)], "{query}");
     }
+}
+
+#[tokio::test]
+async fn a_departed_flight_leaves_every_key_of_the_model() {
+    let fx = Fixture::new().await;
+    let model = Model::new(&fx).await;
+    let lyon = fx.destination("Lyon", "0", false).await;
+    let leaving = fx.flight(&lyon, "LY1", "100", in_days(1)).await["id"].as_str().unwrap().to_owned();
+    let staying = fx.flight(&lyon, "LY2", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    model.tick().await;
+    let mut redis = shared::redis::lazy_connection(
+        &shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap(),
+    )
+    .unwrap();
+    // As the sweep trims once the first has been gone half a day.
+    assert_eq!(flights::read_model::trim(&mut redis, in_days(2)).await.unwrap(), 1);
+    let mut conn = fx.redis.conn().await;
+    let id: uuid::Uuid = leaving.parse().unwrap();
+    for key in [keys::reply(&id), keys::versions(&id)] {
+        let held: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut conn).await.unwrap();
+        assert!(!held, "{key} outlived its flight");
+    }
+    for listing in [keys::LISTING.to_owned(), keys::listing_to(&lyon.parse().unwrap())] {
+        let entries: Vec<String> =
+            redis::cmd("ZRANGE").arg(&listing).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        assert_eq!(entries.len(), 1, "{listing}: {entries:?}");
+        assert!(entries[0].contains(&staying), "{listing} keeps the flight still to leave");
+    }
+    assert_eq!(model.every_page(&json!({})).await.len(), 1);
 }
