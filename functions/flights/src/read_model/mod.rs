@@ -108,10 +108,8 @@ pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Liste
     // Past the cursor's flight, or from the earliest departure, inclusive
     // (an entry sorts after its departure alone): whichever is later.
     let earliest = keys::departure(window.from);
-    let start = match window.cursor {
-        Some((at, id)) if keys::place(at, &id) >= earliest => {
-            format!("[{}", keys::after(&keys::place(at, &id)))
-        }
+    let start = match window.cursor.map(|(at, id)| keys::place(at, &id)) {
+        Some(place) if place >= earliest => format!("[{}", keys::after(&place)),
         _ => format!("[{earliest}"),
     };
     let end = window.until.map_or_else(|| "+".to_owned(), |until| format!("({}", keys::departure(until)));

@@ -63,6 +63,13 @@ impl Model {
     }
 }
 
+/// The read model's Redis, as the functions reach it, for what a test does
+/// to the model directly.
+fn model_redis(fx: &Fixture) -> shared::redis::Redis {
+    let settings = shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap();
+    shared::redis::lazy_connection(&settings).unwrap()
+}
+
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -173,10 +180,7 @@ async fn the_newest_state_stays_whatever_the_order_or_number_of_deliveries() {
     }
     assert_eq!(model.seats_left(&flight).await, 30);
     // An older state offered late is refused: the model keeps the newest.
-    let mut redis = shared::redis::lazy_connection(
-        &shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap(),
-    )
-    .unwrap();
+    let mut redis = model_redis(&fx);
     let id: uuid::Uuid = flight.parse().unwrap();
     let row = || async {
         let sql = format!("{} WHERE f.id = $1", flights::model::SELECT_FLIGHT);
@@ -303,10 +307,7 @@ async fn a_departed_flight_leaves_every_key_of_the_model() {
     let leaving = fx.flight(&lyon, "LY1", "100", in_days(1)).await["id"].as_str().unwrap().to_owned();
     let staying = fx.flight(&lyon, "LY2", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
     model.tick().await;
-    let mut redis = shared::redis::lazy_connection(
-        &shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap(),
-    )
-    .unwrap();
+    let mut redis = model_redis(&fx);
     // As the sweep trims once the first has been gone half a day.
     assert_eq!(flights::read_model::trim(&mut redis, in_days(2)).await.unwrap(), 1);
     let mut conn = fx.redis.conn().await;
