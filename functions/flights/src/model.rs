@@ -168,28 +168,19 @@ pub async fn upcoming(conn: Exec<'_>, filter: &Upcoming) -> Result<Vec<FlightRow
 }
 
 /// The seats of a flight, taken and given back by bookings: the flights
-/// table is written here only.
+/// table is written here only. Each is a `WITH` clause on flight `$1`, for
+/// the statement that records the booking or its cancellation: the seat
+/// moves in the same round trip. The version moves on with it, so the read
+/// model keeps the new count over the old.
 pub mod seats {
-    use super::*;
-
     /// One more seat taken, in the booking's transaction (which holds the
-    /// row from [`fetch_row_for_update`]).
-    pub async fn take(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
-        sqlx::query("UPDATE flights SET seats_taken = seats_taken + 1, version = version + 1 WHERE id = $1")
-            .bind(flight)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
+    /// row from [`super::fetch_row_for_update`]).
+    pub const TAKE: &str =
+        "seat AS (UPDATE flights SET seats_taken = seats_taken + 1, version = version + 1 WHERE id = $1)";
 
     /// A seat given back, by a cancellation.
-    pub async fn give_back(conn: Exec<'_>, flight: Uuid) -> Result<(), Error> {
-        sqlx::query("UPDATE flights SET seats_taken = seats_taken - 1, version = version + 1 WHERE id = $1")
-            .bind(flight)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
+    pub const GIVE_BACK: &str =
+        "seat AS (UPDATE flights SET seats_taken = seats_taken - 1, version = version + 1 WHERE id = $1)";
 }
 
 pub fn not_found(id: Uuid) -> Error {

@@ -37,13 +37,13 @@ pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Boo
             format!("flight {} has already departed; its bookings stand", booking.flight_number),
         ));
     }
-    let cancelled_at: DateTime<Utc> = sqlx::query_scalar(
-        "UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $1 RETURNING cancelled_at",
-    )
-    .bind(booking.id)
-    .fetch_one(tx.conn())
-    .await?;
-    flights::model::seats::give_back(tx.conn(), booking.flight_id).await?;
+    let cancel = format!(
+        "WITH {} UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $2
+         RETURNING cancelled_at",
+        flights::model::seats::GIVE_BACK
+    );
+    let cancelled_at: DateTime<Utc> =
+        sqlx::query_scalar(&cancel).bind(booking.flight_id).bind(booking.id).fetch_one(tx.conn()).await?;
     booking.status = BookingStatus::Cancelled;
     booking.cancelled_at = Some(cancelled_at);
     tx.emit(crate::BOOKING_CANCELLED, booking.id.to_string(), &booking).await?;

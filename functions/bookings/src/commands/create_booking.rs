@@ -109,29 +109,32 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
         return Err(Error::rule("sold_out", format!("flight {} is sold out", flight.flight_number)));
     }
 
-    flights::model::seats::take(tx.conn(), new.flight_id).await?;
     let price = flight.price();
     let id = Uuid::now_v7();
     let key = tx.idempotency_key().map(str::to_owned);
-    let created_at: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO bookings (id, flight_id, passenger_name, passenger_age, has_pet, status,
+    // The seat is taken by the statement that records the booking.
+    let record = format!(
+        "WITH {}
+         INSERT INTO bookings (flight_id, id, passenger_name, passenger_age, has_pet, status,
                                base_price, discount, tax, total, idempotency_key, owner)
          VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10, $11)
          RETURNING created_at",
-    )
-    .bind(id)
-    .bind(new.flight_id)
-    .bind(new.passenger_name.as_str())
-    .bind(new.passenger_age.get())
-    .bind(new.has_pet)
-    .bind(price.base_price)
-    .bind(price.discount)
-    .bind(price.tax)
-    .bind(price.total)
-    .bind(key)
-    .bind(&new.owner)
-    .fetch_one(tx.conn())
-    .await?;
+        flights::model::seats::TAKE
+    );
+    let created_at: DateTime<Utc> = sqlx::query_scalar(&record)
+        .bind(new.flight_id)
+        .bind(id)
+        .bind(new.passenger_name.as_str())
+        .bind(new.passenger_age.get())
+        .bind(new.has_pet)
+        .bind(price.base_price)
+        .bind(price.discount)
+        .bind(price.tax)
+        .bind(price.total)
+        .bind(key)
+        .bind(&new.owner)
+        .fetch_one(tx.conn())
+        .await?;
 
     let booking = Booking {
         id,
