@@ -50,24 +50,21 @@ impl Roles {
     }
 }
 
-/// How many processes run `program` now.
-pub fn count(program: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
-    entries
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-        .filter(|stat| parse_stat(stat).is_some_and(|(comm, _)| comm == program))
-        .count()
-}
-
-/// Waits (a few seconds at most) until no more than `before` processes run
-/// `program`: a client's PostgreSQL backend ends a moment after the client,
-/// and what it spent shows only once the postmaster has reaped it, so a
-/// snapshot taken sooner loses it (the whole of a one-client load).
-pub fn settle(program: &str, before: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while count(program) > before && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+/// Waits (until `deadline` at most) for every process of `pids` to be gone
+/// and reaped: what a PostgreSQL backend spent shows in the postmaster's
+/// children's time only then, so a snapshot taken sooner loses it (the
+/// whole of a one-client load). Says whether they all went.
+pub fn wait_gone(pids: &[u32], deadline: std::time::Duration) -> bool {
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        // A zombie keeps its /proc entry until its parent reaps it.
+        if pids.iter().all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {
+            return true;
+        }
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 
@@ -121,5 +118,15 @@ mod tests {
         let busy: u64 = (0..20_000_000u64).fold(0, |a, b| a.wrapping_add(b * b));
         assert!(busy > 0);
         assert!(roles.snapshot().get("me").is_some_and(|s| *s > 0.0));
+    }
+
+    #[test]
+    fn a_process_is_gone_once_reaped_and_not_before() {
+        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
+        let pid = child.id();
+        assert!(!wait_gone(&[pid], std::time::Duration::from_millis(50)), "still running");
+        let reaper = std::thread::spawn(move || child.wait().unwrap());
+        assert!(wait_gone(&[pid], std::time::Duration::from_secs(5)));
+        assert!(reaper.join().unwrap().success());
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use serde_json::Value;
 
-use super::cpu::{Roles, spent};
+use super::cpu::{Roles, spent, wait_gone};
 use super::{Bench, Figure, Process, median};
 use crate::dev::{self, Identities, Options};
 
@@ -99,13 +99,42 @@ fn role_of(name: &str) -> String {
 /// per transaction).
 pub fn pgbench_cost(bench: &Bench, load: impl FnOnce() -> anyhow::Result<f64>) -> anyhow::Result<(f64, f64)> {
     let roles = Roles::default();
-    let backends = super::cpu::count("postgres");
     let before = roles.snapshot();
-    let tps = load()?;
-    super::cpu::settle("postgres", backends);
+    // pgbench's own backends, asked for while it runs: their time is read
+    // once they have ended and been reaped, whatever else comes and goes
+    // (PgBouncer closing an idle server connection meanwhile).
+    let (tps, backends) = std::thread::scope(|scope| {
+        let asked = scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            pgbench_backends(bench)
+        });
+        let tps = load();
+        (tps, asked.join())
+    });
+    let tps = tps?;
+    let backends = backends.map_err(|_| anyhow::anyhow!("asking for pgbench's backends panicked"))??;
+    if !wait_gone(&backends, std::time::Duration::from_secs(10)) {
+        anyhow::bail!(
+            "pgbench's PostgreSQL backends {backends:?} outlived it by 10 s: their CPU cannot be read"
+        );
+    }
     let cpu = spent(&before, &roles.snapshot());
     let transactions = tps * f64::from(bench.seconds);
     Ok((tps, cpu.get("PostgreSQL").copied().unwrap_or(0.0) / transactions.max(1.0)))
+}
+
+/// The PostgreSQL backends serving pgbench now (it names its sessions).
+fn pgbench_backends(bench: &Bench) -> anyhow::Result<Vec<u32>> {
+    let pids = super::sql_value(
+        bench,
+        "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name = 'pgbench'",
+    )?;
+    let pids: Vec<u32> =
+        pids.split(',').filter(|p| !p.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+    if pids.is_empty() {
+        anyhow::bail!("pgbench had no session in pg_stat_activity half a second after it started");
+    }
+    Ok(pids)
 }
 
 /// The figures of several runs of one load: CPU per unit of work by process
