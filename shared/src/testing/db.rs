@@ -61,6 +61,34 @@ impl TestDb {
         self.url_via(None)
     }
 
+    /// One of the pooler's counts for this database (`SHOW STATS` in its
+    /// console, which speaks only the simple protocol): the queries it ran
+    /// (`total_query_count`, a round trip each), the named statements it
+    /// parsed on server connections (`total_server_parse_count`), say.
+    /// `None` without a pooler.
+    pub fn pooler_count(&self, name: &str) -> Option<i64> {
+        let pooler = pooler()?;
+        let output = std::process::Command::new("psql")
+            .args(["-h", &pooler.ip().to_string(), "-p", &pooler.port().to_string()])
+            .args(["-U", self.options.get_username(), "-d", "pgbouncer", "-AF", "\t", "-c", "SHOW STATS"])
+            .output()
+            .expect("psql");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap_or_default().split('\t').collect();
+        let column = header
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or_else(|| panic!("no {name}: PgBouncer 1.21 or later"));
+        Some(
+            lines
+                .map(|l| l.split('\t').collect::<Vec<_>>())
+                .find(|row| row.first() == Some(&self.name.as_str()))
+                .map_or(0, |row| row[column].parse().unwrap()),
+        )
+    }
+
     /// The database's URL, through another address (a [`TcpProxy`]) if given.
     pub fn url_via(&self, addr: Option<SocketAddr>) -> String {
         let host = addr.map_or_else(

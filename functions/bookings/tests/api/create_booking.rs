@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use shared::testing::{ReadResponse, TestSink};
+use shared::testing::{ReadResponse, TestApp, TestSink};
 
 use crate::helpers::{CREATE, World};
 
@@ -188,4 +188,30 @@ async fn one_command_delivered_five_times_at_once_books_once() {
     // Nothing more comes: one event for one booking, however often it was asked for.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_booking_is_six_round_trips_to_the_database() {
+    // What a booking's throughput and CPU rest on (the README's benchmark,
+    // pgbench's script the same): BEGIN with its statement timeout, the
+    // idempotency claim, the flight's lock, the booking with its seat, the
+    // outbox row with the reply, COMMIT. One connection, its statements
+    // prepared by the first booking (a new connection prepares each once
+    // more); no sink, so nothing marks events sent.
+    let w = World::new("").await;
+    let Some(_) = w.db.pooler_count("total_query_count") else { return };
+    let url = w.db.url();
+    let settings = [("database_url", url.as_str()), ("db_pool_size", "1")];
+    let book = TestApp::spawn_with(bookings::commands::create_booking::function(), &settings).await;
+    let lima = w.destination("Lima", "1", false, true).await;
+    let flight = w.flight(&lima, "100", 50).await;
+    let booking = |name: &str| json!({"flight_id": flight, "passenger_name": name, "passenger_age": 30});
+    book.json(&booking("First"), None).await.expect(200);
+
+    let before = w.db.pooler_count("total_query_count").unwrap_or_default();
+    for i in 0..10 {
+        book.json(&booking(&format!("P{i}")), None).await.expect(200);
+    }
+    let queries = w.db.pooler_count("total_query_count").unwrap_or_default() - before;
+    assert_eq!(queries, 10 * 6, "round trips for 10 bookings");
 }
