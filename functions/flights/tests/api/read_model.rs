@@ -2,6 +2,7 @@
 //! and checked by reconcile-flights, and read by get-flight and list-flights
 //! exactly as PostgreSQL would answer.
 
+use chrono::{DateTime, Utc};
 use flights::consumers::{project_flights, reconcile_flights};
 use flights::queries::{get_flight, list_flights};
 use flights::read_model::keys;
@@ -68,6 +69,11 @@ impl Model {
 fn model_redis(fx: &Fixture) -> shared::redis::Redis {
     let settings = shared::config::Settings::with_overrides(&[("redis_url", &fx.redis.url)]).unwrap();
     shared::redis::lazy_connection(&settings).unwrap()
+}
+
+/// A flight scheduled through create-flight, by its id.
+async fn scheduled(fx: &Fixture, destination: &str, number: &str, base: &str, when: DateTime<Utc>) -> String {
+    fx.flight(destination, number, base, when).await["id"].as_str().unwrap().to_owned()
 }
 
 fn uuid() -> String {
@@ -145,7 +151,7 @@ async fn the_newest_state_stays_whatever_the_order_or_number_of_deliveries() {
     let fx = Fixture::new().await;
     let model = Model::new(&fx).await;
     let oslo = fx.destination("Oslo", "10", false).await;
-    let flight = fx.flight(&oslo, "OS1", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    let flight = scheduled(&fx, &oslo, "OS1", "100", in_days(3)).await;
     model.tick().await;
     // Twenty bookings at once, each projected as it commits, some twice.
     let mut bookings = tokio::task::JoinSet::new();
@@ -209,9 +215,9 @@ async fn a_destination_update_reprices_its_flights() {
     let model = Model::new(&fx).await;
     let rome = fx.destination("Rome", "10", false).await;
     let oslo = fx.destination("Oslo", "10", false).await;
-    let flight = fx.flight(&rome, "RM1", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
-    let later = fx.flight(&rome, "RM2", "200", in_days(4)).await["id"].as_str().unwrap().to_owned();
-    let elsewhere = fx.flight(&oslo, "OS1", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    let flight = scheduled(&fx, &rome, "RM1", "100", in_days(3)).await;
+    let later = scheduled(&fx, &rome, "RM2", "200", in_days(4)).await;
+    let elsewhere = scheduled(&fx, &oslo, "OS1", "100", in_days(3)).await;
     model.tick().await;
     assert_eq!(model.flight(&flight).await["price"]["total"], "110.00");
     sqlx::query("UPDATE destinations SET tax_amount = 25, is_promotion = true, version = version + 1 WHERE id = $1::uuid")
@@ -236,7 +242,7 @@ async fn a_lost_model_is_rebuilt_and_a_lost_event_healed_by_the_sweep() {
     let fx = Fixture::new().await;
     let model = Model::new(&fx).await;
     let nice = fx.destination("Nice", "0", false).await;
-    let flight = fx.flight(&nice, "NC1", "80", in_days(5)).await["id"].as_str().unwrap().to_owned();
+    let flight = scheduled(&fx, &nice, "NC1", "80", in_days(5)).await;
     // Departed a day ago: history, which the model does not keep.
     sqlx::query(
         "INSERT INTO flights (id, destination_id, flight_number, base_price, departure_at, capacity)
@@ -283,8 +289,8 @@ async fn a_flight_moved_to_another_departure_is_listed_once_in_its_new_place() {
     let fx = Fixture::new().await;
     let model = Model::new(&fx).await;
     let bern = fx.destination("Bern", "0", false).await;
-    let moved = fx.flight(&bern, "BE1", "100", in_days(2)).await["id"].as_str().unwrap().to_owned();
-    let stays = fx.flight(&bern, "BE2", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    let moved = scheduled(&fx, &bern, "BE1", "100", in_days(2)).await;
+    let stays = scheduled(&fx, &bern, "BE2", "100", in_days(3)).await;
     model.tick().await;
     sqlx::query("UPDATE flights SET departure_at = $2, version = version + 1 WHERE id = $1::uuid")
         .bind(&moved)
@@ -304,8 +310,8 @@ async fn a_departed_flight_leaves_every_key_of_the_model() {
     let fx = Fixture::new().await;
     let model = Model::new(&fx).await;
     let lyon = fx.destination("Lyon", "0", false).await;
-    let leaving = fx.flight(&lyon, "LY1", "100", in_days(1)).await["id"].as_str().unwrap().to_owned();
-    let staying = fx.flight(&lyon, "LY2", "100", in_days(3)).await["id"].as_str().unwrap().to_owned();
+    let leaving = scheduled(&fx, &lyon, "LY1", "100", in_days(1)).await;
+    let staying = scheduled(&fx, &lyon, "LY2", "100", in_days(3)).await;
     model.tick().await;
     let mut redis = model_redis(&fx);
     // As the sweep trims once the first has been gone half a day.
