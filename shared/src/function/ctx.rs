@@ -24,6 +24,8 @@ struct CtxInner {
     settings: Settings,
     db: Database,
     redis: crate::redis::Redis,
+    /// Reads kept in memory until Redis invalidates them; made on first use.
+    tracked: std::sync::OnceLock<crate::redis::Tracked>,
     /// `K_SINK`, when the platform gave one.
     sink: Option<outbox::Sink>,
     /// Sends committed events to the sink after the reply; none without a sink.
@@ -87,6 +89,7 @@ impl Ctx {
                 settings,
                 db,
                 redis,
+                tracked: Default::default(),
                 sink,
                 publisher,
                 sections,
@@ -168,6 +171,18 @@ impl Ctx {
     /// A handle on the process's Redis connection (cheap to clone, multiplexed).
     pub fn redis(&self) -> crate::redis::Redis {
         self.inner.redis.clone()
+    }
+
+    /// The process's tracked Redis connection, for reads of a read model
+    /// that memory answers until Redis says what they read has changed
+    /// ([`Tracked`](crate::redis::Tracked)); its own connection, opened on first use.
+    pub fn tracked_redis(&self) -> Result<crate::redis::Tracked> {
+        if let Some(tracked) = self.inner.tracked.get() {
+            return Ok(tracked.clone());
+        }
+        let made = crate::redis::Tracked::lazy(&self.inner.settings, crate::redis::TRACKED_BYTES)
+            .map_err(|e| anyhow::anyhow!("the tracked Redis connection: {e}"))?;
+        Ok(self.inner.tracked.get_or_init(|| made).clone())
     }
 }
 

@@ -24,10 +24,15 @@ pub fn function() -> Function {
 }
 
 /// From the read model, which holds every upcoming flight as this answers
-/// it; from PostgreSQL for the rest (history, a flight whose event is still
-/// on its way) and whenever Redis cannot answer.
+/// it (kept in memory until Redis says it changed); from PostgreSQL for the
+/// rest (history, a flight whose event is still on its way) and whenever
+/// Redis cannot answer.
 pub async fn get_flight(ctx: Ctx, input: GetFlight) -> Result<Rendered<Flight>> {
-    match read_model::get(&mut ctx.redis(), input.id).await {
+    let read = match ctx.tracked_redis() {
+        Ok(mut redis) => read_model::get(&mut redis, input.id).await,
+        Err(e) => Err(e),
+    };
+    match read {
         Ok(Some(flight)) => return Ok(flight),
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, "the flights read model did not answer; reading PostgreSQL"),

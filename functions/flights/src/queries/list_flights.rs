@@ -1,6 +1,6 @@
 //! list-flights: upcoming flights by departure, filtered, a page at a time.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::Access;
@@ -42,7 +42,7 @@ pub fn function() -> Function {
 pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Rendered<Flight>>> {
     let after = input.cursor.as_deref().map(shared::page::parse_time_cursor).transpose()?;
     let from = input.departs_after.unwrap_or_else(Utc::now);
-    if from >= Utc::now() - read_model::KEPT_AFTER_DEPARTURE + chrono::TimeDelta::hours(1) {
+    if from >= Utc::now() - read_model::KEPT_AFTER_DEPARTURE + TimeDelta::hours(1) {
         match from_read_model(&ctx, &input, from, after).await {
             Ok(Some(flights)) => {
                 let page = Page::from_rows(flights, input.limit, |f| {
@@ -61,6 +61,10 @@ pub async fn list_flights(ctx: Ctx, input: ListFlights) -> Result<Page<Rendered<
 /// total in each reply is the rule's, `PriceBreakdown`): reads on past the
 /// flights that cost too much until the page is full or the window is done.
 /// `None` while the model is not whole.
+///
+/// It reads from the minute `from` falls in and skips what departs before
+/// `from`: the same read for a minute, which memory answers (a first page
+/// asks from now, a different instant each time).
 async fn from_read_model(
     ctx: &Ctx,
     input: &ListFlights,
@@ -68,14 +72,15 @@ async fn from_read_model(
     after: Option<(DateTime<Utc>, Uuid)>,
 ) -> Result<Option<Vec<Listed>>> {
     let want = input.limit.fetch() as usize;
+    let minute = from.duration_trunc(TimeDelta::minutes(1)).unwrap_or(from);
     let mut window = Window {
         destination: input.destination_id,
-        from,
+        from: minute,
         until: input.departs_before,
         cursor: after,
         limit: want,
     };
-    let mut redis = ctx.redis();
+    let mut redis = ctx.tracked_redis()?;
     let mut flights = Vec::with_capacity(want);
     loop {
         let Some(listed) = read_model::page(&mut redis, &window).await? else { return Ok(None) };
@@ -83,6 +88,9 @@ async fn from_read_model(
         for flight in listed {
             if flights.len() == want {
                 break;
+            }
+            if flight.departure_at < from {
+                continue;
             }
             let affordable = match input.max_price {
                 Some(max) => flight.total()?.amount() <= max,

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use domain::money::Money;
 use serde::Deserialize;
-use shared::redis::Redis;
+use shared::redis::{Redis, Tracked};
 use shared::{Rendered, Result};
 use uuid::Uuid;
 
@@ -55,7 +55,7 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
 }
 
 /// One flight as get-flight serves it, if the read model holds it.
-pub async fn get(redis: &mut Redis, id: Uuid) -> Result<Option<Rendered<Flight>>> {
+pub async fn get(redis: &mut Tracked, id: Uuid) -> Result<Option<Rendered<Flight>>> {
     let reply: Option<String> = redis::cmd("GET").arg(keys::reply(&id)).query_async(redis).await?;
     reply.map(|reply| rendered(reply, Some(id.to_string()))).transpose()
 }
@@ -103,7 +103,7 @@ impl Listed {
 /// model is not yet whole (before its first rebuild, or after Redis lost
 /// it): the caller reads PostgreSQL then. One round trip of plain
 /// commands: the range of entries from the cursor, each with its reply.
-pub async fn page(redis: &mut Redis, window: &Window) -> Result<Option<Vec<Listed>>> {
+pub async fn page(redis: &mut Tracked, window: &Window) -> Result<Option<Vec<Listed>>> {
     let listing = window.destination.as_ref().map_or_else(|| keys::LISTING.to_owned(), keys::listing_to);
     // Past the cursor's flight, or from the earliest departure, inclusive
     // (an entry sorts after its departure alone): whichever is later.

@@ -117,6 +117,9 @@ async fn the_read_model_lists_exactly_as_postgresql_does() {
         json!({"max_price": "140.05", "destination_id": cancun}),
         json!({"departs_after": in_days(2), "departs_before": in_days(10)}),
         json!({"departs_before": tie}),
+        // The model reads from the minute this falls in: what leaves
+        // before it in that minute (the three at `tie`) stays out.
+        json!({"departs_after": tie + chrono::TimeDelta::milliseconds(1)}),
     ];
     // Before the first tick the model is not whole: PostgreSQL answers.
     let mut from_database = Vec::new();
@@ -124,6 +127,7 @@ async fn the_read_model_lists_exactly_as_postgresql_does() {
         from_database.push(model.every_page(query).await);
     }
     assert_eq!(from_database[0].len(), 6);
+    assert_eq!(from_database[8].len(), 2);
     let mut got_from_database = Vec::new();
     for flight in &from_database[0] {
         got_from_database.push(model.flight(flight["id"].as_str().unwrap()).await);

@@ -1,9 +1,13 @@
 //! Redis: one lazily connecting, self-reconnecting connection per process,
 //! each command a client span when spans are exported.
 
+mod tracked;
+
+pub use tracked::{TRACKED_BYTES, Tracked};
+
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{AsyncPushSender, ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tracing::{Instrument, Span};
 
@@ -21,11 +25,27 @@ pub struct Redis(ConnectionManager);
 pub fn lazy_connection(settings: &Settings) -> Result<Redis, String> {
     let client = redis::Client::open(settings.redis_url.expose())
         .map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
-    let config = ConnectionManagerConfig::new()
+    ConnectionManager::new_lazy_with_config(client, manager_config()).map(Redis).map_err(|e| format!("redis: {e}"))
+}
+
+/// As [`lazy_connection`], speaking RESP3, with what the server pushes
+/// (and each loss of the connection, as a `Disconnection`) handed to `pushes`.
+fn lazy_resp3_connection(settings: &Settings, pushes: impl AsyncPushSender) -> Result<Redis, String> {
+    let info = redis::IntoConnectionInfo::into_connection_info(settings.redis_url.expose())
+        .map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
+    let resp3 = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    let client =
+        redis::Client::open(info.set_redis_settings(resp3)).map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
+    ConnectionManager::new_lazy_with_config(client, manager_config().set_push_sender(pushes))
+        .map(Redis)
+        .map_err(|e| format!("redis: {e}"))
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1);
-    ConnectionManager::new_lazy_with_config(client, config).map(Redis).map_err(|e| format!("redis: {e}"))
+        .set_number_of_retries(1)
 }
 
 /// `PING`: the readiness check.
