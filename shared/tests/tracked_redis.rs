@@ -65,7 +65,8 @@ async fn a_pipelined_read_is_dropped_when_any_key_it_read_changes() {
     let (mut tracked, mut conn) = (tracked(&redis).await, redis.conn().await);
     set(&mut conn, "ready", "1").await;
     redis::cmd("ZADD").arg("listing").arg(0).arg("a").query_async::<()>(&mut conn).await.expect("ZADD");
-    let page = || redis::pipe().cmd("EXISTS").arg("ready").cmd("ZRANGE").arg("listing").arg(0).arg(-1).clone();
+    let page =
+        || redis::pipe().cmd("EXISTS").arg("ready").cmd("ZRANGE").arg("listing").arg(0).arg(-1).clone();
     let read: (bool, Vec<String>) = page().query_async(&mut tracked).await.expect("page");
     assert_eq!(read, (true, vec!["a".to_owned()]));
 
@@ -152,7 +153,8 @@ async fn a_lost_connection_drops_what_was_kept() {
         .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
         .collect();
     assert_eq!(ours.len(), 1, "one tracking client on db {db}: {clients}");
-    let _: () = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(ours[0]).query_async(&mut conn).await.expect("KILL");
+    let _: () =
+        redis::cmd("CLIENT").arg("KILL").arg("ID").arg(ours[0]).query_async(&mut conn).await.expect("KILL");
     set(&mut conn, "flight", "9 seats").await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

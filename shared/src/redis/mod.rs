@@ -25,7 +25,9 @@ pub struct Redis(ConnectionManager);
 pub fn lazy_connection(settings: &Settings) -> Result<Redis, String> {
     let client = redis::Client::open(settings.redis_url.expose())
         .map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
-    ConnectionManager::new_lazy_with_config(client, manager_config()).map(Redis).map_err(|e| format!("redis: {e}"))
+    ConnectionManager::new_lazy_with_config(client, manager_config())
+        .map(Redis)
+        .map_err(|e| format!("redis: {e}"))
 }
 
 /// As [`lazy_connection`], speaking RESP3, with what the server pushes
@@ -34,8 +36,8 @@ fn lazy_resp3_connection(settings: &Settings, pushes: impl AsyncPushSender) -> R
     let info = redis::IntoConnectionInfo::into_connection_info(settings.redis_url.expose())
         .map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
     let resp3 = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
-    let client =
-        redis::Client::open(info.set_redis_settings(resp3)).map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
+    let client = redis::Client::open(info.set_redis_settings(resp3))
+        .map_err(|e| format!("configuration: REDIS_URL: {e}"))?;
     ConnectionManager::new_lazy_with_config(client, manager_config().set_push_sender(pushes))
         .map(Redis)
         .map_err(|e| format!("redis: {e}"))

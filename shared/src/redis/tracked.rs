@@ -83,12 +83,13 @@ impl Tracked {
 impl ConnectionLike for Tracked {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let keys = read_keys(cmd)?;
-            let request: Arc<[u8]> = cmd.get_packed_command().into();
+            let request = cmd.get_packed_command();
             let generation = match self.recall(&request) {
                 Ok(reply) => return Ok(reply),
                 Err(generation) => generation,
             };
+            // Only a read is ever kept, so only a miss needs checking.
+            let keys = read_keys(cmd)?;
             let mut read = tracking_on();
             read.add_command(cmd.clone());
             let reply = self
@@ -97,7 +98,7 @@ impl ConnectionLike for Tracked {
                 .await?
                 .pop()
                 .ok_or_else(|| error("Redis sent no reply to a read"))?;
-            lock(&self.kept).keep(generation, request, keys, &reply);
+            lock(&self.kept).keep(generation, request.into(), keys, reply.clone());
             Ok(reply)
         })
     }
@@ -109,6 +110,14 @@ impl ConnectionLike for Tracked {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
+            let mut request = pipeline.get_packed_pipeline();
+            request.extend_from_slice(&offset.to_le_bytes());
+            request.extend_from_slice(&count.to_le_bytes());
+            let generation = match self.recall(&request) {
+                Ok(Value::Array(replies)) => return Ok(replies),
+                Ok(_) => return Err(error("a pipeline's kept reply is not a list")),
+                Err(generation) => generation,
+            };
             if pipeline.is_transaction() {
                 return Err(error("a tracked connection does not run transactions"));
             }
@@ -116,26 +125,13 @@ impl ConnectionLike for Tracked {
             for cmd in pipeline.cmd_iter() {
                 keys.extend(read_keys(cmd)?);
             }
-            let mut request = pipeline.get_packed_pipeline();
-            request.extend_from_slice(&offset.to_le_bytes());
-            request.extend_from_slice(&count.to_le_bytes());
-            let request: Arc<[u8]> = request.into();
-            let generation = match self.recall(&request) {
-                Ok(Value::Array(replies)) => return Ok(replies),
-                Ok(_) => return Err(error("a pipeline's kept reply is not a list")),
-                Err(generation) => generation,
-            };
             let mut read = tracking_on();
             for cmd in pipeline.cmd_iter() {
                 read.add_command(cmd.clone());
             }
             let replies = self.redis.req_packed_commands(&read, offset + 1, count).await?;
-            let reply = Value::Array(replies);
-            lock(&self.kept).keep(generation, request, keys, &reply);
-            match reply {
-                Value::Array(replies) => Ok(replies),
-                _ => unreachable!("made a list just above"),
-            }
+            lock(&self.kept).keep(generation, request.into(), keys, Value::Array(replies.clone()));
+            Ok(replies)
         })
     }
 
@@ -198,16 +194,17 @@ impl Kept {
 
     /// Keeps `reply` to `request` if nothing was invalidated since the
     /// read was sent (at `generation`); an error is never kept.
-    fn keep(&mut self, generation: u64, request: Arc<[u8]>, keys: Vec<Vec<u8>>, reply: &Value) {
+    fn keep(&mut self, generation: u64, request: Arc<[u8]>, keys: Vec<Vec<u8>>, reply: Value) {
         let failed = |value: &Value| matches!(value, Value::ServerError(_));
         if generation != self.generation
-            || failed(reply)
-            || matches!(reply, Value::Array(replies) if replies.iter().any(failed))
+            || failed(&reply)
+            || matches!(&reply, Value::Array(replies) if replies.iter().any(failed))
         {
             return;
         }
         self.forget(&request);
-        let bytes = ENTRY + request.len() + size(reply) + keys.iter().map(|k| ENTRY + k.len()).sum::<usize>();
+        let bytes =
+            ENTRY + request.len() + size(&reply) + keys.iter().map(|k| ENTRY + k.len()).sum::<usize>();
         if bytes > self.budget {
             return;
         }
@@ -222,7 +219,7 @@ impl Kept {
             self.readers.entry(key.clone()).or_default().insert(request.clone());
         }
         self.bytes += bytes;
-        self.replies.insert(request, Reply { value: reply.clone(), keys, bytes });
+        self.replies.insert(request, Reply { value: reply, keys, bytes });
     }
 
     /// What Redis pushed, or the connection's loss (which the client
@@ -322,9 +319,9 @@ mod tests {
     #[test]
     fn an_invalidation_drops_every_reply_that_read_the_key_and_no_other() {
         let mut kept = Kept::new(1 << 20);
-        kept.keep(0, request("page a"), vec![b"ready".to_vec(), b"listing".to_vec()], &Value::Int(1));
-        kept.keep(0, request("page b"), vec![b"ready".to_vec(), b"listing".to_vec()], &Value::Int(2));
-        kept.keep(0, request("flight"), vec![b"reply".to_vec()], &Value::Int(3));
+        kept.keep(0, request("page a"), vec![b"ready".to_vec(), b"listing".to_vec()], Value::Int(1));
+        kept.keep(0, request("page b"), vec![b"ready".to_vec(), b"listing".to_vec()], Value::Int(2));
+        kept.keep(0, request("flight"), vec![b"reply".to_vec()], Value::Int(3));
         kept.pushed(invalidate(&["listing"]));
         assert_eq!(kept.replies.len(), 1);
         assert!(kept.replies.contains_key(b"flight".as_slice()));
@@ -337,9 +334,9 @@ mod tests {
         let mut kept = Kept::new(1 << 20);
         let sent_at = kept.generation;
         kept.pushed(invalidate(&["somewhere else"]));
-        kept.keep(sent_at, request("flight"), vec![b"reply".to_vec()], &Value::Int(1));
+        kept.keep(sent_at, request("flight"), vec![b"reply".to_vec()], Value::Int(1));
         assert!(kept.replies.is_empty());
-        kept.keep(kept.generation, request("flight"), vec![b"reply".to_vec()], &Value::Int(1));
+        kept.keep(kept.generation, request("flight"), vec![b"reply".to_vec()], Value::Int(1));
         assert_eq!(kept.replies.len(), 1);
     }
 
@@ -350,7 +347,7 @@ mod tests {
             PushInfo { kind: PushKind::Invalidate, data: vec![Value::Nil] },
         ] {
             let mut kept = Kept::new(1 << 20);
-            kept.keep(0, request("flight"), vec![b"reply".to_vec()], &Value::Int(1));
+            kept.keep(0, request("flight"), vec![b"reply".to_vec()], Value::Int(1));
             kept.pushed(push);
             assert!(kept.replies.is_empty() && kept.readers.is_empty());
         }
@@ -361,13 +358,13 @@ mod tests {
         let reply = Value::BulkString(vec![b'x'; 1_000]);
         let mut kept = Kept::new(10_000);
         for n in 0..100 {
-            kept.keep(0, request(&format!("get {n}")), vec![format!("k{n}").into_bytes()], &reply);
+            kept.keep(0, request(&format!("get {n}")), vec![format!("k{n}").into_bytes()], reply.clone());
         }
         assert!(kept.bytes <= 10_000, "{} bytes", kept.bytes);
         assert!(kept.replies.len() >= 8, "{} replies kept", kept.replies.len());
         assert_eq!(kept.readers.len(), kept.replies.len());
         assert_eq!(kept.bytes, kept.replies.values().map(|r| r.bytes).sum::<usize>());
-        kept.keep(0, request("huge"), vec![b"h".to_vec()], &Value::BulkString(vec![0; 20_000]));
+        kept.keep(0, request("huge"), vec![b"h".to_vec()], Value::BulkString(vec![0; 20_000]));
         assert!(!kept.replies.contains_key(b"huge".as_slice()));
     }
 

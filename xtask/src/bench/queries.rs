@@ -27,6 +27,7 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
         ("list-flights", "list-flights", "bench/list_flights.pgbench.sql"),
     ] {
         let port = stack.port(function)?;
+        let before = tracked_reads(stack, function)?;
         let (mut loads, mut pgbench) = (Vec::new(), Vec::new());
         for _ in 0..bench.runs {
             loads.push(stack.measure(&[], || {
@@ -39,13 +40,20 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
             })?);
             pgbench.push(pgbench_cost(bench, || pgbench_script(bench, script, CLIENTS, FLIGHTS))?);
         }
+        let after = tracked_reads(stack, function)?;
+        let (hits, misses) = (after.0 - before.0, after.1 - before.1);
+        let from_memory = 100.0 * hits / (hits + misses).max(1.0);
         let runs: Vec<Value> = loads.iter().map(|l| l.summary.clone()).collect();
         let (rps, tps) = (median_of(&runs, "rps"), median(pgbench.iter().map(|(tps, _)| *tps).collect()));
         let pg_us = median(pgbench.iter().map(|(_, cpu)| cpu * 1e6).collect());
-        eprintln!("bench: {function}: {rps:.0} req/s (pgbench, same SELECT: {tps:.0} tx/s)");
+        eprintln!(
+            "bench: {function}: {rps:.0} req/s (pgbench, same SELECT: {tps:.0} tx/s); \
+             {from_memory:.2}% of its reads of the read model from memory ({misses} from Redis)"
+        );
         let name = format!("{function}, 10,000 flights, 16 clients");
         figures.push(Figure::against(format!("{name}: throughput against pgbench"), rps, "req/s", tps));
         figures.push(Figure::plain(format!("{name}: p99"), median_of(&runs, "p99_ms"), "ms"));
+        figures.push(Figure::plain(format!("{name}: reads of the read model from memory"), from_memory, "%"));
         figures.push(Figure::plain(format!("{name}: PostgreSQL's CPU per pgbench SELECT"), pg_us, "us"));
         figures.extend(cpu_figures(&name, &loads, pg_us));
     }
@@ -63,6 +71,23 @@ fn rebuild_read_model(stack: &BenchStack) -> anyhow::Result<()> {
         bail!("reconcile-flights did not rebuild the flights read model");
     }
     Ok(())
+}
+
+/// How many of `function`'s reads of the flights read model memory has
+/// answered so far, and how many Redis (its `/metrics`).
+fn tracked_reads(stack: &BenchStack, function: &str) -> anyhow::Result<(f64, f64)> {
+    let url = format!("{}/metrics", stack.stack.urls[function]);
+    let (head, body) = crate::observability::request(&url, "GET", &[], "")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("{function}'s metrics: {}", head.lines().next().unwrap_or_default());
+    }
+    let count = |outcome: &str| {
+        let series = format!("skybook_redis_tracked_reads_total{{outcome=\"{outcome}\"}} ");
+        body.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .map_or(Ok(0.0), |value| value.trim().parse::<f64>().context("a count of tracked reads"))
+    };
+    Ok((count("hit")?, count("miss")?))
 }
 
 /// Bookings one after another, each on a flight of its own: from the reply
