@@ -9,8 +9,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde_json::json;
+use shared::cloudevent::signature::{EventKeys, Signed};
 
 use super::{Bench, Figure, file_mib, median};
 
@@ -47,8 +48,9 @@ const FUNCTIONS: &[(&str, &[(&str, &str)])] = &[
 ];
 
 /// The n-th request to a function: extra headers and a JSON body, unique
-/// where the function writes something that must be unique.
-fn request(function: &str, n: usize) -> (Vec<(&'static str, String)>, String) {
+/// where the function writes something that must be unique; an event signed
+/// with the run's key, as the broker delivers it (a consumer takes nothing else).
+fn request(keys: &EventKeys, function: &str, n: usize) -> (Vec<(&'static str, String)>, String) {
     let body = match function {
         "create-destination" => {
             json!({"name": format!("Cold {n} {}", std::process::id()), "tax_amount": "1"})
@@ -72,21 +74,51 @@ fn request(function: &str, n: usize) -> (Vec<(&'static str, String)>, String) {
         }
         _ => json!({}),
     };
+    let body = body.to_string();
     let headers = match function {
-        "record-booking-stats" => event_headers("skybook.booking.created", n),
-        "relay-outbox" => event_headers("dev.knative.sources.ping", n),
+        "record-booking-stats" => event_headers(keys, "skybook.booking.created", n, &body, true),
+        "relay-outbox" => event_headers(keys, "dev.knative.sources.ping", n, &body, false),
         _ => Vec::new(),
     };
-    (headers, body.to_string())
+    (headers, body)
 }
 
-fn event_headers(ty: &str, n: usize) -> Vec<(&'static str, String)> {
-    vec![
+/// A binary-mode event's headers; `numbered` gives it its place in the
+/// producer's stream, as the outbox numbers a booking's events (far above
+/// what the bench's bookings draw, and the n-th request's own).
+fn event_headers(
+    keys: &EventKeys,
+    ty: &str,
+    n: usize,
+    data: &str,
+    numbered: bool,
+) -> Vec<(&'static str, String)> {
+    let id = format!("bench-{}-{n}", std::process::id());
+    let sequence = numbered.then(|| shared::cloudevent::sequence::format((1 << 41) + n as i64));
+    let signature = keys.sign(Signed {
+        id: &id,
+        source: "/bench",
+        ty,
+        subject: None,
+        sequence: sequence.as_deref(),
+        data: data.as_bytes(),
+    });
+    let mut headers = vec![
         ("ce-specversion", "1.0".into()),
-        ("ce-id", format!("bench-{}-{n}", std::process::id())),
+        ("ce-id", id),
         ("ce-source", "/bench".into()),
         ("ce-type", ty.into()),
-    ]
+        ("ce-skybooksig", signature),
+    ];
+    headers.extend(sequence.map(|sequence| ("ce-sequence", sequence)));
+    headers
+}
+
+/// The run's event signing keys, as the functions it starts are given them.
+fn signing_keys(bench: &Bench) -> anyhow::Result<EventKeys> {
+    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &bench.signing_key)])
+        .map_err(anyhow::Error::msg)?;
+    EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")
 }
 
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
@@ -145,17 +177,20 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
 
 /// Milliseconds from exec to the first 2xx reply.
 fn cold_start(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Result<f64> {
-    let (headers, body) = request(function, next());
+    let (headers, body) = request(&signing_keys(bench)?, function, next());
     let process = bench.start(function, env)?;
     let deadline = process.started + Duration::from_secs(10);
+    let mut last = None;
     loop {
-        if let Some(status) = post(process.port, &headers, &body)
-            && (200..300).contains(&status)
-        {
-            return Ok(process.started.elapsed().as_secs_f64() * 1000.0);
+        match post(process.port, &headers, &body) {
+            Some(status) if (200..300).contains(&status) => {
+                return Ok(process.started.elapsed().as_secs_f64() * 1000.0);
+            }
+            Some(status) => last = Some(status),
+            None => {}
         }
         if Instant::now() > deadline {
-            bail!("{function} gave no successful reply within 10 s");
+            bail!("{function} gave no successful reply within 10 s (the last: {last:?})");
         }
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -189,15 +224,16 @@ fn footprint(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Res
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let port = process.port;
     let function = function.to_owned();
+    let keys = signing_keys(bench)?;
     let failures = runtime.block_on(async move {
         let client = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
         let mut workers = tokio::task::JoinSet::new();
         for worker in 0..8 {
-            let (client, function) = (client.clone(), function.clone());
+            let (client, function, keys) = (client.clone(), function.clone(), keys.clone());
             workers.spawn(async move {
                 let mut failures = 0usize;
                 for _ in (worker..LOAD).step_by(8) {
-                    let (headers, body) = request(&function, next());
+                    let (headers, body) = request(&keys, &function, next());
                     let mut call = client
                         .post(format!("http://127.0.0.1:{port}/"))
                         .header("content-type", "application/json");
