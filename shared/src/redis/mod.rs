@@ -1,6 +1,7 @@
 //! Redis: one lazily connecting, self-reconnecting connection per process,
 //! each command a client span when spans are exported.
 
+mod kept;
 mod tracked;
 
 pub use tracked::{TRACKED_BYTES, Tracked};
