@@ -247,11 +247,8 @@ impl Stack {
         data: &str,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        use shared::cloudevent::signature::{EventKeys, Signed};
-        let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &self.signing_key)])
-            .map_err(anyhow::Error::msg)?;
-        let keys =
-            EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
+        use shared::cloudevent::signature::Signed;
+        let keys = event_keys(&self.signing_key)?;
         let id = uuid::Uuid::now_v7().to_string();
         let signed = Signed { id: &id, source, ty, subject: None, sequence: None, data: data.as_bytes() };
         let signature = keys.sign(signed);
@@ -279,6 +276,16 @@ impl Stack {
 pub fn event_signing_key() -> String {
     let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     format!("{}{}", a.simple(), b.simple())
+}
+
+/// The signing keys `key` (an `EVENT_SIGNING_KEYS` value) makes, as the
+/// functions given it read them: what signs the events the tools send.
+pub fn event_keys(key: &str) -> anyhow::Result<shared::cloudevent::signature::EventKeys> {
+    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", key)])
+        .map_err(anyhow::Error::msg)?;
+    shared::cloudevent::signature::EventKeys::from_settings(&settings)
+        .map_err(anyhow::Error::msg)?
+        .context("a signing key")
 }
 
 /// Polls each process's readiness until all answer 200.

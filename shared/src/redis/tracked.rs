@@ -115,12 +115,9 @@ impl ConnectionLike for Tracked {
             if pipeline.is_transaction() {
                 return Err(error("a tracked connection does not run transactions"));
             }
-            let mut keys = Vec::new();
+            let (mut keys, mut read) = (Vec::new(), tracking_on());
             for cmd in pipeline.cmd_iter() {
                 keys.extend(read_keys(cmd)?);
-            }
-            let mut read = tracking_on();
-            for cmd in pipeline.cmd_iter() {
                 read.add_command(cmd.clone());
             }
             let replies = self.redis.req_packed_commands(&read, offset + 1, count).await?;

@@ -39,11 +39,7 @@ pub fn run(bench: &Bench, url: &str) -> anyhow::Result<Vec<Figure>> {
         let reconcile = bench.start("reconcile-stats", &[("DATABASE_URL", url), ("STATS_SETTLE_MS", "0")])?;
         consumer.wait_listening()?;
         reconcile.wait_listening()?;
-        let settings =
-            shared::config::Settings::with_overrides(&[("event_signing_keys", &bench.signing_key)])
-                .map_err(anyhow::Error::msg)?;
-        let keys =
-            EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
+        let keys = crate::dev::event_keys(&bench.signing_key)?;
         let total: i64 =
             sqlx::query_scalar("SELECT count(*) FROM outbox WHERE type LIKE 'skybook.booking.%'")
                 .fetch_one(&db)

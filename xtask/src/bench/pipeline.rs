@@ -97,11 +97,9 @@ pub struct EventPath {
 }
 
 async fn measure(ingress: &str, booking_port: u16, signing_key: &str) -> anyhow::Result<(f64, Vec<f64>)> {
-    use shared::cloudevent::signature::{EventKeys, Signed};
+    use shared::cloudevent::signature::Signed;
     // Signed and numbered as the outbox sends them: the consumer takes nothing else.
-    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", signing_key)])
-        .map_err(anyhow::Error::msg)?;
-    let keys = EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")?;
+    let keys = crate::dev::event_keys(signing_key)?;
     let redis = redis::Client::open(redis_url())?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
     // Throughput: events straight into the ingress until the stats applied every one.

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 use shared::cloudevent::signature::{EventKeys, Signed};
 
@@ -114,13 +114,6 @@ fn event_headers(
     headers
 }
 
-/// The run's event signing keys, as the functions it starts are given them.
-fn signing_keys(bench: &Bench) -> anyhow::Result<EventKeys> {
-    let settings = shared::config::Settings::with_overrides(&[("event_signing_keys", &bench.signing_key)])
-        .map_err(anyhow::Error::msg)?;
-    EventKeys::from_settings(&settings).map_err(anyhow::Error::msg)?.context("a signing key")
-}
-
 pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
     bench.seed(200)?;
     super::pipeline::redis_cli(&["FLUSHDB"])?;
@@ -177,7 +170,7 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
 
 /// Milliseconds from exec to the first 2xx reply.
 fn cold_start(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Result<f64> {
-    let (headers, body) = request(&signing_keys(bench)?, function, next());
+    let (headers, body) = request(&crate::dev::event_keys(&bench.signing_key)?, function, next());
     let process = bench.start(function, env)?;
     let deadline = process.started + Duration::from_secs(10);
     let mut last = None;
@@ -224,7 +217,7 @@ fn footprint(bench: &Bench, function: &str, env: &[(&str, &str)]) -> anyhow::Res
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let port = process.port;
     let function = function.to_owned();
-    let keys = signing_keys(bench)?;
+    let keys = crate::dev::event_keys(&bench.signing_key)?;
     let failures = runtime.block_on(async move {
         let client = reqwest::Client::builder().pool_max_idle_per_host(8).build()?;
         let mut workers = tokio::task::JoinSet::new();

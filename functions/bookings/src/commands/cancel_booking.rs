@@ -1,6 +1,8 @@
 //! cancel-booking: cancels a booking, frees its seat, and emits
 //! `skybook.booking.cancelled` through the outbox.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::{Done, Error, Function, Result, Spec, Tx};
@@ -23,6 +25,15 @@ pub fn function() -> Function {
     Function::command(SPEC, cancel_booking)
 }
 
+/// Cancels a booking and gives its seat back, in one statement (one round trip).
+static CANCEL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {} UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $2
+         RETURNING cancelled_at",
+        flights::model::seats::GIVE_BACK
+    )
+});
+
 pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Booking>> {
     let visible = Visible::to(tx.ctx())?;
     let mut booking =
@@ -37,13 +48,8 @@ pub async fn cancel_booking(mut tx: Tx, input: CancelBooking) -> Result<Done<Boo
             format!("flight {} has already departed; its bookings stand", booking.flight_number),
         ));
     }
-    let cancel = format!(
-        "WITH {} UPDATE bookings SET status = 'cancelled', cancelled_at = now() WHERE id = $2
-         RETURNING cancelled_at",
-        flights::model::seats::GIVE_BACK
-    );
     let cancelled_at: DateTime<Utc> =
-        sqlx::query_scalar(&cancel).bind(booking.flight_id).bind(booking.id).fetch_one(tx.conn()).await?;
+        sqlx::query_scalar(&CANCEL).bind(booking.flight_id).bind(booking.id).fetch_one(tx.conn()).await?;
     booking.status = BookingStatus::Cancelled;
     booking.cancelled_at = Some(cancelled_at);
     tx.emit(crate::BOOKING_CANCELLED, booking.id.to_string(), &booking).await?;

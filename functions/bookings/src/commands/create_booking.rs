@@ -1,6 +1,8 @@
 //! create-booking: takes a seat on a flight at the price of the rule, and
 //! emits `skybook.booking.created` through the outbox.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::auth::Access;
@@ -85,6 +87,18 @@ pub fn function() -> Function {
     Function::command(SPEC, create_booking)
 }
 
+/// Records a booking and takes its seat, in one statement (one round trip).
+static RECORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}
+         INSERT INTO bookings (flight_id, id, passenger_name, passenger_age, has_pet, status,
+                               base_price, discount, tax, total, idempotency_key, owner)
+         VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10, $11)
+         RETURNING created_at",
+        flights::model::seats::TAKE
+    )
+});
+
 pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Booking>> {
     let new = NewBooking::for_caller(tx.ctx().signed_in()?, input)?;
     // Locking the flight row serialises bookings of one flight, so the seat
@@ -112,16 +126,7 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
     let price = flight.price();
     let id = Uuid::now_v7();
     let key = tx.idempotency_key().map(str::to_owned);
-    // The seat is taken by the statement that records the booking.
-    let record = format!(
-        "WITH {}
-         INSERT INTO bookings (flight_id, id, passenger_name, passenger_age, has_pet, status,
-                               base_price, discount, tax, total, idempotency_key, owner)
-         VALUES ($1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10, $11)
-         RETURNING created_at",
-        flights::model::seats::TAKE
-    );
-    let created_at: DateTime<Utc> = sqlx::query_scalar(&record)
+    let created_at: DateTime<Utc> = sqlx::query_scalar(&RECORD)
         .bind(new.flight_id)
         .bind(id)
         .bind(new.passenger_name.as_str())
