@@ -3,20 +3,21 @@
 //! prepared statement is left on a server connection another client gets.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use sqlx::error::BoxDynError;
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow, PgStatement, PgTypeInfo};
-use sqlx::{Describe, Either, Execute, Executor, PgConnection, Postgres, Transaction};
+use sqlx::{Describe, Either, Execute, Executor, PgConnection, Postgres};
 use tracing::{Instrument, Span};
 
+use super::pool::{BROKEN, IN_TRANSACTION, Pooled};
 use crate::telemetry::trace_context;
 
 /// A pooled connection, or a transaction, from [`super::Database`].
 pub struct Conn {
-    pub(super) inner: Inner,
+    pub(super) pooled: Pooled,
     pub(super) unnamed: bool,
     pub(super) server: Arc<Server>,
 }
@@ -30,27 +31,29 @@ pub(super) struct Server {
     pub(super) database: String,
 }
 
-pub(super) enum Inner {
-    Pooled(PoolConnection<Postgres>),
-    Tx(Transaction<'static, Postgres>),
-}
-
 impl Conn {
     /// What runs a statement: `.fetch_one(conn.exec())`.
     pub fn exec(&mut self) -> Exec<'_> {
-        let conn: &mut PgConnection = match &mut self.inner {
-            Inner::Pooled(conn) => conn,
-            Inner::Tx(tx) => tx,
-        };
-        Exec { conn, unnamed: self.unnamed, server: &self.server }
+        let (conn, state) = self.pooled.parts();
+        Exec { conn, state, unnamed: self.unnamed, server: &self.server }
+    }
+
+    /// Opens a transaction with `begin` (a simple query: `BEGIN` and what
+    /// goes with it); rolled back if the connection is dropped before
+    /// [`Conn::commit`].
+    pub(super) async fn begin(&mut self, begin: &str) -> Result<(), sqlx::Error> {
+        self.pooled.state.fetch_or(IN_TRANSACTION, Ordering::AcqRel);
+        self.exec().execute(begin).await.map(drop)
     }
 
     /// Commits, if this is a transaction; a plain connection has nothing to.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.inner {
-            Inner::Tx(tx) => tx.commit().await,
-            Inner::Pooled(_) => Ok(()),
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if self.pooled.state.load(Ordering::Acquire) & IN_TRANSACTION == 0 {
+            return Ok(());
         }
+        self.exec().execute("COMMIT").await?;
+        self.pooled.state.fetch_and(!IN_TRANSACTION, Ordering::AcqRel);
+        Ok(())
     }
 }
 
@@ -58,6 +61,9 @@ impl Conn {
 #[derive(Debug)]
 pub struct Exec<'c> {
     conn: &'c mut PgConnection,
+    /// The connection's state in its pool, where a statement that failed on
+    /// the wire marks it broken.
+    state: &'c AtomicU8,
     unnamed: bool,
     server: &'c Server,
 }
@@ -74,7 +80,8 @@ impl<'c> Executor<'c> for Exec<'c> {
         E: 'q + Execute<'q, Postgres>,
     {
         let span = statement_span(query.sql(), self.server);
-        Box::pin(Traced { stream: self.conn.fetch_many(Statement { query, unnamed: self.unnamed }), span })
+        let stream = self.conn.fetch_many(Statement { query, unnamed: self.unnamed });
+        Box::pin(Traced { stream, span, state: self.state })
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<PgRow>, sqlx::Error>>
@@ -83,7 +90,18 @@ impl<'c> Executor<'c> for Exec<'c> {
         E: 'q + Execute<'q, Postgres>,
     {
         let span = statement_span(query.sql(), self.server);
-        Box::pin(self.conn.fetch_optional(Statement { query, unnamed: self.unnamed }).instrument(span))
+        let state = self.state;
+        let row = self.conn.fetch_optional(Statement { query, unnamed: self.unnamed });
+        Box::pin(
+            async move {
+                let row = row.await;
+                if let Err(e) = &row {
+                    failed(state, e);
+                }
+                row
+            }
+            .instrument(span),
+        )
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -102,6 +120,18 @@ impl<'c> Executor<'c> for Exec<'c> {
         'c: 'e,
     {
         self.conn.describe(sql)
+    }
+}
+
+/// Marks the connection broken if `e` failed it on the wire, not in the
+/// server (whose errors leave it ready for the next statement).
+fn failed(state: &AtomicU8, e: &sqlx::Error) {
+    let on_the_wire = matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    );
+    if on_the_wire {
+        state.fetch_or(BROKEN, Ordering::AcqRel);
     }
 }
 
@@ -177,22 +207,28 @@ fn summary(sql: &str) -> (String, Option<&str>) {
     (operation, target)
 }
 
-/// A stream of rows polled inside its statement's span.
+/// A stream of rows polled inside its statement's span, which marks its
+/// connection broken if it fails on the wire.
 struct Traced<'e, T> {
     stream: BoxStream<'e, T>,
     span: Span,
+    state: &'e AtomicU8,
 }
 
-impl<T> futures_core::Stream for Traced<'_, T> {
-    type Item = T;
+impl<R> futures_core::Stream for Traced<'_, Result<R, sqlx::Error>> {
+    type Item = Result<R, sqlx::Error>;
 
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<T>> {
+    ) -> std::task::Poll<Option<Self::Item>> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        this.stream.as_mut().poll_next(cx)
+        let next = this.stream.as_mut().poll_next(cx);
+        if let std::task::Poll::Ready(Some(Err(e))) = &next {
+            failed(this.state, e);
+        }
+        next
     }
 }
 

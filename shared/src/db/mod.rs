@@ -3,6 +3,7 @@
 
 mod conn;
 mod migrate;
+mod pool;
 pub mod retention;
 
 use std::borrow::Cow;
@@ -10,11 +11,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
-use conn::Inner;
 pub use conn::{Conn, Exec};
 pub use migrate::migrate_main;
 
@@ -47,7 +46,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// retryable (503) and is dropped from the pool.
 #[derive(Clone, Debug)]
 pub struct Database {
-    pool: PgPool,
+    pool: Arc<pool::Pool>,
     mode: PoolMode,
     /// What opens each transaction in transaction mode, where the pooler
     /// takes no startup options: `BEGIN` and the statement timeout, one
@@ -82,13 +81,15 @@ impl Database {
             PoolMode::Transaction => options.extra_float_digits(None),
             PoolMode::TransactionUnnamed => options.statement_cache_capacity(0).extra_float_digits(None),
         };
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.db_pool_size)
-            .min_connections(0)
-            .acquire_timeout(settings.db_acquire_timeout())
-            .idle_timeout(std::time::Duration::from_secs(60))
-            .test_before_acquire(settings.db_pool_mode == PoolMode::Session)
-            .connect_lazy_with(options);
+        let pool = Arc::new(pool::Pool::new(
+            options,
+            pool::Options {
+                max: settings.db_pool_size,
+                acquire_timeout: settings.db_acquire_timeout(),
+                idle_timeout: std::time::Duration::from_secs(60),
+                test_before_use: settings.db_pool_mode == PoolMode::Session,
+            },
+        ));
         Ok(Database {
             pool,
             mode: settings.db_pool_mode,
@@ -98,23 +99,31 @@ impl Database {
         })
     }
 
-    /// The pool underneath, for what needs no statement of ours (closing it).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// Closes the connections: the idle ones now, those in use as they are
+    /// given back.
+    pub fn close(&self) {
+        self.pool.close();
     }
 
     /// A transaction: everything in it commits with [`Conn::commit`], or
     /// rolls back when it is dropped.
     pub async fn begin(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
-        let tx = match self.mode {
-            PoolMode::Session => self.pool.begin().await?,
-            PoolMode::Transaction | PoolMode::TransactionUnnamed => {
-                self.pool.begin_with(self.begin.clone()).await?
-            }
-        };
+        let mut conn = self.connection().await?;
         ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
-        Ok(Conn { inner: Inner::Tx(tx), unnamed: self.unnamed(), server: self.server.clone() })
+        // In transaction mode the pooler takes no startup options: the
+        // statement timeout goes with each BEGIN, in its round trip.
+        conn.begin(match self.mode {
+            PoolMode::Session => "BEGIN",
+            PoolMode::Transaction | PoolMode::TransactionUnnamed => &self.begin,
+        })
+        .await?;
+        Ok(conn)
+    }
+
+    async fn connection(&self) -> Result<Conn, sqlx::Error> {
+        let pooled = self.pool.acquire().await?;
+        Ok(Conn { pooled, unnamed: self.unnamed(), server: self.server.clone() })
     }
 
     /// A connection for reads: each statement on its own, one round trip,
@@ -129,21 +138,39 @@ impl Database {
     /// parse to execute.
     pub async fn read(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
-        let inner = match self.mode {
-            PoolMode::Session | PoolMode::Transaction => Inner::Pooled(self.pool.acquire().await?),
-            PoolMode::TransactionUnnamed => Inner::Tx(self.pool.begin_with(self.begin_read.clone()).await?),
-        };
+        let mut conn = self.connection().await?;
         ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
-        Ok(Conn { inner, unnamed: self.unnamed(), server: self.server.clone() })
+        if self.mode == PoolMode::TransactionUnnamed {
+            conn.begin(&self.begin_read).await?;
+        }
+        Ok(conn)
     }
 
     /// Sets the pool gauges to what the pool holds now (called as /metrics is scraped).
     pub fn observe_pool(&self) {
-        let (size, idle) = (i64::from(self.pool.size()), self.pool.num_idle() as i64);
-        POOL.get_or_create(&labels(&[("state", "in_use")])).set(size - idle);
-        POOL.get_or_create(&labels(&[("state", "idle")])).set(idle);
-        POOL.get_or_create(&labels(&[("state", "max")]))
-            .set(i64::from(self.pool.options().get_max_connections()));
+        let (open, idle, max) = self.pool.sizes();
+        POOL.get_or_create(&labels(&[("state", "in_use")])).set(i64::from(open) - idle as i64);
+        POOL.get_or_create(&labels(&[("state", "idle")])).set(idle as i64);
+        POOL.get_or_create(&labels(&[("state", "max")])).set(i64::from(max));
+    }
+
+    /// A connection whose statements each commit by themselves, for a
+    /// command written as one statement. `None` behind a pooler that
+    /// keeps no prepared statements, where a statement stays on one server
+    /// connection only inside a transaction. Behind one that keeps them, the
+    /// statement timeout does not reach the statement (as for [`read`]): the
+    /// pooler's `query_timeout` bounds it, a row lock it waits on is held by
+    /// transactions that have theirs.
+    ///
+    /// [`read`]: Database::read
+    pub async fn autocommit(&self) -> Result<Option<Conn>, sqlx::Error> {
+        if self.unnamed() {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let conn = self.connection().await?;
+        ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
+        Ok(Some(conn))
     }
 
     /// Opens one connection in the background, so the first request does
@@ -151,7 +178,7 @@ impl Database {
     pub fn warm_up(&self) {
         let pool = self.pool.clone();
         tokio::spawn(async move {
-            if let Err(e) = pool.acquire().await {
+            if let Err(e) = pool.acquire().await.map(drop) {
                 tracing::debug!(error = %e, "the database is not reachable yet");
             }
         });

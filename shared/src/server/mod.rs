@@ -160,7 +160,7 @@ impl Server {
         // may be scaling it to zero); whatever does not, the relay sends.
         app.ctx.flush_events(grace).await;
         tracing::info!(function = name, "stopped");
-        app.ctx.db().pool().close().await;
+        app.ctx.db().close();
         Ok(())
     }
 }

@@ -50,6 +50,16 @@ impl TestDb {
         TestDb { name, pool, options }
     }
 
+    /// The database as a function under test reaches it (through the
+    /// pooler when there is one), with these settings besides.
+    pub fn database(&self, settings: &[(&str, &str)]) -> crate::db::Database {
+        let url = self.url();
+        let mut all = vec![("database_url", url.as_str()), ("db_pool_mode", pool_mode())];
+        all.extend_from_slice(settings);
+        let settings = crate::config::Settings::with_overrides(&all).expect("settings");
+        crate::db::Database::new(&settings).expect("a database")
+    }
+
     /// The URL functions use: through the transaction-mode pooler the test
     /// command runs (`TEST_POOLER_ADDR`), as in a cluster; else PostgreSQL.
     pub fn url(&self) -> String {

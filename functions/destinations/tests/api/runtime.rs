@@ -316,7 +316,7 @@ async fn behind_the_pooler_a_statement_is_parsed_once_per_server_connection_not_
             sqlx::query("SELECT 1").execute(read.exec()).await.unwrap();
         }
         let reads = db.pooler_count("total_query_count").unwrap_or_default() - after[2];
-        database.pool().close().await;
+        database.close();
         parsed.push([after[0] - before[0], after[1] - before[1], reads]);
     }
     // Named: two statements, each parsed at most once on each of the
