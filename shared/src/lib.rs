@@ -59,6 +59,6 @@ pub mod testing;
 
 pub use error::{Error, Result};
 #[cfg(feature = "functions")]
-pub use function::{Ctx, Dependency, Done, Function, Kind, Rendered, Reply, Spec, Tx};
+pub use function::{Ctx, Dependency, Done, Function, Kind, OneShot, Rendered, Reply, Spec, Tx};
 #[cfg(feature = "functions")]
 pub use server::serve;

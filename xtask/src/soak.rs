@@ -51,6 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         signing_key: crate::dev::event_signing_key(),
         runs: 1,
         seconds: 1,
+        departs: crate::bench::a_month_ahead(),
     };
     bench.seed(FLIGHTS)?;
     redis_cli(&["FLUSHDB"])?;

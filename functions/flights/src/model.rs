@@ -173,10 +173,62 @@ pub async fn upcoming(conn: Exec<'_>, filter: &Upcoming) -> Result<Vec<FlightRow
 /// moves in the same round trip. The version moves on with it, so the read
 /// model keeps the new count over the old.
 pub mod seats {
+    use sqlx::Postgres;
+    use sqlx::postgres::PgArguments;
+    use sqlx::query::Query;
+
     /// One more seat taken, in the booking's transaction (which holds the
     /// row from [`super::fetch_row_for_update`]).
     pub const TAKE: &str =
         "seat AS (UPDATE flights SET seats_taken = seats_taken + 1, version = version + 1 WHERE id = $1)";
+
+    /// One more seat taken at a quote (a [`Flight`](super::Flight) as the
+    /// read model showed it), with no lock held before: only while the
+    /// flight is still as quoted (its number, departure and destination,
+    /// and the price the rule gives now from the flight's and destination's
+    /// rows), it departs later than now, a seat is left and, for a pet, the
+    /// destination takes pets. Returns the flight's id when it took one.
+    /// `$1` is the flight; the quote is bound from `$first` on by [`bind_quote`].
+    pub fn take_as_quoted(first: usize) -> String {
+        let p = |i: usize| format!("${}", first + i);
+        format!(
+            "seat AS (UPDATE flights f SET seats_taken = f.seats_taken + 1, version = f.version + 1
+                      FROM destinations d
+                      WHERE f.id = $1 AND d.id = f.destination_id
+                        AND f.seats_taken < f.capacity AND f.departure_at > now()
+                        AND (d.allows_pets OR NOT {}::boolean)
+                        AND f.flight_number = {} AND f.departure_at = {} AND f.destination_id = {}
+                        AND d.name = {} AND f.base_price = {} AND d.tax_amount = {} AND {} = {}
+                      RETURNING f.id)",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            super::sql_total(),
+            p(7),
+        )
+    }
+
+    /// Binds the quote [`take_as_quoted`] checks, after the statement's
+    /// own parameters up to `$first - 1`.
+    pub fn bind_quote<'q>(
+        query: Query<'q, Postgres, PgArguments>,
+        flight: &super::Flight,
+        has_pet: bool,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(has_pet)
+            .bind(flight.flight_number.clone())
+            .bind(flight.departure_at)
+            .bind(flight.destination_id)
+            .bind(flight.destination_name.clone())
+            .bind(flight.price.base_price)
+            .bind(flight.price.tax)
+            .bind(flight.price.total)
+    }
 
     /// A seat given back, by a cancellation.
     pub const GIVE_BACK: &str =

@@ -1,6 +1,7 @@
 //! What a function is: its contract ([`Spec`]) and its handler, a plain async
 //! fn from typed input to typed output. Queries get a [`Ctx`]; commands get a
-//! [`Tx`], a transaction that also makes the command idempotent.
+//! [`Tx`], a transaction that also makes the command idempotent (and may try
+//! a [`OneShot`] first: the same in one statement).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,23 +15,21 @@ use serde::de::DeserializeOwned;
 use crate::cloudevent::{Incoming, ReplyEvent};
 use crate::contract::{Contract, schema_for};
 use crate::error::{Error, Result};
-use crate::idempotency;
 use crate::metrics::Registered;
 
+mod command;
 mod ctx;
+mod one_shot;
 mod rendered;
 mod spec;
 mod tx;
 
+pub(crate) use command::REPLAYS;
 pub use ctx::Ctx;
+pub use one_shot::OneShot;
 pub use rendered::Rendered;
 pub use spec::{Dependency, Spec};
 pub use tx::{Done, Tx};
-
-pub(crate) static REPLAYS: crate::metrics::Counters = crate::metrics::counters(
-    "idempotent_replays",
-    "Commands delivered again and answered with their first reply, unexecuted, by function",
-);
 
 pub(crate) static EVENT_AGE: crate::metrics::Histograms = crate::metrics::histograms(
     "event_age_seconds",
@@ -114,59 +113,6 @@ impl Function {
         Function {
             spec,
             kind: Kind::Query,
-            contract,
-            sections: Vec::new(),
-            metrics: Vec::new(),
-            site: None,
-            invoke: Arc::new(invoke),
-        }
-    }
-
-    /// A command: runs in one transaction with its idempotency claim; a
-    /// command seen before is answered with its first reply, unexecuted.
-    pub fn command<I, O, F, Fut>(spec: Spec, handler: F) -> Self
-    where
-        I: DeserializeOwned + Serialize + JsonSchema + Send + 'static,
-        O: Reply + JsonSchema + Send + 'static,
-        F: Fn(Tx, I) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Done<O>>> + Send + 'static,
-    {
-        let _ = REPLAYS.get_or_create(&crate::metrics::labels(&[("function", spec.name)]));
-        let handler = Arc::new(handler);
-        let invoke = move |ctx: Ctx, incoming: Incoming| -> BoxFuture<Result<Option<ReplyEvent>>> {
-            let handler = handler.clone();
-            Box::pin(async move {
-                let input: I = incoming.decode()?;
-                let mut tx = ctx.db().begin().await?;
-                let claim = match &incoming.idempotency_key {
-                    None => None,
-                    Some(key) => {
-                        let key = &idempotency::scoped_key(ctx.caller().map(|c| c.subject.as_str()), key);
-                        // The request as the handler saw it: a key reused with
-                        // other data is refused rather than silently replayed.
-                        let request = serde_json::to_value(&input).map_err(anyhow::Error::from)?;
-                        match idempotency::claim(&mut tx, spec.name, key, &request).await? {
-                            idempotency::Outcome::Claimed(claim) => Some(claim),
-                            idempotency::Outcome::Replay(reply) => {
-                                REPLAYS
-                                    .get_or_create(&crate::metrics::labels(&[("function", spec.name)]))
-                                    .inc();
-                                return Ok(Some(*reply));
-                            }
-                        }
-                    }
-                };
-                let tx = Tx::new(tx, ctx.clone(), spec, claim, incoming.trace.clone());
-                let (reply, events) = handler(tx, input).await?.into_parts();
-                // The events are safe in the outbox: the reply need not wait for the broker.
-                ctx.publish(events);
-                Ok(Some(reply))
-            })
-        };
-        let contract = Contract { accepts: schema_for::<I>, replies: Some(schema_for::<O>) };
-        Function {
-            spec,
-            kind: Kind::Command,
             contract,
             sections: Vec::new(),
             metrics: Vec::new(),

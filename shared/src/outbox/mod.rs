@@ -3,6 +3,7 @@
 //! relayed later if that failed.
 
 mod horizon;
+pub mod one_statement;
 mod publisher;
 mod relay;
 mod send;

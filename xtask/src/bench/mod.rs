@@ -92,6 +92,16 @@ pub struct Bench {
     pub signing_key: String,
     pub runs: usize,
     pub seconds: u32,
+    /// When the seeded flights leave (flight n, n minutes later), in
+    /// seconds since the epoch: a month ahead, the same in every seed, so
+    /// pgbench can name a flight's departure as create-booking does.
+    pub departs: i64,
+}
+
+/// Now and 30 days, in seconds since the epoch: when seeded flights leave.
+pub fn a_month_ahead() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.as_secs() as i64 + 30 * 24 * 3600
 }
 
 impl Bench {
@@ -108,6 +118,8 @@ impl Bench {
                 "ON_ERROR_STOP=1",
                 "-v",
                 &format!("flights={flights}"),
+                "-v",
+                &format!("departs={}", self.departs),
                 "-f",
             ])
             .arg(self.root.join("bench/seed.sql"))
@@ -223,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         signing_key: crate::dev::event_signing_key(),
         runs: args.runs.max(1),
         seconds: args.seconds.max(1),
+        departs: a_month_ahead(),
     };
     let wanted = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
 

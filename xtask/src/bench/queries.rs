@@ -20,7 +20,7 @@ const CLIENTS: u32 = 16;
 
 pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     bench.seed(FLIGHTS)?;
-    rebuild_read_model(stack)?;
+    stack.rebuild_read_model()?;
     let mut figures = Vec::new();
     for (function, mode, script) in [
         ("get-flight", "get-flight", "bench/get_flight.pgbench.sql"),
@@ -59,18 +59,6 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     }
     figures.extend(staleness(stack)?);
     Ok(figures)
-}
-
-/// The seed rewrote the flights behind the events' back: the read model
-/// starts again from PostgreSQL, as after Redis lost it (the stats with it).
-fn rebuild_read_model(stack: &BenchStack) -> anyhow::Result<()> {
-    super::pipeline::redis_cli(&["FLUSHDB"])?;
-    stack.tick("reconcile-flights")?;
-    let ready = super::pipeline::redis_cli(&["EXISTS", flights::read_model::keys::READY])?;
-    if ready.trim() != "1" {
-        bail!("reconcile-flights did not rebuild the flights read model");
-    }
-    Ok(())
 }
 
 /// How many of `function`'s reads of the flights read model memory has

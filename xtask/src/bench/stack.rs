@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde_json::Value;
 
 use super::cpu::{Roles, spent, wait_gone};
@@ -68,6 +68,19 @@ impl BenchStack {
     /// A PingSource's tick to `function`, signed as the broker signs it.
     pub fn tick(&self, function: &str) -> anyhow::Result<()> {
         self.stack.send_signed(function, shared::cloudevent::PING, "/bench", "\"tick\"", &[])
+    }
+
+    /// After a seed, which rewrote the flights behind the events' back: the
+    /// flights read model starts again from PostgreSQL, as after Redis lost
+    /// it (the stats with it), and holds every flight, as in production.
+    pub fn rebuild_read_model(&self) -> anyhow::Result<()> {
+        super::pipeline::redis_cli(&["FLUSHDB"])?;
+        self.tick("reconcile-flights")?;
+        let ready = super::pipeline::redis_cli(&["EXISTS", flights::read_model::keys::READY])?;
+        if ready.trim() != "1" {
+            bail!("reconcile-flights did not rebuild the flights read model");
+        }
+        Ok(())
     }
 
     /// Runs `load`, and reads what every process of the stack (and `extra`,

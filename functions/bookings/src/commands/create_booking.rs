@@ -3,12 +3,13 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
+use flights::model::Flight;
 use serde::{Deserialize, Serialize};
 use shared::auth::Access;
 use shared::auth::users::MAX_SUBJECT;
 use shared::auth::{Caller, Role};
-use shared::{Done, Error, Function, Result, Spec, Tx};
+use shared::{Dependency, Done, Error, Function, OneShot, Result, Spec, Tx};
 use uuid::Uuid;
 
 use crate::model::{Booking, BookingStatus, PassengerAge, PassengerName};
@@ -17,9 +18,10 @@ pub const SPEC: Spec =
     Spec::new("create-booking", crate::SOURCE, Access::Roles(&[Role::Passenger, Role::Agent]))
         .accepts(&["skybook.booking.create"])
         .replies(crate::BOOKING_CREATED)
-        .emits(&[crate::BOOKING_CREATED]);
+        .emits(&[crate::BOOKING_CREATED])
+        .dependencies(&[Dependency::Postgres, Dependency::Redis]);
 
-#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBooking {
     pub flight_id: Uuid,
@@ -81,10 +83,107 @@ impl NewBooking {
             has_pet: input.has_pet,
         })
     }
+
+    /// Why `flight` cannot take this booking, if a rule says so.
+    fn refusal(&self, flight: &Flight) -> Option<Error> {
+        if flight.departure_at <= Utc::now() {
+            return Some(Error::rule(
+                "flight_departed",
+                format!("flight {} has already departed", flight.flight_number),
+            ));
+        }
+        if self.has_pet && !flight.allows_pets {
+            return Some(Error::rule(
+                "pets_not_allowed",
+                format!("El destino {} no acepta mascotas", flight.destination_name),
+            ));
+        }
+        if flight.seats_left <= 0 {
+            return Some(Error::rule("sold_out", format!("flight {} is sold out", flight.flight_number)));
+        }
+        None
+    }
+
+    /// The booking on `flight`, at the price it shows, as replied and sent.
+    fn confirmed(&self, id: Uuid, flight: &Flight, created_at: DateTime<Utc>) -> Booking {
+        Booking {
+            id,
+            status: BookingStatus::Confirmed,
+            flight_id: self.flight_id,
+            flight_number: flight.flight_number.clone(),
+            departure_at: flight.departure_at,
+            destination_id: flight.destination_id,
+            destination_name: flight.destination_name.clone(),
+            passenger_name: self.passenger_name.as_str().to_owned(),
+            passenger_age: self.passenger_age.get(),
+            has_pet: self.has_pet,
+            price: flight.price,
+            created_at,
+            cancelled_at: None,
+        }
+    }
 }
 
 pub fn function() -> Function {
-    Function::command(SPEC, create_booking)
+    Function::command_with_shortcut(SPEC, book_as_quoted, create_booking)
+}
+
+/// What [`book_as_quoted`] sends: the seat taken at the quote, then the
+/// booking, then (by the runtime) its event and the key with its reply.
+static AS_QUOTED: LazyLock<String> = LazyLock::new(|| {
+    let write = format!(
+        "{},
+         written AS (
+           INSERT INTO bookings (flight_id, id, passenger_name, passenger_age, has_pet, status,
+                                 base_price, discount, tax, total, idempotency_key, owner, created_at)
+           SELECT $1, $2, $3, $4, $5, 'confirmed', $6, $7, $8, $9, $10, $11, $12 FROM seat
+           RETURNING id)",
+        flights::model::seats::take_as_quoted(13)
+    );
+    OneShot::statement(&write, 20)
+});
+
+/// The booking as one statement, at the flight the read model quotes: the
+/// seat, the booking, its event and its reply, committed together only if
+/// the flight is still as quoted and a seat is left (one round trip, no
+/// lock held in between). Declines whenever memory or Redis has no quote,
+/// the quote is stale, or a rule would refuse: [`create_booking`] then
+/// reads the flight under its lock, and books or says why.
+pub async fn book_as_quoted(mut shot: OneShot, input: CreateBooking) -> Result<Option<Done<Booking>>> {
+    let new = NewBooking::for_caller(shot.ctx().signed_in()?, input)?;
+    let quote = match shot.ctx().tracked_redis() {
+        Ok(mut redis) => flights::read_model::quote(&mut redis, new.flight_id).await,
+        Err(e) => Err(e),
+    };
+    let flight = match quote {
+        Ok(Some(flight)) => flight,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "the flights read model did not quote; booking under the flight's lock");
+            return Ok(None);
+        }
+    };
+    if new.refusal(&flight).is_some() {
+        return Ok(None);
+    }
+    // PostgreSQL keeps microseconds: the row, the event and the reply agree.
+    let booking = new.confirmed(Uuid::now_v7(), &flight, Utc::now().trunc_subsecs(6));
+    shot.emit(crate::BOOKING_CREATED, booking.id.to_string(), &booking)?;
+    let query = sqlx::query(&AS_QUOTED)
+        .bind(new.flight_id)
+        .bind(booking.id)
+        .bind(booking.passenger_name.clone())
+        .bind(booking.passenger_age)
+        .bind(new.has_pet)
+        .bind(booking.price.base_price)
+        .bind(booking.price.discount)
+        .bind(booking.price.tax)
+        .bind(booking.price.total)
+        .bind(shot.idempotency_key().map(str::to_owned))
+        .bind(new.owner.clone())
+        .bind(booking.created_at);
+    let query = flights::model::seats::bind_quote(query, &flight, new.has_pet);
+    shot.commit(query, booking).await
 }
 
 /// Records a booking and takes its seat, in one statement (one round trip).
@@ -103,27 +202,15 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
     let new = NewBooking::for_caller(tx.ctx().signed_in()?, input)?;
     // Locking the flight row serialises bookings of one flight, so the seat
     // count read here is the one written below: never above capacity.
-    let flight = flights::model::fetch_row_for_update(tx.conn(), new.flight_id)
+    let row = flights::model::fetch_row_for_update(tx.conn(), new.flight_id)
         .await?
         .ok_or_else(|| Error::rule("unknown_flight", format!("no flight with id {}", new.flight_id)))?;
-
-    if flight.departure_at <= Utc::now() {
-        return Err(Error::rule(
-            "flight_departed",
-            format!("flight {} has already departed", flight.flight_number),
-        ));
-    }
-    if new.has_pet && !flight.allows_pets {
-        return Err(Error::rule(
-            "pets_not_allowed",
-            format!("El destino {} no acepta mascotas", flight.destination_name),
-        ));
-    }
-    if flight.seats_taken >= flight.capacity {
-        return Err(Error::rule("sold_out", format!("flight {} is sold out", flight.flight_number)));
+    let flight = Flight::from(&row);
+    if let Some(refusal) = new.refusal(&flight) {
+        return Err(refusal);
     }
 
-    let price = flight.price();
+    let price = flight.price;
     let id = Uuid::now_v7();
     let key = tx.idempotency_key().map(str::to_owned);
     let created_at: DateTime<Utc> = sqlx::query_scalar(&RECORD)
@@ -141,21 +228,7 @@ pub async fn create_booking(mut tx: Tx, input: CreateBooking) -> Result<Done<Boo
         .fetch_one(tx.conn())
         .await?;
 
-    let booking = Booking {
-        id,
-        status: BookingStatus::Confirmed,
-        flight_id: new.flight_id,
-        flight_number: flight.flight_number,
-        departure_at: flight.departure_at,
-        destination_id: flight.destination_id,
-        destination_name: flight.destination_name,
-        passenger_name: new.passenger_name.as_str().to_owned(),
-        passenger_age: new.passenger_age.get(),
-        has_pet: new.has_pet,
-        price,
-        created_at,
-        cancelled_at: None,
-    };
+    let booking = new.confirmed(id, &flight, created_at);
     tx.emit(crate::BOOKING_CREATED, id.to_string(), &booking).await?;
     tx.commit(booking).await
 }

@@ -33,6 +33,57 @@ async fn the_seed_example_stores_its_breakdown() {
     .unwrap();
     assert_eq!(stored, ("1000.00".into(), "100.00".into(), "50.00".into(), "950.00".into()));
     assert_eq!(w.seats_taken(&flight).await, 1);
+    // The time the reply and the event carry is the row's own.
+    let created_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT created_at FROM bookings WHERE id = $1::uuid")
+            .bind(booking["id"].as_str())
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(booking["created_at"], json!(created_at));
+}
+
+#[tokio::test]
+async fn a_stale_quote_books_at_the_price_and_terms_of_now() {
+    let sink = TestSink::start().await;
+    let w = World::new(&sink.url).await;
+    let cancun = w.destination("Cancún", "50", true, false).await;
+    let flight = w.flight(&cancun, "1000", 10).await;
+    // The read model still quotes 950.00 with no pets: the destination
+    // changed since, and its event has not reached the model.
+    sqlx::query("UPDATE destinations SET tax_amount = 60, is_promotion = false, allows_pets = true")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+
+    let booking = w.book(&flight, "Ana", 34, true).await.expect(200).json();
+    assert_eq!(
+        booking["price"],
+        json!({"base_price": "1000.00", "discount": "0.00", "tax": "60.00", "total": "1060.00"})
+    );
+    let total: String = sqlx::query_scalar("SELECT total::text FROM bookings WHERE id = $1::uuid")
+        .bind(booking["id"].as_str())
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(total, "1060.00");
+
+    // A flight moved to another time is booked at its new departure.
+    sqlx::query("UPDATE flights SET departure_at = departure_at + interval '1 day' WHERE id = $1::uuid")
+        .bind(&flight)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let moved = w.book(&flight, "Bea", 34, false).await.expect(200).json();
+    assert_ne!(moved["departure_at"], booking["departure_at"]);
+    let departure: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT departure_at FROM flights WHERE id = $1::uuid")
+            .bind(&flight)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(moved["departure_at"], json!(departure));
+    assert_eq!(w.seats_taken(&flight).await, 2);
 }
 
 #[tokio::test]
@@ -109,10 +160,22 @@ async fn a_departed_flight_takes_no_bookings() {
 
 #[tokio::test]
 async fn two_hundred_concurrent_bookings_fill_fifty_seats_exactly() {
+    fill_fifty_seats(true).await;
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_bookings_fill_fifty_seats_exactly_under_the_lock() {
+    fill_fifty_seats(false).await;
+}
+
+/// 200 bookings at once for 50 seats: in one statement each (the read model
+/// quoting 50 seats left throughout), or each under the flight's lock.
+async fn fill_fifty_seats(quoted: bool) {
     let sink = TestSink::start().await;
     let w = World::new(&sink.url).await;
     let lima = w.destination("Lima", "1", false, true).await;
-    let flight = w.flight(&lima, "100", 50).await;
+    let flight =
+        if quoted { w.flight(&lima, "100", 50).await } else { w.unquoted_flight(&lima, "100", 50).await };
 
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -191,27 +254,40 @@ async fn one_command_delivered_five_times_at_once_books_once() {
 }
 
 #[tokio::test]
-async fn a_booking_is_six_round_trips_to_the_database() {
+async fn a_booking_is_one_round_trip_at_a_quote_and_six_without() {
     // What a booking's throughput and CPU rest on (the README's benchmark,
-    // pgbench's script the same): BEGIN with its statement timeout, the
-    // idempotency claim, the flight's lock, the booking with its seat, the
-    // outbox row with the reply, COMMIT. One connection, its statements
-    // prepared by the first booking (a new connection prepares each once
-    // more); no sink, so nothing marks events sent.
+    // pgbench's scripts the same), each with its idempotency key. At a
+    // quote: the one statement that takes the seat, records the booking and
+    // stores the event and the reply with the key. Without one: BEGIN with
+    // its statement timeout, the key's claim, the flight's lock, the booking
+    // with its seat, the outbox row with the reply, COMMIT. Nothing else: a
+    // connection goes back to the process's pool with no round trip. One
+    // connection, its statements prepared by the first booking of each kind
+    // (a new connection prepares each once more); no sink, so nothing marks
+    // events sent.
     let w = World::new("").await;
     let Some(_) = w.db.pooler_count("total_query_count") else { return };
     let url = w.db.url();
-    let settings = [("database_url", url.as_str()), ("db_pool_size", "1")];
+    let settings = [("database_url", url.as_str()), ("db_pool_size", "1"), ("redis_url", &w.redis.url)];
     let book = TestApp::spawn_with(bookings::commands::create_booking::function(), &settings).await;
     let lima = w.destination("Lima", "1", false, true).await;
-    let flight = w.flight(&lima, "100", 50).await;
-    let booking = |name: &str| json!({"flight_id": flight, "passenger_name": name, "passenger_age": 30});
-    book.json(&booking("First"), None).await.expect(200);
-
-    let before = w.db.pooler_count("total_query_count").unwrap_or_default();
-    for i in 0..10 {
-        book.json(&booking(&format!("P{i}")), None).await.expect(200);
+    let quoted = w.flight(&lima, "100", 50).await;
+    let unquoted = w.unquoted_flight(&lima, "100", 50).await;
+    let booking =
+        |flight: &str, name: &str| json!({"flight_id": flight, "passenger_name": name, "passenger_age": 30});
+    let key = || uuid::Uuid::new_v4().to_string();
+    for flight in [&quoted, &unquoted] {
+        book.json(&booking(flight, "First"), Some(&key())).await.expect(200);
     }
-    let queries = w.db.pooler_count("total_query_count").unwrap_or_default() - before;
-    assert_eq!(queries, 10 * 6, "round trips for 10 bookings");
+
+    for (flight, round_trips) in [(&quoted, 1), (&unquoted, 6)] {
+        let before = w.db.pooler_count("total_query_count").unwrap_or_default();
+        for i in 0..10 {
+            book.json(&booking(flight, &format!("P{i}")), Some(&key())).await.expect(200);
+        }
+        let queries = w.db.pooler_count("total_query_count").unwrap_or_default() - before;
+        assert_eq!(queries, 10 * round_trips, "round trips for 10 bookings of flight {flight}");
+    }
+    assert_eq!(w.seats_taken(&quoted).await, 11);
+    assert_eq!(w.seats_taken(&unquoted).await, 11);
 }

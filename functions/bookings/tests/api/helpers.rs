@@ -1,15 +1,18 @@
 //! A world to book in: destinations and flights made through their own
-//! functions, and the bookings functions served against the same database.
+//! functions, and the bookings functions served against the same database
+//! and the same flights read model (this test's own Redis database).
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use shared::testing::{TestApp, TestDb, TestResponse};
+use shared::testing::{TestApp, TestDb, TestRedis, TestResponse};
 
 pub const CREATE: &str = "skybook.booking.create";
 pub const CANCEL: &str = "skybook.booking.cancel";
 
 pub struct World {
     pub db: TestDb,
+    /// The flights read model create-booking quotes from.
+    pub redis: TestRedis,
     destinations: TestApp,
     flights: TestApp,
     pub book: TestApp,
@@ -20,14 +23,16 @@ impl World {
     /// Bookings publish to `sink_url` (a [`shared::testing::TestSink`] or a closed port).
     pub async fn new(sink_url: &str) -> World {
         let db = TestDb::new().await;
+        let redis = TestRedis::new().await;
         let url = db.url();
-        let settings = [("database_url", url.as_str()), ("k_sink", sink_url)];
+        let settings = [("database_url", url.as_str()), ("k_sink", sink_url), ("redis_url", &redis.url)];
         World {
             destinations: TestApp::spawn(destinations::commands::create_destination::function(), &db).await,
             flights: TestApp::spawn(flights::commands::create_flight::function(), &db).await,
             book: TestApp::spawn_with(bookings::commands::create_booking::function(), &settings).await,
             cancel: TestApp::spawn_with(bookings::commands::cancel_booking::function(), &settings).await,
             db,
+            redis,
         }
     }
 
@@ -36,7 +41,28 @@ impl World {
         self.destinations.json(&data, None).await.expect(200).json()["id"].as_str().unwrap().to_owned()
     }
 
+    /// A flight of `capacity` seats, in the read model as project-flights
+    /// keeps it: create-booking books it in one statement.
     pub async fn flight(&self, destination_id: &str, base: &str, capacity: i64) -> String {
+        let id = self.unquoted_flight(destination_id, base, capacity).await;
+        self.quote(&id).await;
+        id
+    }
+
+    /// Puts the flight's row as it is now in the read model (a quote that
+    /// goes stale when the row changes), as project-flights does.
+    pub async fn quote(&self, flight_id: &str) {
+        let sql = format!("{} WHERE f.id = $1::uuid", flights::model::SELECT_FLIGHT);
+        let row: flights::model::FlightRow =
+            sqlx::query_as(&sql).bind(flight_id).fetch_one(&self.db.pool).await.unwrap();
+        let settings = shared::config::Settings::with_overrides(&[("redis_url", &self.redis.url)]).unwrap();
+        let mut redis = shared::redis::lazy_connection(&settings).unwrap();
+        assert_eq!(flights::read_model::store(&mut redis, &[row]).await.unwrap(), 1);
+    }
+
+    /// A flight the read model does not hold (yet): create-booking books it
+    /// in its transaction, under the flight's lock.
+    pub async fn unquoted_flight(&self, destination_id: &str, base: &str, capacity: i64) -> String {
         let number = format!("SK{}", rand_digits());
         let data = json!({"destination_id": destination_id, "flight_number": number, "base_price": base,
                           "departure_at": Utc::now() + Duration::days(30), "capacity": capacity});

@@ -60,6 +60,14 @@ pub async fn get(redis: &mut Tracked, id: Uuid) -> Result<Option<Rendered<Flight
     reply.map(|reply| rendered(reply, Some(id.to_string()))).transpose()
 }
 
+/// One flight as the read model holds it, parsed: a quote for a booking,
+/// which PostgreSQL confirms or refuses as it takes the seat
+/// ([`crate::model::seats::take_as_quoted`]).
+pub async fn quote(redis: &mut Tracked, id: Uuid) -> Result<Option<Flight>> {
+    let Some(flight) = get(redis, id).await? else { return Ok(None) };
+    Ok(Some(serde_json::from_str(flight.json()).map_err(anyhow::Error::from)?))
+}
+
 /// Which flights [`page`] reads: departures from `from` (inclusive) to
 /// `until` (exclusive), after `cursor` (a departure and an id), at most
 /// `limit` of them, to one destination or any.
