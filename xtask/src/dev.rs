@@ -186,11 +186,15 @@ pub fn start(options: &Options) -> anyhow::Result<Stack> {
     for function in &functions {
         let (name, url) = (function.name(), &urls[function.name()]);
         let port = url.rsplit(':').next().unwrap_or_default();
-        // Through PgBouncer in transaction mode, as in a cluster.
+        // Through PgBouncer in transaction mode, as in a cluster. One process
+        // of each function here takes what ten replicas of 5 connections
+        // take there: it may hold as many as the local pooler has server
+        // connections for the database, where statements queue anyway.
         let mut env = vec![
             ("PORT".to_owned(), port.to_owned()),
             ("DATABASE_URL".to_owned(), services::via_pooler(&options.database_url)),
             ("DB_POOL_MODE".to_owned(), "transaction".to_owned()),
+            ("DB_POOL_SIZE".to_owned(), services::POOLER_SERVER_CONNECTIONS.to_string()),
         ];
         if let Some(redis) = &options.redis_url {
             env.push(("REDIS_URL".into(), redis.clone()));

@@ -52,6 +52,10 @@ pub fn pooler_addr() -> String {
     std::env::var("POOLER_ADDR").unwrap_or_else(|_| "127.0.0.1:6432".to_owned())
 }
 
+/// The server connections the local pooler keeps per database and user
+/// (`default_pool_size`, which `scripts/ensure-services.sh` writes).
+pub const POOLER_SERVER_CONNECTIONS: u32 = 10;
+
 /// `url` with its host and port replaced by the pooler's: the same
 /// database, user and password, reached through PgBouncer.
 pub fn via_pooler(url: &str) -> String {
@@ -172,4 +176,15 @@ where
         runtime.block_on(serve(ready));
     });
     started.recv().context("the server's thread")?.map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pooler_keeps_the_server_connections_the_stack_counts_on() {
+        let script =
+            std::fs::read_to_string(super::workspace_root().join("scripts/ensure-services.sh")).unwrap();
+        let line = format!("default_pool_size = {}", super::POOLER_SERVER_CONNECTIONS);
+        assert!(script.lines().any(|l| l.trim() == line), "ensure-services.sh has no `{line}`");
+    }
 }
