@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
@@ -89,7 +89,9 @@ impl Pool {
         let conn = tokio::time::timeout_at(deadline.into(), PgConnection::connect_with(&shared.options))
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)??;
-        shared.open.fetch_add(1, Ordering::AcqRel);
+        if shared.open.fetch_add(1, Ordering::AcqRel) == 0 {
+            reap_idle(Arc::downgrade(shared));
+        }
         Ok(Pooled::new(conn, shared.clone(), permit))
     }
 
@@ -117,6 +119,25 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+/// Closes connections idle past the timeout, every half of it, while the
+/// pool has any open (a process that stops taking requests lets its
+/// connections go): the task ends when none is left, and the next opened
+/// starts it again.
+fn reap_idle(shared: Weak<Shared>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    runtime.spawn(async move {
+        loop {
+            let Some(every) = shared.upgrade().map(|s| s.idle_timeout / 2) else { return };
+            tokio::time::sleep(every).await;
+            let Some(shared) = shared.upgrade() else { return };
+            drop(shared.take_expired());
+            if shared.open.load(Ordering::Acquire) == 0 {
+                return;
+            }
+        }
+    });
+}
+
 impl Shared {
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, VecDeque<(PgConnection, Instant)>> {
         // A panic elsewhere while holding it leaves a plain list, still sound.
@@ -125,16 +146,19 @@ impl Shared {
 
     /// The connection given back last, after closing those idle too long.
     fn take_idle(&self) -> Option<PgConnection> {
+        let mut idle = self.take_expired();
+        idle.pop_back().map(|(conn, _)| conn)
+    }
+
+    /// Closes the connections idle past the timeout (the oldest are first).
+    fn take_expired(&self) -> std::sync::MutexGuard<'_, VecDeque<(PgConnection, Instant)>> {
         let mut idle = self.lock_idle();
-        while let Some((_, since)) = idle.front() {
-            if since.elapsed() < self.idle_timeout {
-                break;
-            }
+        while idle.front().is_some_and(|(_, since)| since.elapsed() >= self.idle_timeout) {
             if let Some((conn, _)) = idle.pop_front() {
                 self.forget(conn);
             }
         }
-        idle.pop_back().map(|(conn, _)| conn)
+        idle
     }
 
     fn give_back(&self, conn: PgConnection) {
@@ -193,5 +217,35 @@ impl Drop for Pooled {
             }
             drop(permit);
         });
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use super::{Options, Pool};
+
+    #[tokio::test]
+    async fn connections_idle_past_the_timeout_are_closed_with_no_request_to_notice() {
+        let db = crate::testing::TestDb::new().await;
+        let connect = sqlx::postgres::PgConnectOptions::from_str(&db.url_via(None)).unwrap();
+        let options = Options {
+            max: 2,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_millis(200),
+            test_before_use: true,
+        };
+        let pool = Pool::new(connect, options);
+        let (a, b) = (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        drop((a, b));
+        assert_eq!(pool.sizes(), (2, 2, 2));
+        // No acquire comes to close them on its way: the pool does.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(pool.sizes(), (0, 0, 2));
+        // And opens one again when asked.
+        drop(pool.acquire().await.unwrap());
+        assert_eq!(pool.sizes(), (1, 1, 2));
     }
 }

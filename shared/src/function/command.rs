@@ -30,7 +30,7 @@ pub(crate) static SHORTCUTS: crate::metrics::Counters = crate::metrics::counters
 );
 
 /// The scoped idempotency key and the request stored with it.
-type Key = Option<(String, serde_json::Value)>;
+pub(super) type Key = Option<(String, serde_json::Value)>;
 
 impl Function {
     /// A command: runs in one transaction with its idempotency claim; a

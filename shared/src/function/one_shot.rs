@@ -8,6 +8,7 @@ use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
 use uuid::Uuid;
 
+use super::command::Key;
 use super::tx::{Done, new_event, reply_to};
 use super::{Ctx, Reply, Spec};
 use crate::error::Result;
@@ -19,19 +20,13 @@ use crate::telemetry::trace_context::Parent;
 pub struct OneShot {
     ctx: Ctx,
     spec: Spec,
-    /// The scoped idempotency key and the request stored with it.
-    key: Option<(String, serde_json::Value)>,
+    key: Key,
     trace: Option<Parent>,
     events: Vec<OutboxEvent>,
 }
 
 impl OneShot {
-    pub(super) fn new(
-        ctx: Ctx,
-        spec: Spec,
-        key: Option<(String, serde_json::Value)>,
-        trace: Option<Parent>,
-    ) -> OneShot {
+    pub(super) fn new(ctx: Ctx, spec: Spec, key: Key, trace: Option<Parent>) -> OneShot {
         OneShot { ctx, spec, key, trace, events: Vec::new() }
     }
 
