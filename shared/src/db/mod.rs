@@ -110,7 +110,6 @@ impl Database {
     pub async fn begin(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
         let mut conn = self.connection().await?;
-        ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
         // In transaction mode the pooler takes no startup options: the
         // statement timeout goes with each BEGIN, in its round trip.
         conn.begin(match self.mode {
@@ -118,6 +117,7 @@ impl Database {
             PoolMode::Transaction | PoolMode::TransactionUnnamed => &self.begin,
         })
         .await?;
+        ACQUIRE.get_or_create(&labels(&[("kind", "write")])).observe(started.elapsed().as_secs_f64());
         Ok(conn)
     }
 
@@ -139,10 +139,10 @@ impl Database {
     pub async fn read(&self) -> Result<Conn, sqlx::Error> {
         let started = Instant::now();
         let mut conn = self.connection().await?;
-        ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
         if self.mode == PoolMode::TransactionUnnamed {
             conn.begin(&self.begin_read).await?;
         }
+        ACQUIRE.get_or_create(&labels(&[("kind", "read")])).observe(started.elapsed().as_secs_f64());
         Ok(conn)
     }
 

@@ -26,7 +26,8 @@ pub struct Tx {
     events: Vec<OutboxEvent>,
 }
 
-/// A committed command's reply. Only [`Tx::commit`] makes one, so a command
+/// A committed command's reply. Only [`Tx::commit`] and
+/// [`OneShot::commit`](super::OneShot::commit) make one, so a command
 /// handler cannot return without committing.
 pub struct Done<O> {
     pub output: O,
