@@ -56,16 +56,21 @@ pub async fn store(redis: &mut Redis, rows: &[FlightRow]) -> Result<u64> {
 
 /// One flight as get-flight serves it, if the read model holds it.
 pub async fn get(redis: &mut Tracked, id: Uuid) -> Result<Option<Rendered<Flight>>> {
-    let reply: Option<String> = redis::cmd("GET").arg(keys::reply(&id)).query_async(redis).await?;
+    let reply = stored_reply(redis, id).await?;
     reply.map(|reply| rendered(reply, Some(id.to_string()))).transpose()
 }
 
-/// One flight as the read model holds it, parsed: a quote for a booking,
-/// which PostgreSQL confirms or refuses as it takes the seat
+/// One flight as the read model holds it, parsed (once): a quote for a
+/// booking, which PostgreSQL confirms or refuses as it takes the seat
 /// ([`crate::model::seats::take_as_quoted`]).
 pub async fn quote(redis: &mut Tracked, id: Uuid) -> Result<Option<Flight>> {
-    let Some(flight) = get(redis, id).await? else { return Ok(None) };
-    Ok(Some(serde_json::from_str(flight.json()).map_err(anyhow::Error::from)?))
+    let reply = stored_reply(redis, id).await?;
+    Ok(reply.map(|reply| serde_json::from_str(&reply)).transpose().map_err(anyhow::Error::from)?)
+}
+
+/// A flight's reply as stored, if the read model holds it.
+async fn stored_reply(redis: &mut Tracked, id: Uuid) -> Result<Option<String>> {
+    Ok(redis::cmd("GET").arg(keys::reply(&id)).query_async(redis).await?)
 }
 
 /// Which flights [`page`] reads: departures from `from` (inclusive) to
