@@ -7,12 +7,14 @@
 //! is checked: each reply is one booking (no key sent twice), and with
 //! events on every booking reaches the stats before the CPU is read.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+use super::as_quoted::{self, Written};
 use super::stack::{BenchStack, Load, cpu_figures, pgbench_cost};
 use super::{Bench, Figure, median, median_of, pipeline, sql_value};
 
@@ -32,11 +34,14 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
         let (mut on, mut off, mut baseline, mut locked) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..bench.runs {
             on.push(with_events(bench, stack, clients, flights)?);
-            off.push(without_events(bench, stack, clients, flights)?);
+            let (load, written) = without_events(bench, stack, clients, flights)?;
+            off.push(load);
+            let (as_quoted, defines) = as_quoted::script(bench, &written)?;
             bench.seed(flights)?;
-            baseline.push(pgbench_cost(bench, || pgbench(bench, AS_QUOTED, clients, flights))?);
+            baseline.push(pgbench_cost(bench, || pgbench(bench, &as_quoted, &defines, clients, flights))?);
             bench.seed(flights)?;
-            locked.push(pgbench_cost(bench, || pgbench(bench, UNDER_LOCK, clients, flights))?);
+            let under_lock = bench.root.join(UNDER_LOCK);
+            locked.push(pgbench_cost(bench, || pgbench(bench, &under_lock, &[], clients, flights))?);
         }
         let summaries = |loads: &[Load]| loads.iter().map(|l| l.summary.clone()).collect::<Vec<Value>>();
         let (on_runs, off_runs) = (summaries(&on), summaries(&off));
@@ -115,16 +120,24 @@ fn book_once(bench: &Bench, stack: &BenchStack) -> anyhow::Result<()> {
 
 /// create-booking as the stack starts it, without a sink; the relay is
 /// held meanwhile, so nothing publishes the outbox's rows on the same cores.
-fn without_events(bench: &Bench, stack: &BenchStack, clients: u32, flights: u32) -> anyhow::Result<Load> {
+/// With a booking it wrote, read before the relay publishes its event.
+fn without_events(
+    bench: &Bench,
+    stack: &BenchStack,
+    clients: u32,
+    flights: u32,
+) -> anyhow::Result<(Load, Written)> {
     bench.seed(flights)?;
     stack.rebuild_read_model()?;
     let process = stack.another("create-booking", |env| env.retain(|(key, _)| key != "K_SINK"))?;
     stack.stack.processes.hold("relay-outbox")?;
-    let load = stack.measure(&[("create-booking, events off", &process)], || {
-        let summary = bench.wrk_as(process.port, "booking", clients, flights, Some(&stack.token))?;
-        let made = check_bookings(bench, &summary, clients)?;
-        Ok((summary, made as f64))
-    });
+    let load = stack
+        .measure(&[("create-booking, events off", &process)], || {
+            let summary = bench.wrk_as(process.port, "booking", clients, flights, Some(&stack.token))?;
+            let made = check_bookings(bench, &summary, clients)?;
+            Ok((summary, made as f64))
+        })
+        .and_then(|load| Ok((load, Written::read(bench)?)));
     stack.stack.processes.release("relay-outbox")?;
     load
 }
@@ -164,30 +177,39 @@ pub(super) fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> an
     Ok(made)
 }
 
-/// What create-booking sends for a booking the read model quotes (every one
-/// here): one statement.
-const AS_QUOTED: &str = "bench/create_booking_as_quoted.pgbench.sql";
-
 /// What it sends for one the read model cannot quote: the transaction that
 /// reads the flight under its lock.
 const UNDER_LOCK: &str = "bench/create_booking.pgbench.sql";
 
 /// pgbench running `script` on a fresh seed, checked: each transaction made
 /// a booking (a script whose seat clause matched nothing would be quick).
-fn pgbench(bench: &Bench, script: &str, clients: u32, flights: u32) -> anyhow::Result<f64> {
-    let tps = pgbench_script(bench, script, clients, flights)?;
+pub(super) fn pgbench(
+    bench: &Bench,
+    script: &Path,
+    defines: &[String],
+    clients: u32,
+    flights: u32,
+) -> anyhow::Result<f64> {
+    let tps = pgbench_script(bench, script, defines, clients, flights)?;
     // The seed leaves one booking behind.
     let made: f64 = sql_value(bench, "SELECT count(*) - 1 FROM bookings")?.parse()?;
     let ran = tps * f64::from(bench.seconds);
     if made < 0.9 * ran {
-        bail!("pgbench ran {script} {ran:.0} times but booked {made}: it measured nothing");
+        bail!("pgbench ran {} {ran:.0} times but booked {made}: it measured nothing", script.display());
     }
     Ok(tps)
 }
 
-/// pgbench running `script` at `clients`, prepared statements as the
-/// function's driver sends them: the same work on the wire.
-pub fn pgbench_script(bench: &Bench, script: &str, clients: u32, flights: u32) -> anyhow::Result<f64> {
+/// pgbench running `script` at `clients` with the variables `defines`
+/// (`name=value`) beside `flights` and `departs`, prepared statements as
+/// the function's driver sends them: the same work on the wire.
+pub fn pgbench_script(
+    bench: &Bench,
+    script: &Path,
+    defines: &[String],
+    clients: u32,
+    flights: u32,
+) -> anyhow::Result<f64> {
     let output = Command::new("pgbench")
         // Plain TCP, as PgBouncer talks to PostgreSQL in the stack: TLS,
         // which libpq prefers, would charge the baseline for encrypting
@@ -201,8 +223,10 @@ pub fn pgbench_script(bench: &Bench, script: &str, clients: u32, flights: u32) -
             &format!("-c{clients}"),
             &format!("-T{}", bench.seconds),
         ])
-        .args(["-D", &format!("flights={flights}"), "-D", &format!("departs={}", bench.departs), "-f"])
-        .arg(bench.root.join(script))
+        .args(["-D", &format!("flights={flights}"), "-D", &format!("departs={}", bench.departs)])
+        .args(defines.iter().flat_map(|define| ["-D", define]))
+        .arg("-f")
+        .arg(script)
         .arg(&bench.database_url)
         .output()
         .context("pgbench")?;

@@ -13,6 +13,7 @@
 //!   against the stats script alone in redis-benchmark.
 //! - tracing: create-booking traced (every span exported) against untraced.
 
+mod as_quoted;
 mod booking;
 mod cpu;
 mod dedup;

@@ -38,7 +38,9 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
                 let answered = summary["requests"].as_f64().unwrap_or(0.0);
                 Ok((summary, answered))
             })?);
-            pgbench.push(pgbench_cost(bench, || pgbench_script(bench, script, CLIENTS, FLIGHTS))?);
+            pgbench.push(pgbench_cost(bench, || {
+                pgbench_script(bench, &bench.root.join(script), &[], CLIENTS, FLIGHTS)
+            })?);
         }
         let after = tracked_reads(stack, function)?;
         let (hits, misses) = (after.0 - before.0, after.1 - before.1);

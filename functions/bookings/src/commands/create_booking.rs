@@ -143,6 +143,11 @@ static AS_QUOTED: LazyLock<String> = LazyLock::new(|| {
     OneShot::statement(&write, 20)
 });
 
+/// The statement [`book_as_quoted`] sends, for the benchmark to run as is.
+pub fn as_quoted_statement() -> &'static str {
+    &AS_QUOTED
+}
+
 /// The booking as one statement, at the flight the read model quotes: the
 /// seat, the booking, its event and its reply, committed together only if
 /// the flight is still as quoted and a seat is left (one round trip, no
