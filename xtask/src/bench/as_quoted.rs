@@ -173,7 +173,8 @@ mod tests {
     use shared::testing::{Issuer, ReadResponse, TestApp, TestDb, TestRedis, closed_url};
 
     /// The script books in pgbench with the values of a booking the
-    /// function wrote: every parameter in its place, with its type.
+    /// function wrote: every parameter in its place, with its type; and so
+    /// does the transaction under the lock, with the same payloads.
     #[tokio::test]
     async fn pgbench_books_with_the_functions_statement_and_what_it_wrote() {
         let (issuer, db, redis) = (Issuer::start().await, TestDb::new().await, TestRedis::new().await);
@@ -211,9 +212,14 @@ mod tests {
 
         let written = Written::read(&bench).unwrap();
         let (path, defines) = script(&bench, &written).unwrap();
-        bench.seed(10).unwrap();
-        let tps = super::super::booking::pgbench(&bench, &path, &defines, 2, 10).unwrap();
-        assert!(tps > 0.0);
+        let pgbench = |script: &std::path::Path| {
+            bench.seed(10).unwrap();
+            super::super::booking::pgbench(&bench, script, &defines, 2, 10).unwrap()
+        };
+        // Each checks that its transactions booked.
+        assert!(pgbench(&path) > 0.0);
+        // The transaction under the lock takes the same payloads.
+        assert!(pgbench(&bench.root.join(super::super::booking::UNDER_LOCK)) > 0.0);
     }
 
     #[test]

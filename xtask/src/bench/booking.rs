@@ -2,9 +2,11 @@
 //! clients over many flights and at 16 on one hot flight: with events on
 //! (the stack's own create-booking, publishing to the local broker, which
 //! delivers to record-booking-stats), and off (one more create-booking as
-//! the stack starts it, without `K_SINK`, the relay held); against the same
-//! SQL transaction in pgbench. CPU per booking by process for each. Every run
-//! is checked: each reply is one booking (no key sent twice), and with
+//! the stack starts it, without `K_SINK`, the relay held); against pgbench
+//! running the same SQL with the same payloads: the function's own statement
+//! ([`as_quoted`]) and the transaction under the flight's lock. CPU per
+//! booking by process for each. Every run is checked: each reply is one
+//! booking (no key sent twice), each pgbench transaction booked, and with
 //! events on every booking reaches the stats before the CPU is read.
 
 use std::path::Path;
@@ -41,7 +43,7 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
             baseline.push(pgbench_cost(bench, || pgbench(bench, &as_quoted, &defines, clients, flights))?);
             bench.seed(flights)?;
             let under_lock = bench.root.join(UNDER_LOCK);
-            locked.push(pgbench_cost(bench, || pgbench(bench, &under_lock, &[], clients, flights))?);
+            locked.push(pgbench_cost(bench, || pgbench(bench, &under_lock, &defines, clients, flights))?);
         }
         let summaries = |loads: &[Load]| loads.iter().map(|l| l.summary.clone()).collect::<Vec<Value>>();
         let (on_runs, off_runs) = (summaries(&on), summaries(&off));
@@ -179,7 +181,7 @@ pub(super) fn check_bookings(bench: &Bench, summary: &Value, clients: u32) -> an
 
 /// What it sends for one the read model cannot quote: the transaction that
 /// reads the flight under its lock.
-const UNDER_LOCK: &str = "bench/create_booking.pgbench.sql";
+pub(super) const UNDER_LOCK: &str = "bench/create_booking.pgbench.sql";
 
 /// pgbench running `script` on a fresh seed, checked: each transaction made
 /// a booking (a script whose seat clause matched nothing would be quick).
