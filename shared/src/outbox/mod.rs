@@ -11,7 +11,9 @@ mod send;
 pub use horizon::horizon;
 
 pub use publisher::Publisher;
-pub use relay::{METRICS as RELAY_METRICS, RelayReport, observe_backlog, prune, relay};
+pub use relay::{
+    Backlog, COUNT_BACKLOG, METRICS as RELAY_METRICS, RelayReport, backlog, observe_backlog, prune, relay,
+};
 pub use send::{SendError, Sink, send};
 
 use chrono::{DateTime, Utc};

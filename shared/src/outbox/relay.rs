@@ -21,19 +21,37 @@ pub(crate) static OLDEST: crate::metrics::Gauges = crate::metrics::gauges(
     "Age of the oldest outbox row still to publish, when relay-outbox last looked (0: none)",
 );
 
+/// What is left in the outbox: rows to publish, rows parked for an operator,
+/// and how old the oldest to publish is (seconds; 0 when there is none).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    pub pending: i64,
+    pub parked: i64,
+    pub oldest_pending_secs: f64,
+}
+
+/// How [`backlog`] reads the backlog: each part through its own partial index
+/// (`outbox_due_idx`, `outbox_parked_idx`), so a tick reads the backlog and
+/// never the published rows kept for retention, days of bookings.
+pub const COUNT_BACKLOG: &str = "SELECT p.pending,
+            (SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NOT NULL),
+            COALESCE(extract(epoch FROM now() - p.oldest), 0)::float8
+     FROM (SELECT count(*) AS pending, min(created_at) AS oldest
+           FROM outbox WHERE published_at IS NULL AND parked_at IS NULL) p";
+
+/// The outbox's backlog, as [`COUNT_BACKLOG`] reads it.
+pub async fn backlog(db: &Database) -> Result<Backlog> {
+    let mut conn = db.read().await?;
+    let (pending, parked, oldest_pending_secs) = sqlx::query_as(COUNT_BACKLOG).fetch_one(conn.exec()).await?;
+    Ok(Backlog { pending, parked, oldest_pending_secs })
+}
+
 /// Counts what is left to publish, and how old the oldest of it is, into the backlog gauges.
 pub async fn observe_backlog(db: &Database) -> Result<()> {
-    let mut tx = db.read().await?;
-    let (pending, parked, oldest): (i64, i64, f64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE parked_at IS NULL), count(parked_at),
-                COALESCE(extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), 0)::float8
-         FROM outbox WHERE published_at IS NULL",
-    )
-    .fetch_one(tx.exec())
-    .await?;
-    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "pending")])).set(pending);
-    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "parked")])).set(parked);
-    OLDEST.get_or_create(&Vec::new()).set(oldest as i64);
+    let backlog = backlog(db).await?;
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "pending")])).set(backlog.pending);
+    BACKLOG.get_or_create(&crate::metrics::labels(&[("state", "parked")])).set(backlog.parked);
+    OLDEST.get_or_create(&Vec::new()).set(backlog.oldest_pending_secs as i64);
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 //! database of its own): reconcile-stats' rebuild from PostgreSQL into an
 //! empty Redis (wall time and the process's peak RSS), the Redis memory it
 //! leaves, the cost of a tick that needs no rebuild, the stats consumer's
-//! memory and throughput over that history (see `dedup`), and how fast
-//! relay-outbox's ticks delete expired outbox rows.
+//! memory and throughput over that history (see `dedup`), how fast
+//! relay-outbox's ticks delete expired outbox rows, and what a tick with
+//! nothing to do costs beside a million kept.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -50,11 +51,21 @@ pub fn run(bench: &Bench) -> anyhow::Result<Vec<Figure>> {
         ));
     }
     figures.extend(super::dedup::run(bench, &url)?);
-    let (deleted, seconds) = retention(bench, &url, 1_000_000)?;
+    let retention = retention(bench, &url, 1_000_000)?;
+    println!(
+        "scale: retention {:.0} expired outbox rows deleted a second; a quiet tick beside 1 M kept {:.1} ms",
+        retention.deleted as f64 / retention.seconds,
+        retention.quiet_tick * 1000.0
+    );
     figures.push(Figure::plain(
         "scale: retention, expired outbox rows deleted a second",
-        deleted as f64 / seconds,
+        retention.deleted as f64 / retention.seconds,
         "rows/s",
+    ));
+    figures.push(Figure::plain(
+        "scale: relay-outbox, a tick with nothing to do beside 1 M kept outbox rows",
+        retention.quiet_tick * 1000.0,
+        "ms",
     ));
     Ok(figures)
 }
@@ -161,8 +172,9 @@ pub(super) fn tick(port: u16, timeout: Duration) -> anyhow::Result<u16> {
 }
 
 /// `n` outbox rows past their retention beside as many recent ones: how long
-/// relay-outbox's ticks take to delete them all.
-fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
+/// relay-outbox's ticks take to delete them all, and then a tick's time with
+/// the recent ones kept.
+fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<Retention> {
     psql(url, "TRUNCATE outbox")?;
     psql(
         url,
@@ -183,5 +195,21 @@ fn retention(bench: &Bench, url: &str, n: u64) -> anyhow::Result<(u64, f64)> {
             bail!("relay-outbox answered {status}");
         }
     }
-    Ok((n, started.elapsed().as_secs_f64()))
+    let deleting = started.elapsed().as_secs_f64();
+    // Then a tick with nothing to publish or delete beside the million kept:
+    // what every minute costs with a week of bookings behind it.
+    psql(url, "VACUUM ANALYZE outbox")?;
+    let quiet = Instant::now();
+    let status = tick(process.port, Duration::from_secs(120))?;
+    if !(200..300).contains(&status) {
+        bail!("relay-outbox answered {status}");
+    }
+    Ok(Retention { deleted: n, seconds: deleting, quiet_tick: quiet.elapsed().as_secs_f64() })
+}
+
+struct Retention {
+    deleted: u64,
+    seconds: f64,
+    /// A tick's wall time with nothing to do, the recent rows kept.
+    quiet_tick: f64,
 }
