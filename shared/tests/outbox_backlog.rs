@@ -52,10 +52,8 @@ async fn every_part_of_the_backlog_is_read_through_an_index() {
     let db = TestDb::new().await;
     let mut conn = db.pool.acquire().await.unwrap();
     sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
-    let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {COUNT_BACKLOG}"))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
+    let plan: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN {COUNT_BACKLOG}")).fetch_all(&mut *conn).await.unwrap();
     let plan = plan.join("\n");
     assert!(!plan.contains("Seq Scan"), "{plan}");
     assert!(plan.contains("outbox_parked_idx") && plan.contains("outbox_due_idx"), "{plan}");
