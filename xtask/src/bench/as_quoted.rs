@@ -66,8 +66,8 @@ const PARAMETERS: [Param; 32] = [
     Varying("ARRAY[now()]"),
 ];
 
-/// A booking the function wrote in one statement, with its claim and its
-/// event: the values pgbench binds.
+/// A booking the function wrote, with its claim and its event: the values
+/// pgbench binds.
 pub struct Written(Value);
 
 impl Written {
@@ -78,8 +78,10 @@ impl Written {
             bench,
             "SELECT json_build_object(
                  'passenger_name', b.passenger_name, 'passenger_age', b.passenger_age,
-                 'has_pet', b.has_pet, 'base_price', b.base_price, 'discount', b.discount,
-                 'tax', b.tax, 'total', b.total, 'owner', b.owner,
+                 'has_pet', b.has_pet, 'owner', b.owner,
+                 -- As text: exact, where a JSON number would pass through a float.
+                 'base_price', b.base_price::text, 'discount', b.discount::text,
+                 'tax', b.tax::text, 'total', b.total::text,
                  'destination_id', f.destination_id, 'destination_name', d.name,
                  'function', i.function, 'request', i.request::text, 'reply', i.reply::text,
                  'types', ARRAY[o.type], 'sources', ARRAY[o.source], 'subjects', ARRAY[o.subject],
