@@ -159,9 +159,13 @@ pub fn trace_of(event: &Event) -> Option<Parent> {
 }
 
 /// A POST of `event` to `url`, in the mode [`to_http`] chooses.
-pub fn post(client: &reqwest::Client, url: &str, event: &Event) -> Result<reqwest::RequestBuilder, String> {
+pub fn post(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    event: &Event,
+) -> Result<reqwest::RequestBuilder, String> {
     let (headers, body) = to_http(event)?;
-    Ok(client.post(url).headers(headers).body(body))
+    Ok(client.post(url.clone()).headers(headers).body(body))
 }
 
 /// The event's id and type, for logs.

@@ -18,7 +18,7 @@ impl Dispatcher {
     /// status, and what it answered.
     pub(super) fn with_error(&self, mut event: Event, failure: &Failure) -> Event {
         let data = &failure.data[..failure.data.len().min(ERROR_DATA_LIMIT)];
-        event.set_extension("knativeerrordest", self.trigger.subscriber.clone());
+        event.set_extension("knativeerrordest", self.trigger.subscriber.to_string());
         event.set_extension("knativeerrorcode", failure.code.to_string());
         event.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
         event
@@ -74,7 +74,7 @@ impl Dispatcher {
     }
 
     /// One post of the event to the dead-letter sink.
-    async fn to_sink(&self, sink: &str, event: &Event, span: &tracing::Span) -> Result<(), String> {
+    async fn to_sink(&self, sink: &reqwest::Url, event: &Event, span: &tracing::Span) -> Result<(), String> {
         let request = event::post(&self.http, sink, event)?.headers(trace_context::headers_of(span));
         match request.send().await {
             Ok(response) if response.status().is_success() => Ok(()),

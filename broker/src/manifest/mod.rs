@@ -45,7 +45,8 @@ pub struct TriggerSpec {
 pub struct Trigger {
     pub name: String,
     pub filter: Filter,
-    pub subscriber: String,
+    /// Parsed once, here: every delivery posts to it.
+    pub subscriber: reqwest::Url,
     pub delivery: Delivery,
 }
 
@@ -53,7 +54,7 @@ pub struct Trigger {
 pub struct Delivery {
     pub retry: u32,
     pub backoff: Backoff,
-    pub dead_letter_sink: Option<String>,
+    pub dead_letter_sink: Option<reqwest::Url>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +184,9 @@ impl Routing {
             Destination::Uri(uri) => Some(uri.clone()),
             Destination::Service(name) => services.get(name).cloned(),
         };
+        let parse = |trigger: &str, url: String| {
+            reqwest::Url::parse(&url).with_context(|| format!("Trigger {trigger}: {url} is not a URL"))
+        };
         self.triggers
             .iter()
             .map(|t| {
@@ -192,14 +196,15 @@ impl Routing {
                         t.name, t.subscriber
                     )
                 })?;
+                let dead_letter_sink = t.delivery.dead_letter_sink.as_ref().and_then(url);
                 Ok(Trigger {
                     name: t.name.clone(),
                     filter: t.filter.clone(),
-                    subscriber,
+                    subscriber: parse(&t.name, subscriber)?,
                     delivery: Delivery {
                         retry: t.delivery.retry,
                         backoff: t.delivery.backoff,
-                        dead_letter_sink: t.delivery.dead_letter_sink.as_ref().and_then(url),
+                        dead_letter_sink: dead_letter_sink.map(|sink| parse(&t.name, sink)).transpose()?,
                     },
                 })
             })

@@ -74,9 +74,9 @@ impl Ctx {
         let certificates = ca_certificates(&settings)?;
         // Only a function with a sink talks HTTP to anyone: no client (and
         // no TLS set-up) for the others.
-        let sink = match settings.k_sink.clone() {
+        let sink = match settings.k_sink.as_deref() {
             Some(url) => Some(outbox::Sink {
-                url,
+                url: sink_url(url)?,
                 http: sink_client(&settings, certificates)?,
                 overrides: settings.k_ce_overrides.clone(),
                 keys,
@@ -195,6 +195,17 @@ fn ca_certificates(settings: &Settings) -> std::result::Result<Vec<reqwest::Cert
         return Err("configuration: K_CA_CERTS: holds no certificate".into());
     }
     Ok(certificates)
+}
+
+/// Where events go (`K_SINK`): an absolute http(s) URL, or the process
+/// does not start.
+fn sink_url(url: &str) -> std::result::Result<reqwest::Url, String> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("configuration: K_SINK: not a URL ({e}): {url}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        return Err(format!("configuration: K_SINK: must be an http(s) URL with a host: {url}"));
+    }
+    Ok(parsed)
 }
 
 /// The client events go to the sink with: built once, pooled, trusting the

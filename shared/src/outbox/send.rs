@@ -16,7 +16,9 @@ use crate::telemetry::trace_context;
 /// sign every event (`EVENT_SIGNING_KEYS`).
 #[derive(Clone)]
 pub struct Sink {
-    pub url: String,
+    /// Parsed once, at start-up: a bad `K_SINK` stops the process there
+    /// rather than fail every send.
+    pub url: reqwest::Url,
     pub http: reqwest::Client,
     pub overrides: BTreeMap<String, String>,
     pub keys: Option<EventKeys>,
@@ -53,7 +55,7 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
     trace_context::set_attributes(&span, || {
         vec![
             KeyValue::new("http.request.method", "POST"),
-            KeyValue::new("url.full", sink.url.clone()),
+            KeyValue::new("url.full", sink.url.to_string()),
             KeyValue::new("cloudevents.event_id", event.event_id.to_string()),
             KeyValue::new("cloudevents.event_type", event.ty.clone()),
             KeyValue::new("skybook.outbox.path", path),
@@ -73,7 +75,7 @@ pub async fn send(sink: &Sink, event: &OutboxEvent, path: &'static str) -> Resul
     });
     let mut request = sink
         .http
-        .post(&sink.url)
+        .post(sink.url.clone())
         .header("ce-specversion", "1.0")
         .header("ce-id", &id)
         .header("ce-source", encode(&event.source))

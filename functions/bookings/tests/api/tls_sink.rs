@@ -169,3 +169,23 @@ async fn k_ca_certs_that_are_not_certificates_stop_start_up_with_one_line() {
         .unwrap();
     assert!(refused.starts_with("configuration: K_CA_CERTS: "), "{refused}");
 }
+
+#[tokio::test]
+async fn a_k_sink_that_is_not_an_http_url_stops_start_up_with_one_line() {
+    for (sink, says) in [
+        ("broker.default.svc", "configuration: K_SINK: not a URL"),
+        ("amqp://broker/default", "configuration: K_SINK: must be an http(s) URL"),
+    ] {
+        let settings = shared::config::Settings::with_overrides(&[
+            ("port", "0"),
+            ("auth_disabled", "true"),
+            ("k_sink", sink),
+        ])
+        .unwrap();
+        let refused = shared::server::Server::bind(bookings::commands::create_booking::function(), settings)
+            .await
+            .err()
+            .unwrap();
+        assert!(refused.starts_with(says), "{sink}: {refused}");
+    }
+}

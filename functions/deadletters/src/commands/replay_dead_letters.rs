@@ -187,11 +187,11 @@ pub async fn replay_dead_letters(ctx: Ctx, input: ReplayDeadLetters) -> Result<R
 /// One event back to the broker, structured mode, as it was stored (signed anew).
 async fn send(
     http: &reqwest::Client,
-    sink: &str,
+    sink: &reqwest::Url,
     event: &serde_json::Value,
 ) -> std::result::Result<(), String> {
     match http
-        .post(sink)
+        .post(sink.clone())
         .header("content-type", "application/cloudevents+json")
         .body(event.to_string())
         .send()
