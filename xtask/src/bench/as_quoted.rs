@@ -101,6 +101,15 @@ impl Written {
         Ok(Written(serde_json::from_str(&row).context("the written booking")?))
     }
 
+    /// The `-D` variables for [`script`]'s bound parameters.
+    pub fn defines(&self) -> anyhow::Result<Vec<String>> {
+        let bound = PARAMETERS.iter().filter_map(|param| match param {
+            Bound(name, _) => Some(name),
+            Varying(_) => None,
+        });
+        bound.map(|name| Ok(format!("{name}={}", self.text(name)?))).collect()
+    }
+
     /// The pgbench variable `name` as PostgreSQL reads its type's text.
     fn text(&self, name: &str) -> anyhow::Result<String> {
         let value = self.0.get(name).with_context(|| format!("no {name} in the written booking"))?;
@@ -122,8 +131,9 @@ fn array_literal(items: &[Value]) -> String {
     format!("{{{}}}", items.iter().map(item).collect::<Vec<_>>().join(","))
 }
 
-/// The script (written under `target/bench/`) and its `-D` variables.
-pub fn script(bench: &Bench, written: &Written) -> anyhow::Result<(PathBuf, Vec<String>)> {
+/// The script, written under `target/bench/`; its values come from
+/// [`Written::defines`].
+pub fn script(bench: &Bench) -> anyhow::Result<PathBuf> {
     let statement = pgbench_statement(bookings::commands::create_booking::as_quoted_statement())?;
     let path = bench.root.join("target/bench/create_booking_as_quoted.pgbench.sql");
     let text = format!(
@@ -135,13 +145,7 @@ pub fn script(bench: &Bench, written: &Written) -> anyhow::Result<(PathBuf, Vec<
     );
     std::fs::create_dir_all(path.parent().context("target/bench")?)?;
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    let mut defines = Vec::new();
-    for param in &PARAMETERS {
-        if let Bound(name, _) = param {
-            defines.push(format!("{name}={}", written.text(name)?));
-        }
-    }
-    Ok((path, defines))
+    Ok(path)
 }
 
 /// `statement` with each `$n` replaced by what pgbench sends for it.
@@ -213,7 +217,7 @@ mod tests {
             .expect(200);
 
         let written = Written::read(&bench).unwrap();
-        let (path, defines) = script(&bench, &written).unwrap();
+        let (path, defines) = (script(&bench).unwrap(), written.defines().unwrap());
         let pgbench = |script: &std::path::Path| {
             bench.seed(10).unwrap();
             super::super::booking::pgbench(&bench, script, &defines, 2, 10).unwrap()

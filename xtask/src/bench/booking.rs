@@ -31,6 +31,7 @@ const CASES: [(u32, u32, &str); 4] = [
 
 pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
     book_once(bench, stack)?;
+    let (quoted, under_lock) = (as_quoted::script(bench)?, bench.root.join(UNDER_LOCK));
     let mut figures = Vec::new();
     for (clients, flights, label) in CASES {
         let (mut on, mut off, mut baseline, mut locked) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -38,11 +39,10 @@ pub fn run(bench: &Bench, stack: &BenchStack) -> anyhow::Result<Vec<Figure>> {
             on.push(with_events(bench, stack, clients, flights)?);
             let (load, written) = without_events(bench, stack, clients, flights)?;
             off.push(load);
-            let (as_quoted, defines) = as_quoted::script(bench, &written)?;
+            let defines = written.defines()?;
             bench.seed(flights)?;
-            baseline.push(pgbench_cost(bench, || pgbench(bench, &as_quoted, &defines, clients, flights))?);
+            baseline.push(pgbench_cost(bench, || pgbench(bench, &quoted, &defines, clients, flights))?);
             bench.seed(flights)?;
-            let under_lock = bench.root.join(UNDER_LOCK);
             locked.push(pgbench_cost(bench, || pgbench(bench, &under_lock, &defines, clients, flights))?);
         }
         let summaries = |loads: &[Load]| loads.iter().map(|l| l.summary.clone()).collect::<Vec<Value>>();
